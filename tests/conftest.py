@@ -59,3 +59,17 @@ def fetch_asset_or_skip(asset: str) -> Path:
     except UserError as e:
         print(f"skipping: {e}")
         pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def minilm_hf_dir() -> Path:
+    """all-MiniLM-L6-v2 as Hugging Face ships it (config.json, model.safetensors, vocab.txt)."""
+    return fetch_asset_or_skip("minilm")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir(minilm_hf_dir: Path, tmp_path_factory) -> Path:
+    """all-MiniLM-L6-v2 converted once per test session into this project's layout (BertModel)."""
+    from convert_checkpoint import convert_hf_checkpoint
+
+    return convert_hf_checkpoint(minilm_hf_dir, tmp_path_factory.mktemp("minilm") / "converted")

@@ -1,0 +1,722 @@
+"""BERT and the TinyBERT student in PaddlePaddle, with PaddleNLP's class and parameter names.
+
+One encoder, three heads:
+
+    BertModel / TinyBertModel            embeddings -> L x (self-attention, feed-forward) -> pooler
+    Bert/TinyBertForSequenceClassification  pooler output -> classifier (TinyBERT puts a ReLU in front)
+    BertForMaskedLM                      hidden states -> transform -> LayerNorm -> tied vocabulary projection
+
+Every forward returns a `ModelOutput`. Besides the usual outputs it can return what TinyBERT's
+intermediate-layer distillation needs (Jiao et al., 2020, eq. 3-7):
+
+    hidden_states     L+1 tensors [B, S, H]; [0] is the embedding-layer output
+    attention_scores  L tensors [B, heads, S, S] = Q K^T / sqrt(d_head), taken BEFORE the padding mask
+                      is added and before softmax (the paper distils the unnormalised scores)
+
+Checkpoints use PaddleNLP's folder layout: model_state.pdparams (or model.safetensors),
+model_config.json (PaddleNLP 2.x `init_args` form) and config.json (newer form). Parameter names
+equal PaddleNLP's, so folders load in both directions without renaming.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+import cli
+
+WEIGHTS_PDPARAMS = "model_state.pdparams"
+WEIGHTS_SAFETENSORS = "model.safetensors"
+CONFIG_PADDLENLP = "model_config.json"  # PaddleNLP 2.x form: {"init_args": [...], "init_class": ...}
+CONFIG_JSON = "config.json"             # newer PaddleNLP / Hugging Face form: flat fields
+
+# Added to the scores of padded keys before softmax. PaddleNLP uses the same value; it is safe in fp16.
+MASK_NEGATIVE = -1e4
+
+
+# ----------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    pad_token_id: int = 0
+    layer_norm_eps: float = 1e-12
+    fit_size: int = 768              # TinyBERT: the teacher's hidden size, output width of fit_dense
+    num_labels: int = 2
+    label2id: dict[str, int] | None = None
+    id2label: dict[int, str] | None = None
+    classifier_dropout: float | None = None  # None: use hidden_dropout_prob (PaddleNLP's `dropout`)
+
+    def __post_init__(self) -> None:
+        # label2id is the source of truth when given; JSON turns id2label's int keys into strings.
+        if self.label2id:
+            self.label2id = {str(k): int(v) for k, v in self.label2id.items()}
+            self.id2label = {v: k for k, v in self.label2id.items()}
+            self.num_labels = len(self.label2id)
+        elif self.id2label:
+            self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+            self.label2id = {v: k for k, v in self.id2label.items()}
+            self.num_labels = len(self.id2label)
+        if self.hidden_size % self.num_attention_heads:
+            raise cli.UserError(f"hidden_size {self.hidden_size} is not a multiple of "
+                                f"num_attention_heads {self.num_attention_heads}")
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["id2label"] is not None:
+            d["id2label"] = {str(k): v for k, v in d["id2label"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BertConfig":
+        """Accepts the flat form (config.json) and PaddleNLP 2.x's model_config.json form."""
+        d = dict(d)
+        paddlenlp_form = "init_args" in d or "init_class" in d
+        if "init_args" in d:  # {"init_args": [{...encoder args..., "init_class": "BertModel"}], "num_classes": 3}
+            args = d.pop("init_args")
+            inner = args[0] if args and isinstance(args[0], dict) else {}
+            if "init_args" in inner:  # nested once more in some saved heads
+                inner = {**inner.pop("init_args")[0], **inner}
+            d = {**inner, **d}
+        if "num_classes" in d and "num_labels" not in d:
+            d["num_labels"] = d["num_classes"]
+        if "dropout" in d and d.get("classifier_dropout") is None:
+            d["classifier_dropout"] = d["dropout"]
+        if paddlenlp_form and "type_vocab_size" not in d:
+            d["type_vocab_size"] = 16  # PaddleNLP's default when a config leaves it out
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers
+
+ACTIVATIONS = {
+    "gelu": lambda x: F.gelu(x, approximate=False),       # exact erf GELU, as BERT and PaddleNLP use
+    "gelu_new": lambda x: F.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate=True),
+    "relu": F.relu,
+    "tanh": paddle.tanh,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
+def activation(name: str):
+    if name not in ACTIVATIONS:
+        raise cli.UserError(f"hidden_act {name!r} is not supported (choose from {sorted(ACTIVATIONS)})")
+    return ACTIVATIONS[name]
+
+
+@dataclass
+class ModelOutput:
+    logits: paddle.Tensor | None = None
+    last_hidden_state: paddle.Tensor | None = None
+    pooler_output: paddle.Tensor | None = None
+    hidden_states: tuple[paddle.Tensor, ...] | None = None
+    attention_scores: tuple[paddle.Tensor, ...] | None = None
+
+
+class BertEmbeddings(nn.Layer):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids=None):
+        # 0, 1, ..., S-1 for every row; cumsum keeps the length symbolic for static-graph export.
+        position_ids = paddle.cumsum(paddle.ones_like(input_ids), axis=-1) - 1
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros_like(input_ids)
+        x = self.word_embeddings(input_ids)
+        x = x + self.position_embeddings(position_ids)
+        x = x + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.layer_norm(x))
+
+
+class MultiHeadAttention(nn.Layer):
+    """Self-attention that also returns the raw scores Q K^T / sqrt(d_head) (before mask and softmax)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        h = config.hidden_size
+        self.q_proj = nn.Linear(h, h)
+        self.k_proj = nn.Linear(h, h)
+        self.v_proj = nn.Linear(h, h)
+        self.out_proj = nn.Linear(h, h)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def split_heads(self, x):  # [B, S, H] -> [B, heads, S, d_head]; 0 keeps a dim (export-friendly)
+        return x.reshape([0, 0, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
+
+    def forward(self, x, mask_bias):
+        q = self.split_heads(self.q_proj(x))
+        k = self.split_heads(self.k_proj(x))
+        v = self.split_heads(self.v_proj(x))
+        scores = paddle.matmul(q, k, transpose_y=True) * (self.head_dim ** -0.5)  # [B, heads, S, S]
+        probs = F.softmax(scores + mask_bias, axis=-1)
+        probs = self.dropout(probs)
+        context = paddle.matmul(probs, v)                                         # [B, heads, S, d]
+        context = context.transpose([0, 2, 1, 3]).reshape([0, 0, self.num_heads * self.head_dim])
+        return self.out_proj(context), scores
+
+
+class TransformerEncoderLayer(nn.Layer):
+    """Post-LayerNorm block; attribute names follow paddle.nn.TransformerEncoderLayer (PaddleNLP's)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(config)
+        self.linear1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.norm1 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.norm2 = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout1 = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout2 = nn.Dropout(config.hidden_dropout_prob)
+        self.act = activation(config.hidden_act)
+
+    def forward(self, x, mask_bias):
+        attn_out, scores = self.self_attn(x, mask_bias)
+        x = self.norm1(x + self.dropout1(attn_out))
+        ff = self.linear2(self.act(self.linear1(x)))
+        x = self.norm2(x + self.dropout2(ff))
+        return x, scores
+
+
+class TransformerEncoder(nn.Layer):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layers = nn.LayerList([TransformerEncoderLayer(config) for _ in range(config.num_hidden_layers)])
+
+
+class BertPooler(nn.Layer):
+    """tanh(W h_[CLS] + b)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden):
+        return paddle.tanh(self.dense(hidden[:, 0]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading and saving (shared by every model class)
+
+
+def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
+    """A local folder, else PaddleNLP's model cache ($PPNLP_HOME/models/NAME). Nothing is downloaded."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    home = Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
+    cached = home / "models" / name
+    if "/" not in name and os.sep not in name and cached.is_dir() and _find_weights(cached, name):
+        return cached
+    raise cli.UserError(
+        f"model {name!r} not found: not a local folder, and no weights in PaddleNLP's cache at {cached} "
+        f"(nothing is downloaded; pass a local folder, or convert a Hugging Face checkpoint with "
+        f"convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR)")
+
+
+def _find_weights(folder: Path, name: str | None = None) -> Path | None:
+    """Safetensors first (no pickle), then model_state.pdparams, then PaddleNLP cache's NAME.pdparams."""
+    for candidate in (WEIGHTS_SAFETENSORS, WEIGHTS_PDPARAMS, f"{name or folder.name}.pdparams"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    found = sorted(folder.glob("*.pdparams"))
+    return found[0] if len(found) == 1 else None
+
+
+# Configs of PaddleNLP's built-in names, for cache folders that hold only NAME.pdparams (older PaddleNLP).
+_BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                  intermediate_size=3072, type_vocab_size=2)
+BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
+    "bert-base-uncased": _BERT_BASE,
+    "bert-base-cased": {**_BERT_BASE, "vocab_size": 28996},
+    "bert-large-uncased": {**_BERT_BASE, "hidden_size": 1024, "num_hidden_layers": 24,
+                           "num_attention_heads": 16, "intermediate_size": 4096},
+    "tinybert-4l-312d": dict(vocab_size=30522, hidden_size=312, num_hidden_layers=4, num_attention_heads=12,
+                             intermediate_size=1200, type_vocab_size=2),
+    "tinybert-6l-768d": {**_BERT_BASE, "num_hidden_layers": 6},
+}
+BUILTIN_CONFIGS["tinybert-4l-312d-v2"] = BUILTIN_CONFIGS["tinybert-4l-312d"]
+BUILTIN_CONFIGS["tinybert-6l-768d-v2"] = BUILTIN_CONFIGS["tinybert-6l-768d"]
+
+
+def read_config(folder: Path) -> BertConfig:
+    """config.json (newer form) if present, else model_config.json (PaddleNLP 2.x), else a built-in name."""
+    for fname in (CONFIG_JSON, CONFIG_PADDLENLP):
+        path = folder / fname
+        if path.is_file():
+            try:
+                return BertConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (json.JSONDecodeError, TypeError, ValueError) as e:
+                raise cli.UserError(f"{path}: not a valid model config ({e})") from None
+    if folder.name in BUILTIN_CONFIGS:
+        return BertConfig(**BUILTIN_CONFIGS[folder.name])
+    raise cli.UserError(f"{folder}: no {CONFIG_JSON} or {CONFIG_PADDLENLP} found")
+
+
+def load_state_file(path: Path) -> dict[str, np.ndarray]:
+    """Weights as numpy arrays. A .pdparams file is a pickle: load only files from trusted sources."""
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+        return load_file(str(path))
+    state = paddle.load(str(path), return_numpy=True)
+    return {k: np.asarray(v) for k, v in state.items()}
+
+
+def has_mlm_head(name_or_dir: str | os.PathLike) -> bool:
+    """Whether a checkpoint folder holds masked-LM head weights (cls.predictions.*)."""
+    folder = resolve_model_dir(name_or_dir)
+    weights = _find_weights(folder)
+    return weights is not None and any(k.startswith("cls.predictions.") for k in load_state_file(weights))
+
+
+def _info(msg: str) -> None:
+    print(f"info: {msg}", file=sys.stderr)
+
+
+def _summarise(keys: list[str]) -> str:
+    """'classifier.* (2), cls.predictions.* (5)': key groups, not hundreds of names."""
+    groups: dict[str, int] = {}
+    for k in keys:
+        parts = k.split(".")
+        group = ".".join(parts[:2]) if parts[0] in ("bert", "tinybert", "cls") and len(parts) > 2 else parts[0]
+        groups[group] = groups.get(group, 0) + 1
+    return ", ".join(f"{g}.* ({n})" for g, n in sorted(groups.items()))
+
+
+_SKIP_INIT: list[bool] = []  # non-empty while a constructor must leave initialisation to its caller
+
+
+@contextlib.contextmanager
+def _skip_init():
+    _SKIP_INIT.append(True)
+    try:
+        yield
+    finally:
+        _SKIP_INIT.pop()
+
+
+class PretrainedBert(nn.Layer):
+    """Config handling, weight init, from_pretrained and save_pretrained for every class below."""
+
+    base_model_prefix = "bert"   # attribute holding the encoder in head models
+    model_type = "bert"
+    is_base_model = False
+    has_mlm_head = False
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+
+    @property
+    def base(self) -> "BertModel":
+        return self if self.is_base_model else getattr(self, self.base_model_prefix)
+
+    def init_weights(self, only: set[str] | None = None) -> None:
+        """N(0, initializer_range) for Linear and Embedding weights, zero Linear biases (LayerNorm keeps 1/0).
+
+        only: parameter names to initialise (from_pretrained: just those the checkpoint lacks).
+        """
+        std = self.config.initializer_range
+        for lname, layer in self.named_sublayers(include_self=True):
+            if not isinstance(layer, (nn.Linear, nn.Embedding)):
+                continue
+            prefix = f"{lname}." if lname else ""
+            if only is None or prefix + "weight" in only:
+                layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
+            if isinstance(layer, nn.Linear) and layer.bias is not None and (only is None or prefix + "bias" in only):
+                layer.bias.set_value(paddle.zeros_like(layer.bias))
+
+    def _finish_init(self, owner: type) -> None:
+        """Initialise once, in the outermost constructor, and not at all when weights are about to be loaded."""
+        if type(self) is owner and not _SKIP_INIT:
+            self.init_weights()
+
+    # -- loading --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike, config: BertConfig | None = None,
+                        **config_overrides: Any):
+        """Build the model from a checkpoint folder (or a PaddleNLP cache name) and load its weights.
+
+        config_overrides replace config fields, e.g. num_labels=3 or label2id={...} for a new head.
+        A freshly initialised head is reported on stderr; a missing encoder weight is a UserError.
+        The model is returned in eval mode; call .train() before training.
+        """
+        folder = resolve_model_dir(name_or_dir)
+        config = config or read_config(folder)
+        if config_overrides:
+            d = config.to_dict()
+            if {"num_labels", "label2id", "id2label"} & set(config_overrides):
+                d["label2id"] = d["id2label"] = None  # labels given anew: do not keep the old names
+            unknown = set(config_overrides) - set(d)
+            if unknown:
+                raise TypeError(f"unknown config fields: {sorted(unknown)}")
+            d.update(config_overrides)
+            config = BertConfig.from_dict(d)
+        weights = _find_weights(folder, folder.name)
+        if weights is None:
+            raise cli.UserError(f"{folder}: no {WEIGHTS_SAFETENSORS} or {WEIGHTS_PDPARAMS} found")
+        with _skip_init():  # 110M random numbers take seconds; the checkpoint overwrites them anyway
+            model = cls(config)
+        fresh = model.load_checkpoint_state(load_state_file(weights), source=str(weights))
+        if fresh:
+            model.init_weights(only=set(fresh))
+        model.eval()
+        return model
+
+    def _rename_checkpoint_keys(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Align the checkpoint's encoder prefix (bert., tinybert. or none) with this model's."""
+        ours = self.base_model_prefix
+        other = "tinybert" if ours == "bert" else "bert"
+        if any(k.startswith("encoder.layer.") or k.startswith("bert.encoder.layer.") for k in state):
+            raise cli.UserError("these are Hugging Face weights; convert them first with "
+                                "convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR")
+        state = dict(state)
+        # Masked-LM head: older PaddleNLP files name the tied matrix decoder_weight and keep the bias
+        # only as decoder_bias; PaddleNLP 2.8 also writes decoder.weight / decoder.bias. One bias, tied matrix.
+        state.pop("cls.predictions.decoder_weight", None)
+        for a, b in (("cls.predictions.decoder_bias", "cls.predictions.decoder.bias"),
+                     ("cls.predictions.decoder.bias", "cls.predictions.decoder_bias")):
+            if a in state and b not in state:
+                state[b] = state[a]
+        if not any(k.startswith(ours + ".") for k in state) and any(k.startswith(other + ".") for k in state):
+            state = {(ours + k[len(other):] if k.startswith(other + ".") else k): v for k, v in state.items()}
+        has_prefix = any(k.startswith(ours + ".") for k in state)
+        if self.is_base_model and has_prefix:
+            return {(k[len(ours) + 1:] if k.startswith(ours + ".") else k): v for k, v in state.items()}
+        if not self.is_base_model and not has_prefix:
+            base_keys = ("embeddings.", "encoder.", "pooler.", "fit_dense")
+            return {(f"{ours}.{k}" if k.startswith(base_keys) else k): v for k, v in state.items()}
+        return state
+
+    def load_checkpoint_state(self, state: dict[str, np.ndarray], source: str = "checkpoint") -> list[str]:
+        """Load numpy weights by PaddleNLP name; report what was missing or unused. Returns the missing names."""
+        state = self._rename_checkpoint_keys(state)
+        own = self.state_dict()
+        prefix = "" if self.is_base_model else self.base_model_prefix + "."
+        critical = (prefix + "embeddings.", prefix + "encoder.")
+
+        to_load, fresh = {}, []
+        for name, param in own.items():
+            if name not in state:
+                if name == "cls.predictions.decoder.weight":  # tied to the word embeddings
+                    continue
+                fresh.append(name)
+                continue
+            value = state[name]
+            if tuple(value.shape) != tuple(param.shape):
+                if name.startswith(critical):
+                    raise cli.UserError(f"{source}: weight {name} has shape {list(value.shape)}, "
+                                        f"the config asks for {list(param.shape)}")
+                fresh.append(name)  # e.g. a classifier for another number of labels
+                continue
+            to_load[name] = value.astype(paddle_dtype_to_numpy(param.dtype), copy=False)
+
+        missing_encoder = [k for k in fresh if k.startswith(critical)]
+        if missing_encoder:
+            raise cli.UserError(f"{source}: encoder weights missing: {_summarise(missing_encoder)} "
+                                f"(first: {missing_encoder[0]})")
+        if self.has_mlm_head and any(k.startswith("cls.predictions.") for k in fresh):
+            raise cli.UserError(f"{source}: this checkpoint has no masked-LM head (cls.predictions.*), "
+                                f"so it cannot predict masked words")
+        self.set_state_dict(to_load)
+        if fresh:
+            _info(f"newly initialised (not in {source}): {_summarise(fresh)}")
+        unused = sorted(set(state) - set(own))
+        if unused:
+            _info(f"unused weights in {source}: {_summarise(unused)}")
+        return fresh
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def save_pretrained(self, save_dir: str | os.PathLike, safe_serialization: bool = False) -> None:
+        """Write weights (model_state.pdparams, or model.safetensors), model_config.json and config.json."""
+        save_dir = Path(save_dir)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        state = {k: v.numpy() for k, v in self.state_dict().items()}
+        if safe_serialization:
+            from safetensors.numpy import save_file
+            target, stale = save_dir / WEIGHTS_SAFETENSORS, save_dir / WEIGHTS_PDPARAMS
+            tmp = target.with_name(target.name + ".tmp")
+            save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp), metadata={"format": "np"})
+        else:
+            target, stale = save_dir / WEIGHTS_PDPARAMS, save_dir / WEIGHTS_SAFETENSORS
+            tmp = target.with_name(target.name + ".tmp")
+            paddle.save(state, str(tmp))
+        os.replace(tmp, target)
+        if stale.exists():  # the loader prefers safetensors: an old file of the other kind would win
+            stale.unlink()
+        _write_json(save_dir / CONFIG_PADDLENLP, self.paddlenlp_config())
+        _write_json(save_dir / CONFIG_JSON, self.flat_config())
+
+    def paddlenlp_config(self) -> dict[str, Any]:
+        """PaddleNLP 2.x model_config.json: the encoder's args nested in init_args for head models."""
+        c = self.config.to_dict()
+        encoder_args = {k: c[k] for k in ENCODER_FIELDS}
+        if self.model_type == "tinybert":
+            encoder_args["fit_size"] = c["fit_size"]
+        base_class = "TinyBertModel" if self.model_type == "tinybert" else "BertModel"
+        if self.is_base_model:
+            return {**encoder_args, "init_class": base_class}
+        out: dict[str, Any] = {"init_args": [{**encoder_args, "init_class": base_class}],
+                               "init_class": type(self).__name__}
+        if "SequenceClassification" in type(self).__name__:
+            out["num_classes"] = c["num_labels"]
+            if c["classifier_dropout"] is not None:
+                out["dropout"] = c["classifier_dropout"]
+        return out
+
+    def flat_config(self) -> dict[str, Any]:
+        """config.json: every field, plus architectures/model_type for PaddleNLP's and HF's auto classes."""
+        c = self.config.to_dict()
+        if c["id2label"] is None:  # written so that readers which count id2label get num_labels right
+            c["id2label"] = {str(i): f"LABEL_{i}" for i in range(c["num_labels"])}
+            c["label2id"] = {f"LABEL_{i}": i for i in range(c["num_labels"])}
+        return {"architectures": [type(self).__name__], "model_type": self.model_type, **c}
+
+
+ENCODER_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                  "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+                  "type_vocab_size", "initializer_range", "pad_token_id", "layer_norm_eps")
+
+
+def paddle_dtype_to_numpy(dtype) -> str:
+    name = str(dtype).replace("paddle.", "")
+    return {"bfloat16": "float32"}.get(name, name)
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+
+
+def attention_bias(input_ids, attention_mask, pad_token_id: int, dtype):
+    """[B, S] 1 real / 0 pad -> additive [B, 1, 1, S] bias. None: pad tokens are masked (as PaddleNLP)."""
+    if attention_mask is None:
+        keep = (input_ids != pad_token_id).astype(dtype)
+    else:
+        keep = attention_mask.astype(dtype)
+    return ((1.0 - keep) * MASK_NEGATIVE).unsqueeze([1, 2])
+
+
+class BertModel(PretrainedBert):
+    is_base_model = True
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = TransformerEncoder(config)
+        self.pooler = BertPooler(config)
+        self._finish_init(BertModel)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
+                output_attention_scores=False, num_layers=None) -> ModelOutput:
+        layers = self.encoder.layers
+        n = len(layers) if num_layers is None else num_layers
+        if not 0 <= n <= len(layers):
+            raise ValueError(f"num_layers={num_layers}, but the model has {len(layers)} layers")
+
+        x = self.embeddings(input_ids, token_type_ids)
+        mask_bias = attention_bias(input_ids, attention_mask, self.config.pad_token_id, x.dtype)
+        hidden_states, attention_scores = [x], []
+        for layer in layers[:n]:
+            x, scores = layer(x, mask_bias)
+            hidden_states.append(x)
+            attention_scores.append(scores)
+
+        # A truncated run (teacher in intermediate distillation) has no meaningful pooled output.
+        pooled = self.pooler(x) if n == len(layers) else None
+        return ModelOutput(
+            last_hidden_state=x,
+            pooler_output=pooled,
+            hidden_states=tuple(hidden_states) if output_hidden_states else None,
+            attention_scores=tuple(attention_scores) if output_attention_scores else None,
+        )
+
+
+class TinyBertModel(BertModel):
+    """BERT of any depth and width plus fit_dense: W_h in the paper, mapping student width to teacher's.
+
+    fit_dense is not applied in forward; the distillation loss applies it to student hidden states
+    (and embeddings) when student and teacher widths differ.
+    """
+
+    base_model_prefix = "tinybert"
+    model_type = "tinybert"
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.fit_dense = nn.Linear(config.hidden_size, config.fit_size)
+        self._finish_init(TinyBertModel)
+
+
+class BertForSequenceClassification(PretrainedBert):
+    """logits = W dropout(pooler_output) + b; num_labels=1 is regression."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        with _skip_init():
+            self.bert = BertModel(config)
+        p = config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self._finish_init(BertForSequenceClassification)
+
+    def classify(self, pooled):
+        return self.classifier(self.dropout(pooled))
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
+                output_attention_scores=False, num_layers=None) -> ModelOutput:
+        out = self.base(input_ids, token_type_ids, attention_mask, output_hidden_states,
+                        output_attention_scores, num_layers)
+        if out.pooler_output is not None:
+            out.logits = self.classify(out.pooler_output)
+        return out
+
+
+class TinyBertForSequenceClassification(BertForSequenceClassification):
+    """PaddleNLP's TinyBERT head: logits = W relu(pooler_output) + b (a ReLU, and no dropout)."""
+
+    base_model_prefix = "tinybert"
+    model_type = "tinybert"
+
+    def __init__(self, config: BertConfig):
+        PretrainedBert.__init__(self, config)
+        with _skip_init():
+            self.tinybert = TinyBertModel(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self._finish_init(TinyBertForSequenceClassification)
+
+    def classify(self, pooled):
+        return self.classifier(F.relu(pooled))
+
+
+class TiedDecoder(nn.Layer):
+    """hidden @ W^T + b with W the word-embedding matrix [V, H] (shared, not a copy)."""
+
+    def __init__(self, embedding_weight, vocab_size: int):
+        super().__init__()
+        self.weight = embedding_weight
+        self.bias = self.create_parameter([vocab_size], is_bias=True)
+
+    def forward(self, hidden):
+        return paddle.matmul(hidden, self.weight, transpose_y=True) + self.bias
+
+
+class BertLMPredictionHead(nn.Layer):
+    """transform -> act -> LayerNorm -> vocabulary logits through the tied input embeddings."""
+
+    def __init__(self, config: BertConfig, embedding_weight):
+        super().__init__()
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.decoder = TiedDecoder(embedding_weight, config.vocab_size)
+        self.decoder_bias = self.decoder.bias  # PaddleNLP saves the bias under both names
+
+    def forward(self, hidden):
+        return self.decoder(self.layer_norm(self.act(self.transform(hidden))))
+
+
+class BertOnlyMLMHead(nn.Layer):
+    def __init__(self, config: BertConfig, embedding_weight):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, embedding_weight)
+
+
+class BertForMaskedLM(PretrainedBert):
+    """Masked-word prediction (used by data augmentation). logits [B, S, V], or [N, V] at masked_positions."""
+
+    has_mlm_head = True
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        with _skip_init():
+            self.bert = BertModel(config)
+        self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight)
+        self._finish_init(BertForMaskedLM)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
+                output_attention_scores=False, num_layers=None, masked_positions=None) -> ModelOutput:
+        out = self.bert(input_ids, token_type_ids, attention_mask, output_hidden_states,
+                        output_attention_scores, num_layers)
+        if num_layers is not None and num_layers < self.config.num_hidden_layers:
+            return out
+        hidden = out.last_hidden_state
+        if masked_positions is not None:
+            # Project only the N masked positions (flat indices into B*S): V is large, N is small.
+            hidden = paddle.gather(hidden.reshape([-1, hidden.shape[-1]]), masked_positions)
+        out.logits = self.cls.predictions(hidden)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers for generic code
+
+MODEL_CLASSES = {
+    ("bert", "base"): BertModel,
+    ("bert", "classification"): BertForSequenceClassification,
+    ("bert", "mlm"): BertForMaskedLM,
+    ("tinybert", "base"): TinyBertModel,
+    ("tinybert", "classification"): TinyBertForSequenceClassification,
+}
+
+
+def model_class(model_type: str, head: str) -> type[PretrainedBert]:
+    """e.g. model_class("tinybert", "classification") -> TinyBertForSequenceClassification."""
+    key = (model_type.lower(), head)
+    if key not in MODEL_CLASSES:
+        raise cli.UserError(f"no model for model_type={model_type!r}, head={head!r}; "
+                            f"choose from {sorted(MODEL_CLASSES)}")
+    return MODEL_CLASSES[key]
+
+
+def count_parameters(model: nn.Layer) -> int:
+    """Distinct parameters (a tied weight counts once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += int(np.prod(p.shape))
+    return total

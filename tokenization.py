@@ -1,0 +1,169 @@
+"""BERT's WordPiece tokenizer on the `tokenizers` library (Rust, batched).
+
+Pipeline, as in BERT: clean text and split CJK characters, lower-case and strip accents (uncased
+vocabularies), split on whitespace and punctuation, then greedy longest-match WordPiece against
+vocab.txt. Pairs become [CLS] a [SEP] b [SEP] with token_type_ids 0...0 1...1; no padding here
+(the collate function pads each batch to its longest row).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from tokenizers import AddedToken, Tokenizer
+from tokenizers.models import WordPiece
+from tokenizers.normalizers import BertNormalizer
+from tokenizers.pre_tokenizers import BertPreTokenizer
+
+import cli
+
+VOCAB_FILE = "vocab.txt"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
+
+
+def read_vocab(path: Path) -> dict[str, int]:
+    """One token per line; the line number (0-based) is the id."""
+    vocab: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            vocab.setdefault(line.rstrip("\n").rstrip("\r"), i)
+    return vocab
+
+
+def truncate_longest_first(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
+    """Lengths after dropping tokens one at a time from the end of the longer text (b on ties)."""
+    if len_a + len_b <= budget:
+        return len_a, len_b
+    short = min(len_a, len_b)
+    if budget - short >= short:  # only the longer text is cut
+        return (budget - short, len_b) if len_a > len_b else (len_a, budget - short)
+    return (budget + 1) // 2, budget // 2  # both cut to about half; a keeps the odd token
+
+
+class BertTokenizer:
+    def __init__(self, vocab: dict[str, int], do_lower_case: bool = True):
+        self.vocab = dict(vocab)
+        self.do_lower_case = do_lower_case
+        missing = [t for t in SPECIAL_TOKENS if t not in self.vocab]
+        if missing:
+            raise cli.UserError(f"vocabulary lacks the special tokens {missing}")
+        self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
+        self.pad_token_id = self.vocab["[PAD]"]
+        self.unk_token_id = self.vocab["[UNK]"]
+        self.cls_token_id = self.vocab["[CLS]"]
+        self.sep_token_id = self.vocab["[SEP]"]
+        self.mask_token_id = self.vocab["[MASK]"]
+
+        tk = Tokenizer(WordPiece(self.vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+        # strip_accents=None: accents are stripped exactly when lower-casing, as in BERT.
+        tk.normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                                       lowercase=do_lower_case)
+        tk.pre_tokenizer = BertPreTokenizer()
+        # "[MASK]" typed in a text stays one token (augmentation writes it), never split or lower-cased.
+        tk.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in SPECIAL_TOKENS])
+        self._tk = tk
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike, do_lower_case: bool | None = None) -> "BertTokenizer":
+        """vocab.txt from a folder (or PaddleNLP's cache); lower-casing from the flag, else tokenizer_config.json."""
+        from modeling import resolve_model_dir  # same folder / cache rules as the model
+
+        folder = Path(name_or_dir)
+        if not folder.is_dir():
+            folder = resolve_model_dir(name_or_dir)
+        vocab_path = folder / VOCAB_FILE
+        if not vocab_path.is_file():  # PaddleNLP's cache names it NAME-vocab.txt
+            found = sorted(folder.glob("*-vocab.txt"))
+            if len(found) != 1:
+                raise cli.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
+            vocab_path = found[0]
+        if do_lower_case is None:
+            # BERT's and PaddleNLP's default, except the built-in cased vocabularies (bert-base-cased, ...).
+            do_lower_case = not (folder.name.endswith("-cased") or "-cased-" in folder.name)
+            config_path = folder / TOKENIZER_CONFIG
+            if config_path.is_file():
+                config = json.loads(config_path.read_text(encoding="utf-8"))
+                do_lower_case = bool(config.get("do_lower_case", do_lower_case))
+        return cls(read_vocab(vocab_path), do_lower_case=do_lower_case)
+
+    def save_pretrained(self, save_dir: str | os.PathLike) -> None:
+        """vocab.txt (ids in order) and tokenizer_config.json, readable by PaddleNLP and transformers."""
+        save_dir = Path(save_dir)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        tokens = [self.ids_to_tokens[i] for i in sorted(self.ids_to_tokens)]
+        (save_dir / VOCAB_FILE).write_text("\n".join(tokens) + "\n", encoding="utf-8")
+        config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
+                  "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                  "mask_token": "[MASK]"}
+        (save_dir / TOKENIZER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def basic_tokenize(self, text: str) -> list[str]:
+        """Words before WordPiece: normalised (lower-cased/accent-stripped when uncased), punctuation split."""
+        words: list[str] = []
+        for i, part in enumerate(_SPECIAL_SPLIT.split(text)):
+            if i % 2:  # a special token such as [MASK], kept whole
+                words.append(part)
+            elif part:
+                normalized = self._tk.normalizer.normalize_str(part)
+                words += [w for w, _ in self._tk.pre_tokenizer.pre_tokenize_str(normalized)]
+        return words
+
+    def tokenize(self, text: str) -> list[str]:
+        """Word pieces, e.g. 'unbelievable' -> ['un', '##believ', '##able']."""
+        return self._tk.encode(text, add_special_tokens=False).tokens
+
+    def convert_tokens_to_ids(self, tokens: str | list[str]):
+        if isinstance(tokens, str):
+            return self.vocab.get(tokens, self.unk_token_id)
+        return [self.vocab.get(t, self.unk_token_id) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: int | list[int]):
+        if isinstance(ids, int):
+            return self.ids_to_tokens[ids]
+        return [self.ids_to_tokens[int(i)] for i in ids]
+
+    # -- model inputs -----------------------------------------------------------------------------
+
+    def __call__(self, texts_a: list[str] | str, texts_b: list[str] | str | None = None,
+                 max_seq_length: int = 128) -> dict[str, list[list[int]]]:
+        """[CLS] a [SEP] (b [SEP]) ids and token_type_ids, longest-first truncation, no padding."""
+        if isinstance(texts_a, str):
+            texts_a = [texts_a]
+        if isinstance(texts_b, str):
+            texts_b = [texts_b]
+        pairs = texts_b is not None
+        if pairs and len(texts_b) != len(texts_a):
+            raise ValueError(f"{len(texts_a)} first texts but {len(texts_b)} second texts")
+        budget = max_seq_length - (3 if pairs else 2)
+        if budget < (2 if pairs else 1):
+            raise cli.UserError(f"max_seq_length={max_seq_length} leaves no room for text")
+
+        ids_a = [e.ids for e in self._tk.encode_batch(list(texts_a), add_special_tokens=False)]
+        ids_b = [e.ids for e in self._tk.encode_batch(list(texts_b), add_special_tokens=False)] if pairs else None
+        cls, sep = self.cls_token_id, self.sep_token_id
+        input_ids, token_type_ids = [], []
+        for i, a in enumerate(ids_a):
+            if pairs:
+                b = ids_b[i]
+                na, nb = truncate_longest_first(len(a), len(b), budget)
+                row = [cls] + a[:na] + [sep] + b[:nb] + [sep]
+                types = [0] * (na + 2) + [1] * (nb + 1)
+            else:
+                row = [cls] + a[:budget] + [sep]
+                types = [0] * len(row)
+            input_ids.append(row)
+            token_type_ids.append(types)
+        return {"input_ids": input_ids, "token_type_ids": token_type_ids}
