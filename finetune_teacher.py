@@ -1,0 +1,111 @@
+"""Fine-tune a BERT teacher on a GLUE task (or your own data) before distilling it into TinyBERT.
+
+    python finetune_teacher.py --model_type bert --model_name_or_path MODEL_DIR --task_name SST-2 \\
+        --glue_dir GLUE_DIR --max_seq_length 128 --batch_size 32 --learning_rate 2e-5 \\
+        --num_train_epochs 3 --logging_steps 1 --save_steps 500 --output_dir OUT_DIR --device cpu
+
+Several processes (devices): python -m paddle.distributed.launch --nproc_per_node 2 finetune_teacher.py ...
+OUT_DIR/best_model (best dev score: model in PaddleNLP layout, tokenizer files, labels in the configs) is the
+teacher for task_distill.py; OUT_DIR/last continues with --resume.
+"""
+import cli  # noqa: F401  (first: sets the environment before paddle loads)
+
+import argparse
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import paddle
+import paddle.nn.functional as F
+
+import modeling
+import tasks
+import trainer
+from tokenization import BertTokenizer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model_type", default="bert", choices=["bert", "tinybert"])
+    parser.add_argument("--model_name_or_path", required=True,
+                        help="Model folder (PaddleNLP layout; convert Hugging Face folders with "
+                             "convert_checkpoint.py) or a name in PaddleNLP's model cache.")
+    parser.add_argument("--max_seq_length", type=int, default=128,
+                        help="Longer inputs are truncated (longest text first).")
+    tasks.add_data_args(parser)
+    trainer.add_training_args(parser)
+    cli.add_device_args(parser)
+    return parser.parse_args(argv)
+
+
+def sequence_classification_loss(model: paddle.nn.Layer, batch: dict[str, paddle.Tensor]
+                                 ) -> tuple[paddle.Tensor, dict[str, float]]:
+    """Cross-entropy on the label ids; mean squared error on the score for regression (STS-B)."""
+    logits = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                   attention_mask=batch["attention_mask"]).logits
+    if logits.shape[-1] == 1:
+        return F.mse_loss(logits[:, 0], batch["label"].astype(logits.dtype)), {}
+    return F.cross_entropy(logits, batch["label"]), {}
+
+
+def has_classifier(model_dir: Path) -> bool:
+    """Whether the checkpoint was saved with a sequence-classification head (by its configs)."""
+    names = []
+    for fname, key in ((modeling.CONFIG_JSON, "architectures"), (modeling.CONFIG_PADDLENLP, "init_class")):
+        if (model_dir / fname).is_file():
+            value = json.loads((model_dir / fname).read_text(encoding="utf-8")).get(key) or []
+            names += [value] if isinstance(value, str) else list(value)
+    return any("SequenceClassification" in name for name in names)
+
+
+def load_classifier(model_type: str, model_dir: Path, spec: tasks.TaskSpec) -> modeling.PretrainedBert:
+    """The model with a classification head for the task's labels. A checkpoint that already has a head
+    (or names its labels) must number them as the task does: otherwise its head would be read as the
+    wrong classes. A bare encoder's placeholder labels (LABEL_0, ...) mean nothing and are replaced."""
+    label2id = modeling.read_config(model_dir).label2id
+    named = bool(label2id) and any(not label.startswith("LABEL_") for label in label2id)
+    if has_classifier(model_dir) or named:
+        tasks.check_label_order(spec, label2id)
+    head = {"num_labels": 1} if spec.is_regression else {"label2id": spec.label2id}
+    return modeling.model_class(model_type, "classification").from_pretrained(model_dir, **head)
+
+
+def save_checkpoint(tokenizer: BertTokenizer, model: modeling.PretrainedBert, folder: Path) -> None:
+    """A folder PaddleNLP and our scripts load: weights and configs (with the labels), tokenizer files."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@cli.run_main
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    trainer.check_output_dir(args)
+    cli.set_device(args.device)
+    trainer.init_distributed()
+    if args.n_gpu > 1 and trainer.world_size() == 1:
+        print(f"note: --n_gpu {args.n_gpu} is ignored; start several processes with "
+              "python -m paddle.distributed.launch --nproc_per_node N finetune_teacher.py ...")
+    trainer.set_seed(args.seed)  # the new classifier head's initialisation is part of the run
+
+    spec, data = tasks.load_task_data(args, splits=("train", "dev"))
+    model_dir = modeling.resolve_model_dir(args.model_name_or_path)
+    tokenizer = BertTokenizer.from_pretrained(model_dir)
+    model = load_classifier(args.model_type, model_dir, spec)
+
+    encode = functools.partial(tasks.encode_examples, tokenizer, max_seq_length=args.max_seq_length, spec=spec)
+    train_set = encode(data["train"])
+    dev_sets = {split: encode(data[split]) for split in tasks.dev_splits(data)}
+    collate = functools.partial(tasks.collate, pad_token_id=tokenizer.pad_token_id)
+    if trainer.is_main_process():
+        sizes = ", ".join(f"{split} {len(d)}" for split, d in dev_sets.items())
+        print(f"{spec.name}: train {len(train_set)}, {sizes}; {modeling.count_parameters(model):,} parameters")
+
+    return trainer.train(model, train_set, sequence_classification_loss, args,
+                         evaluate=trainer.task_evaluator(spec, dev_sets, args.batch_size, collate),
+                         save_model=functools.partial(save_checkpoint, tokenizer), collate_fn=collate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""finetune_teacher.py end to end on a tiny BERT and toy GLUE-format files (seconds)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+import finetune_teacher
+import modeling
+import trainer
+from conftest import write_vocab
+from tokenization import BertTokenizer
+
+POSITIVE = ["good", "great", "fun", "love", "funny", "happy"]
+NEGATIVE = ["bad", "awful", "boring", "hate", "sad", "slow"]
+FILLER = ["the", "movie", "film", "was", "is", "very", "really", "it", "this", "story", "plot", "and"]
+
+
+def toy_sentences(n: int, seed: int) -> list[tuple[str, int]]:
+    """Sentiment decided by one cue word among filler words."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(3, 7))))
+        words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(POSITIVE if label else NEGATIVE)))
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_sst2(folder: Path, n_train: int = 96, n_dev: int = 40) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n, seed in (("train.tsv", n_train, 0), ("dev.tsv", n_dev, 1)):
+        lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in toy_sentences(n, seed)]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def write_stsb(folder: Path, n_train: int = 32, n_dev: int = 16) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+    for name, n, seed in (("train.tsv", n_train, 2), ("dev.tsv", n_dev, 3)):
+        rows = toy_sentences(2 * n, seed)
+        lines = [header] + [f"{i}\tmain\tx\t2012\t{i}\tnone\tnone\t{rows[2 * i][0]}\t{rows[2 * i + 1][0]}\t"
+                            f"{5.0 * (rows[2 * i][1] == rows[2 * i + 1][1]):.1f}" for i in range(n)]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def tiny_bert(tmp_path: Path) -> Path:
+    """A randomly initialised 2-layer BERT encoder folder with the tiny vocabulary (like a converted model)."""
+    folder = tmp_path / "tiny_bert"
+    vocab = write_vocab(folder)
+    n_tokens = len(vocab.read_text().split())
+    paddle.seed(0)
+    config = modeling.BertConfig(vocab_size=n_tokens, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                                 attention_probs_dropout_prob=0.0)
+    modeling.BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def run(model_dir: Path, data_dir: Path, out: Path, *extra: str, task: str = "SST-2") -> dict:
+    return finetune_teacher.main([
+        "--model_type", "bert", "--model_name_or_path", str(model_dir), "--task_name", task,
+        "--data_dir", str(data_dir), "--max_seq_length", "16", "--batch_size", "16", "--learning_rate", "5e-3",
+        "--max_steps", "60", "--logging_steps", "5", "--save_steps", "20", "--warmup_proportion", "0.1",
+        "--output_dir", str(out), "--device", "cpu", *extra])
+
+
+def test_finetunes_a_tiny_bert_and_keeps_a_loadable_best_model(tmp_path, tiny_bert):
+    data = write_sst2(tmp_path / "SST-2")
+    out = tmp_path / "out"
+    summary = run(tiny_bert, data, out)
+    assert summary["main_metric"] == "acc" and summary["best_metric"] >= 0.85
+    best = out / "best_model"
+    for name in ("model_state.pdparams", "model_config.json", "config.json", "vocab.txt", "tokenizer_config.json",
+                 "eval_results.json"):
+        assert (best / name).is_file(), name
+    assert json.loads((best / "config.json").read_text())["label2id"] == {"0": 0, "1": 1}
+    assert json.loads((best / "model_config.json").read_text())["num_classes"] == 2
+
+    # The saved teacher reloads and scores what the run recorded.
+    model = modeling.BertForSequenceClassification.from_pretrained(best)
+    tokenizer = BertTokenizer.from_pretrained(best)
+    sentences = toy_sentences(40, 1)
+    enc = tokenizer([s for s, _ in sentences], max_seq_length=16)
+    correct = 0
+    for ids, types, (_, label) in zip(enc["input_ids"], enc["token_type_ids"], sentences):
+        logits = model(paddle.to_tensor([ids]), token_type_ids=paddle.to_tensor([types])).logits
+        correct += int(logits.numpy().argmax() == label)
+    recorded = json.loads((best / "eval_results.json").read_text())
+    assert correct / len(sentences) == pytest.approx(recorded["acc"])
+    assert recorded["step"] == summary["best_step"]
+    assert (out / "last" / trainer.STATE_FILE).is_file()
+
+
+def test_resume_from_the_script(tmp_path, tiny_bert):
+    data = write_sst2(tmp_path / "SST-2", n_train=48)
+    straight = run(tiny_bert, data, tmp_path / "a", "--max_steps", "8", "--save_steps", "4")
+    run(tiny_bert, data, tmp_path / "b", "--max_steps", "4", "--save_steps", "4")
+    # continuing a 4-step run to 8 steps changes its schedule, so compare the step count and log only
+    resumed = run(tiny_bert, data, tmp_path / "b", "--max_steps", "8", "--save_steps", "4", "--resume")
+    assert resumed["global_step"] == straight["global_step"] == 8
+    log = [json.loads(line) for line in (tmp_path / "b" / trainer.LOG_FILE).read_text().splitlines()]
+    assert [r["event"] for r in log if "event" in r] == ["start", "end", "resume", "end"]
+
+
+def test_checkpoint_with_another_label_order_is_refused(tmp_path, tiny_bert, capsys):
+    config = json.loads((tiny_bert / "config.json").read_text())
+    config.update(label2id={"1": 0, "0": 1}, id2label={"0": "1", "1": "0"}, num_labels=2)
+    (tiny_bert / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as exit_info:
+        run(tiny_bert, write_sst2(tmp_path / "SST-2"), tmp_path / "out")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "orders its labels [1, 0]" in err and err.count("\n") == 1
+
+
+def test_non_empty_output_folder_is_refused_before_any_work(tmp_path, tiny_bert, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(SystemExit):
+        run(tiny_bert, tmp_path / "no_such_data", out)
+    assert "--overwrite_output_dir" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_regression_task_trains_one_output_with_mse(tmp_path, tiny_bert):
+    summary = run(tiny_bert, write_stsb(tmp_path / "STS-B"), tmp_path / "out", "--max_steps", "4",
+                  "--save_steps", "4", task="sts-b")
+    assert summary["main_metric"] == "corr" and {"pearson", "spearman"} <= set(summary["last_metrics"])
+    config = json.loads((tmp_path / "out" / "best_model" / "model_config.json").read_text())
+    assert config["num_classes"] == 1
+
+
+class FixedLogits(paddle.nn.Layer):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = paddle.to_tensor(logits)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+        return modeling.ModelOutput(logits=self.logits)
+
+
+def test_loss_is_cross_entropy_or_mse_as_numpy_computes_it():
+    logits = np.array([[1.0, -2.0, 0.5], [0.1, 0.2, 3.0]], dtype="float32")
+    labels = np.array([2, 0])
+    batch = {"input_ids": paddle.zeros([2, 3], "int64"), "token_type_ids": paddle.zeros([2, 3], "int64"),
+             "attention_mask": paddle.ones([2, 3], "int64"), "label": paddle.to_tensor(labels)}
+    loss, _ = finetune_teacher.sequence_classification_loss(FixedLogits(logits), batch)
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    assert float(loss) == pytest.approx(-log_softmax[[0, 1], labels].mean(), rel=1e-5)
+
+    scores = np.array([[1.5], [4.0]], dtype="float32")
+    batch["label"] = paddle.to_tensor(np.array([2.0, 3.0], dtype="float32"))
+    loss, _ = finetune_teacher.sequence_classification_loss(FixedLogits(scores), batch)
+    assert float(loss) == pytest.approx(((1.5 - 2.0) ** 2 + (4.0 - 3.0) ** 2) / 2, rel=1e-5)

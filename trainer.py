@@ -1,0 +1,859 @@
+"""The one training loop shared by every stage (teacher fine-tuning, both TinyBERT distillation stages).
+
+A stage supplies only its loss: `loss_fn(model, batch) -> (loss, logs)`. This module owns everything else:
+AdamW without decay on biases and LayerNorm, linear warm-up then linear decay, gradient clipping and
+accumulation, periodic evaluation with the best checkpoint kept, resumable atomic checkpoints, a NaN stop,
+data parallelism under `python -m paddle.distributed.launch`, AMP on GPU, a JSONL log and a progress bar.
+
+Data: `train_data` is any sequence of items (dicts of numpy arrays), e.g. tasks.EncodedDataset. An epoch is a
+permutation of the items drawn from (seed, epoch) only, so a resumed run sees exactly the batches that an
+uninterrupted run would have seen.
+
+Data parallelism: every process draws the same global batch of `batch_size * world_size` items and takes its own
+slice; gradients are averaged across processes before the optimizer step, so W processes make the same update
+as one process on the combined batch. The averaging is done here (one all-reduce per optimizer step, also after
+gradient accumulation) rather than by a paddle.DataParallel wrapper: a stage's loss_fn gets the model itself,
+with its attributes (student.tinybert.fit_dense) that a wrapper hides, and whatever else the loss touches
+(a teacher, extra parameters) needs no special care.
+
+Checkpoint layout (OUTPUT_DIR):
+    last/         the latest state: what save_model writes (model, tokenizer, labels) plus trainer_state.json,
+                  optimizer.pdopt, rng_state.pkl; `--resume` continues from here.
+    best_model/   what save_model writes, at the best evaluation so far, plus eval_results.json.
+    train_log.jsonl   one JSON object per logged step, evaluation, resume and stop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+from tqdm.auto import tqdm
+
+import cli
+
+Batch = dict[str, paddle.Tensor]
+LossFn = Callable[[paddle.nn.Layer, Batch], "tuple[paddle.Tensor, dict[str, float]]"]
+
+LAST_DIR, BEST_DIR = "last", "best_model"
+LOG_FILE = "train_log.jsonl"
+STATE_FILE, OPTIMIZER_FILE, RNG_FILE, EXTRA_PARAMS_FILE = (
+    "trainer_state.json", "optimizer.pdopt", "rng_state.pkl", "extra_params.pdparams")
+EVAL_RESULTS_FILE = "eval_results.json"
+# Settings that fix which items each step sees: resuming with a different value would not continue the same run.
+DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", "world_size", "seed")
+
+
+class TrainingDiverged(cli.UserError):
+    """The loss became NaN or infinite; the checkpoints on disk are from before it happened."""
+
+
+# ----------------------------------------------------------------------------------------------- arguments
+
+def add_training_args(parser: argparse.ArgumentParser) -> None:
+    """Flags common to every training stage. A stage changes defaults with parser.set_defaults(...)."""
+    g = parser.add_argument_group("training")
+    g.add_argument("--output_dir", required=True, help="Folder for best_model/, last/ and train_log.jsonl.")
+    g.add_argument("--overwrite_output_dir", action="store_true",
+                   help="Start afresh in a non-empty output folder (removes its last/, best_model/ and log).")
+    g.add_argument("--resume", action="store_true", help="Continue the run saved in OUTPUT_DIR/last.")
+    g.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate of AdamW.")
+    g.add_argument("--num_train_epochs", type=float, default=3, help="Epochs (ignored when --max_steps > 0).")
+    g.add_argument("--max_steps", type=int, default=-1, help="Optimizer steps in total; overrides epochs if > 0.")
+    g.add_argument("--batch_size", type=int, default=32,
+                   help="Examples per device per forward pass (the global batch is this x devices x accumulation).")
+    g.add_argument("--gradient_accumulation_steps", type=int, default=1,
+                   help="Forward/backward passes summed before each optimizer step.")
+    g.add_argument("--warmup_proportion", type=float, default=0.1,
+                   help="Fraction of the steps over which the learning rate rises linearly from 0.")
+    g.add_argument("--warmup_steps", type=int, default=0,
+                   help="Warm-up length in steps; overrides --warmup_proportion when > 0.")
+    g.add_argument("--weight_decay", type=float, default=0.01,
+                   help="AdamW decoupled weight decay (never applied to biases and LayerNorm).")
+    g.add_argument("--adam_epsilon", type=float, default=1e-6)
+    g.add_argument("--max_grad_norm", type=float, default=1.0, help="Clip the global gradient norm; 0 = off.")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--logging_steps", type=int, default=10, help="Log the mean loss every N optimizer steps.")
+    g.add_argument("--save_steps", type=int, default=500,
+                   help="Evaluate and save OUTPUT_DIR/last every N optimizer steps (and at the end).")
+    g.add_argument("--amp", "--use_amp", dest="amp", action="store_true",
+                   help="Mixed precision on GPU (no effect on CPU).")
+    g.add_argument("--amp_dtype", default="float16", choices=["float16", "bfloat16"],
+                   help="Half type for --amp; float16 uses dynamic loss scaling.")
+
+
+def check_training_args(args: argparse.Namespace) -> None:
+    """Reject settings that cannot work, with the flag named."""
+    positive = ["batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"]
+    for name in positive:
+        if getattr(args, name) < 1:
+            raise cli.UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.max_steps <= 0 and args.num_train_epochs <= 0:
+        raise cli.UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
+    if not 0 <= args.warmup_proportion <= 1:
+        raise cli.UserError(f"--warmup_proportion must be within [0, 1], got {args.warmup_proportion}")
+    if args.learning_rate <= 0:
+        raise cli.UserError(f"--learning_rate must be positive, got {args.learning_rate}")
+    if args.resume and args.overwrite_output_dir:
+        raise cli.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
+
+
+# ------------------------------------------------------------------------------------ processes and seeds
+
+def init_distributed() -> None:
+    """Join the process group when started by paddle.distributed.launch (a no-op for a single process).
+
+    Call after the device is set. On CPU Paddle uses gloo; init_parallel_env() takes no arguments here
+    (the launcher's --devices flag fails on CPU: use --nproc_per_node).
+    """
+    if dist.get_world_size() > 1 and not dist.is_initialized():
+        dist.init_parallel_env()
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main_process() -> bool:
+    """Only rank 0 writes files and prints."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def set_seed(seed: int) -> None:
+    """Seed paddle, numpy and random (call before building a model so its random init is reproducible)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    paddle.seed(seed)
+
+
+def _make_deterministic() -> None:
+    # cuDNN picks the fastest, sometimes non-deterministic, kernels unless told not to. CPU kernels are
+    # deterministic already.
+    if paddle.is_compiled_with_cuda():
+        for flag in ("FLAGS_cudnn_deterministic", "FLAGS_embedding_deterministic"):
+            try:
+                paddle.set_flags({flag: True})
+            except (ValueError, RuntimeError):  # a flag this paddle build does not have
+                pass
+
+
+# -------------------------------------------------------------------------------------------------- batches
+
+def default_collate(items: Sequence[dict[str, np.ndarray]], pad_token_id: int = 0) -> dict[str, np.ndarray]:
+    """Stack items into a batch; sequences of unequal length are right-padded (input_ids with pad_token_id,
+    others with 0), and an attention_mask (1 real / 0 pad) is added when input_ids are padded."""
+    batch: dict[str, np.ndarray] = {}
+    lengths = None
+    for key in items[0]:
+        arrays = [np.asarray(item[key]) for item in items]
+        if arrays[0].ndim == 0 or len({a.shape for a in arrays}) == 1:
+            batch[key] = np.stack(arrays)
+            continue
+        longest = max(len(a) for a in arrays)
+        fill = pad_token_id if key == "input_ids" else 0
+        padded = np.full((len(arrays), longest) + arrays[0].shape[1:], fill, dtype=arrays[0].dtype)
+        for i, a in enumerate(arrays):
+            padded[i, :len(a)] = a
+        batch[key] = padded
+        if key == "input_ids":
+            lengths = [len(a) for a in arrays]
+    if "input_ids" in batch and "attention_mask" not in batch:
+        ids = batch["input_ids"]
+        mask = np.ones(ids.shape, dtype="int64")
+        for i, n in enumerate(lengths or []):
+            mask[i, n:] = 0
+        batch["attention_mask"] = mask
+    return batch
+
+
+def resolve_collate(dataset: Any, collate_fn: Callable | None = None) -> Callable[[list], dict[str, np.ndarray]]:
+    """The dataset's own `collate(items)` when it has one, else default_collate with its pad_token_id."""
+    if collate_fn is not None:
+        return collate_fn
+    own = getattr(dataset, "collate", None)
+    if callable(own):
+        return own
+    pad = getattr(dataset, "pad_token_id", 0)
+    return lambda items: default_collate(items, pad)
+
+
+def to_tensors(batch: dict[str, np.ndarray]) -> Batch:
+    return {k: paddle.to_tensor(v) for k, v in batch.items()}
+
+
+def epoch_order(num_items: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled item order of one epoch, a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(num_items)
+
+
+@dataclass
+class Plan:
+    """How items become optimizer steps: global micro-batches, grouped for gradient accumulation."""
+    num_items: int
+    batch_size: int          # per process
+    world: int
+    accumulation: int
+    seed: int
+    num_epochs: float
+    max_steps: int
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world
+
+    @property
+    def micro_batches_per_epoch(self) -> int:
+        full, rest = divmod(self.num_items, self.global_batch)
+        # A last micro-batch smaller than the number of processes would leave some process without data.
+        return full + (1 if rest >= self.world else 0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.micro_batches_per_epoch / self.accumulation)
+
+    @property
+    def total_steps(self) -> int:
+        if self.max_steps > 0:
+            return self.max_steps
+        return max(1, math.ceil(self.num_epochs * self.steps_per_epoch))
+
+    def steps_of_epoch(self, epoch: int) -> list[list[np.ndarray]]:
+        """Optimizer steps of one epoch; each step is a list of global micro-batches (arrays of item indices)."""
+        order = epoch_order(self.num_items, self.seed, epoch)
+        micro = [order[i:i + self.global_batch] for i in range(0, len(order), self.global_batch)]
+        micro = micro[:self.micro_batches_per_epoch]
+        return [micro[i:i + self.accumulation] for i in range(0, len(micro), self.accumulation)]
+
+
+def shard(indices: np.ndarray, rank_: int, world: int) -> np.ndarray:
+    """This process's contiguous slice of a global micro-batch."""
+    return np.array_split(indices, world)[rank_]
+
+
+# ------------------------------------------------------------------------------------ optimizer, schedule
+
+def linear_schedule_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate multiplier: linear rise 0 -> 1 over warmup_steps, then linear fall to 0 at total_steps."""
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def parameter_names(model: paddle.nn.Layer, params: Sequence[paddle.Tensor]) -> dict[str, str]:
+    """paddle's internal parameter name -> a name stable across processes (model path, or extra.i)."""
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    names, extra = {}, 0
+    for p in params:
+        if id(p) in by_id:
+            names[p.name] = by_id[id(p)]
+        else:
+            names[p.name] = f"extra.{extra}"
+            extra += 1
+    return names
+
+
+def no_decay_names(model: paddle.nn.Layer, params: Sequence[paddle.Tensor]) -> set[str]:
+    """Internal names of the biases and LayerNorm weights, which BERT's recipe exempts from weight decay."""
+    exempt = set()
+    for _, layer in model.named_sublayers(include_self=True):
+        if isinstance(layer, paddle.nn.LayerNorm):
+            exempt.update(p.name for p in layer.parameters(include_sublayers=False))
+    for name, p in model.named_parameters():
+        if name.endswith("bias") or "norm" in name.lower():
+            exempt.add(p.name)
+    # Tensors trained alongside the model but outside it: vectors are biases or norm scales.
+    in_model = {id(p) for p in model.parameters()}
+    exempt.update(p.name for p in params if id(p) not in in_model and p.ndim <= 1)
+    return exempt
+
+
+def build_optimizer(model: paddle.nn.Layer, params: Sequence[paddle.Tensor], args: argparse.Namespace,
+                    total_steps: int) -> tuple[paddle.optimizer.AdamW, paddle.optimizer.lr.LambdaDecay]:
+    """AdamW with decoupled weight decay on weight matrices only, linear warm-up/decay, global-norm clipping."""
+    warmup = getattr(args, "warmup_steps", 0) or int(args.warmup_proportion * total_steps)
+    scheduler = paddle.optimizer.lr.LambdaDecay(
+        args.learning_rate, lambda step: linear_schedule_factor(step, warmup, total_steps))
+    exempt = no_decay_names(model, params)
+    clip = paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
+    optimizer = paddle.optimizer.AdamW(
+        learning_rate=scheduler, parameters=list(params), weight_decay=args.weight_decay,
+        epsilon=args.adam_epsilon, grad_clip=clip, apply_decay_param_fun=lambda name: name not in exempt)
+    return optimizer, scheduler
+
+
+def _rename_optimizer_state(state: dict, names: dict[str, str]) -> dict:
+    """Re-key an optimizer state dict from one process's internal parameter names to other names.
+
+    Paddle keys accumulators as '<param name>_<accumulator>' (e.g. linear_3.w_0_moment1_0), and internal
+    names depend on how many layers a process created before, so they are translated to stable names.
+    """
+    by_length = sorted(names, key=len, reverse=True)
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key == "master_weights":
+            out[key] = {names.get(k, k): v for k, v in value.items()}
+            continue
+        old = next((n for n in by_length if key.startswith(n + "_")), None)
+        out[key if old is None else names[old] + key[len(old):]] = value
+    return out
+
+
+def sync_gradients(params: Sequence[paddle.Tensor], world: int) -> None:
+    """Average gradients over processes with one flat all-reduce.
+
+    Parameters without a gradient (unused by this loss) are left out; every process runs the same loss code,
+    so they are the same on every process.
+    """
+    if world == 1:
+        return
+    with paddle.no_grad():
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = paddle.concat([g.astype("float32").flatten() for g in grads])
+        dist.all_reduce(flat)
+        flat = flat / world
+        offset = 0
+        for g in grads:
+            n = int(np.prod(g.shape))
+            paddle.assign(flat[offset:offset + n].reshape(g.shape).astype(g.dtype), output=g)
+            offset += n
+
+
+def _mean_over_processes(values: list[float], world: int) -> list[float]:
+    if world == 1:
+        return values
+    t = paddle.to_tensor(np.asarray(values, dtype="float64"))
+    dist.all_reduce(t)
+    return (t.numpy() / world).tolist()
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+
+def atomic_save(final_dir: Path, write: Callable[[Path], None]) -> None:
+    """Write a checkpoint folder so that a crash at any moment leaves either the old or the new one whole.
+
+    `write` fills a temporary sibling folder; then the old folder is moved aside and the new one renamed into
+    place (both renames are atomic). A crash between the two renames leaves '.NAME.old', which
+    recover_checkpoint() puts back.
+    """
+    final_dir = Path(final_dir)
+    tmp, old = _tmp_path(final_dir), _old_path(final_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if final_dir.exists():
+        final_dir.rename(old)
+    tmp.rename(final_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_checkpoint(final_dir: Path) -> None:
+    """Finish an interrupted atomic_save: restore '.NAME.old' if NAME is missing; drop a half-written temp."""
+    final_dir = Path(final_dir)
+    old = _old_path(final_dir)
+    if not final_dir.exists() and old.exists():
+        old.rename(final_dir)
+    shutil.rmtree(_tmp_path(final_dir), ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _tmp_path(d: Path) -> Path:
+    return d.parent / f".{d.name}.tmp"
+
+
+def _old_path(d: Path) -> Path:
+    return d.parent / f".{d.name}.old"
+
+
+def default_save_model(model: paddle.nn.Layer, folder: Path) -> None:
+    """save_pretrained when the model has it, else its state dict as model_state.pdparams."""
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(folder)
+    else:
+        paddle.save(model.state_dict(), str(Path(folder) / "model_state.pdparams"))
+
+
+def load_model_weights(model: paddle.nn.Layer, folder: Path) -> None:
+    """Load the weights a checkpoint folder holds (model_state.pdparams or model.safetensors) into model."""
+    folder = Path(folder)
+    if (folder / "model_state.pdparams").exists():
+        state = paddle.load(str(folder / "model_state.pdparams"), return_numpy=True)
+    elif (folder / "model.safetensors").exists():
+        from safetensors.numpy import load_file
+        state = load_file(str(folder / "model.safetensors"))
+    else:
+        raise cli.UserError(f"{folder}: no model_state.pdparams or model.safetensors to resume from")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise cli.UserError(f"{folder}: checkpoint lacks {len(missing)} weights of this model "
+                            f"(e.g. {missing[0]}); was it saved by another model?")
+    model.set_state_dict({k: state[k] for k in own})
+
+
+def check_output_dir(args: argparse.Namespace) -> None:
+    """Refuse a non-empty output folder unless --overwrite_output_dir or --resume; changes nothing.
+
+    Scripts call this before loading data, so that the mistake is reported at once; train() checks again.
+    """
+    check_training_args(args)
+    output_dir = Path(args.output_dir)
+    if args.resume:
+        last = output_dir / LAST_DIR
+        if not ((last / STATE_FILE).exists() or (_old_path(last) / STATE_FILE).exists()):
+            raise cli.UserError(f"--resume: no saved run in {last} (it is written every --save_steps)")
+    elif output_dir.exists() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
+        raise cli.UserError(f"output folder {output_dir} is not empty; pass --overwrite_output_dir to "
+                            "start afresh there or --resume to continue the run saved in it")
+
+
+def prepare_output_dir(args: argparse.Namespace) -> None:
+    """check_output_dir, then (rank 0) finish an interrupted save, or clear our old outputs for a fresh run."""
+    check_output_dir(args)
+    barrier()  # every process has checked before rank 0 changes anything
+    output_dir = Path(args.output_dir)
+    if is_main_process():
+        if args.resume:
+            recover_checkpoint(output_dir / LAST_DIR)
+            recover_checkpoint(output_dir / BEST_DIR)
+        else:
+            if args.overwrite_output_dir:
+                # Only what a run writes: a stale best_model of another run must not pose as this one's.
+                for name in (LAST_DIR, BEST_DIR):
+                    for d in (output_dir / name, _tmp_path(output_dir / name), _old_path(output_dir / name)):
+                        shutil.rmtree(d, ignore_errors=True)
+                (output_dir / LOG_FILE).unlink(missing_ok=True)
+            output_dir.mkdir(parents=True, exist_ok=True)
+    barrier()
+
+
+# ------------------------------------------------------------------------------------------------ state
+
+@dataclass
+class TrainState:
+    global_step: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    main_metric: str | None = None
+
+
+def _json_safe(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None), list))}
+
+
+class JsonlLog:
+    """Appends one JSON object per line (rank 0 only); opened per write so a crash loses nothing."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, record: dict[str, Any]) -> None:
+        if is_main_process():
+            record = {"time": round(time.time(), 3), **record}
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def _print(msg: str) -> None:
+    if is_main_process():
+        tqdm.write(msg)
+
+
+# -------------------------------------------------------------------------------------------- the loop
+
+class Trainer:
+    """One run of the loop; `train()` below is the public entry point."""
+
+    def __init__(self, model, train_data, loss_fn, args, evaluate, save_model, parameters, main_metric,
+                 collate_fn, save_at_epoch_end):
+        self.model, self.train_data, self.loss_fn, self.args = model, train_data, loss_fn, args
+        self.evaluate, self.save_model = evaluate, save_model or default_save_model
+        self.main_metric = main_metric or getattr(evaluate, "main_metric", None)
+        self.collate = resolve_collate(train_data, collate_fn)
+        self.save_at_epoch_end = save_at_epoch_end
+        self.out = Path(args.output_dir)
+        self.world, self.rank = world_size(), rank()
+        self.params = [p for p in (parameters if parameters is not None else model.parameters())
+                       if not p.stop_gradient]
+        self.names = parameter_names(model, self.params)
+        self.extra_params = {self.names[p.name]: p for p in self.params if self.names[p.name].startswith("extra.")}
+        self.plan = Plan(len(train_data), args.batch_size, self.world, args.gradient_accumulation_steps,
+                         args.seed, args.num_train_epochs, args.max_steps)
+        if self.plan.micro_batches_per_epoch == 0:
+            raise cli.UserError(f"{len(train_data)} training examples are fewer than the {self.world} processes")
+        self.optimizer, self.scheduler = build_optimizer(model, self.params, args, self.plan.total_steps)
+        self.amp_dtype = self._amp_setting()
+        self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
+                       if self.amp_dtype == "float16" else None)
+        self.state = TrainState(main_metric=self.main_metric)
+        self.log = JsonlLog(self.out / LOG_FILE)
+        self.log_keys: list[str] = []
+        self.last_loss: float | None = None
+
+    # -- set-up
+    def _amp_setting(self) -> str | None:
+        if not getattr(self.args, "amp", False):
+            return None
+        if not paddle.get_device().startswith("gpu"):
+            _print("note: --amp has no effect on CPU (paddle.amp.auto_cast only casts on GPU); training in float32")
+            return None
+        dtype = getattr(self.args, "amp_dtype", "float16")
+        if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
+            raise cli.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
+        return dtype
+
+    def _broadcast_parameters(self) -> None:
+        # Processes seeded alike build identical models already; this also covers a model set up otherwise.
+        if self.world > 1:
+            with paddle.no_grad():
+                for p in self.model.parameters():
+                    dist.broadcast(p, src=0)
+                for p in self.extra_params.values():
+                    dist.broadcast(p, src=0)
+
+    # -- checkpoints
+    def _trainer_state(self) -> dict[str, Any]:
+        return {**asdict(self.state), "epoch": self.state.global_step / self.plan.steps_per_epoch,
+                "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.plan.total_steps,
+                "num_examples": len(self.train_data), "batch_size": self.args.batch_size,
+                "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
+                "world_size": self.world, "seed": self.args.seed, "args": _json_safe(self.args)}
+
+    def save_last(self) -> None:
+        rng_states: list = []
+        local_rng = {"paddle": paddle.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        if self.world > 1:
+            dist.all_gather_object(rng_states, local_rng)
+        else:
+            rng_states = [local_rng]
+        if is_main_process():
+            atomic_save(self.out / LAST_DIR, lambda d: self._write_last(d, rng_states))
+        barrier()
+
+    def _write_last(self, folder: Path, rng_states: list) -> None:
+        self.save_model(self.model, folder)
+        if not ((folder / "model_state.pdparams").exists() or (folder / "model.safetensors").exists()):
+            paddle.save(self.model.state_dict(), str(folder / "model_state.pdparams"))
+        opt_state = {k: v for k, v in self.optimizer.state_dict().items() if k != "LR_Scheduler"}
+        paddle.save({"optimizer": _rename_optimizer_state(opt_state, self.names),
+                     "scheduler": self.scheduler.state_dict(),
+                     "scaler": self.scaler.state_dict() if self.scaler else None}, str(folder / OPTIMIZER_FILE))
+        if self.extra_params:
+            paddle.save({k: p for k, p in self.extra_params.items()}, str(folder / EXTRA_PARAMS_FILE))
+        with open(folder / RNG_FILE, "wb") as f:
+            pickle.dump(rng_states, f)
+        (folder / STATE_FILE).write_text(json.dumps(self._trainer_state(), indent=2) + "\n", encoding="utf-8")
+
+    def save_best(self) -> None:
+        if is_main_process():
+            def write(folder: Path) -> None:
+                self.save_model(self.model, folder)
+                results = {"step": self.state.global_step, "main_metric": self.state.main_metric,
+                           **self.state.best_metrics}
+                (folder / EVAL_RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            atomic_save(self.out / BEST_DIR, write)
+        barrier()
+
+    def resume(self) -> None:
+        """Restore model, optimizer, schedule, step, RNG and best-so-far from OUTPUT_DIR/last."""
+        last = self.out / LAST_DIR
+        saved = json.loads((last / STATE_FILE).read_text(encoding="utf-8"))
+        now = self._trainer_state()
+        changed = [f"{k} {saved.get(k)} -> {now[k]}" for k in DATA_ORDER_KEYS if saved.get(k) != now[k]]
+        if changed:
+            raise cli.UserError(f"--resume: these settings differ from the saved run, so it cannot continue "
+                                f"with the same data order: {', '.join(changed)}")
+        if saved["total_steps"] != now["total_steps"]:
+            _print(f"note: total steps changed from {saved['total_steps']} to {now['total_steps']}; "
+                   "the learning-rate schedule follows the new total")
+        load_model_weights(self.model, last)
+        if self.extra_params:
+            extra = paddle.load(str(last / EXTRA_PARAMS_FILE))
+            for k, p in self.extra_params.items():
+                p.set_value(extra[k])
+        opt = paddle.load(str(last / OPTIMIZER_FILE))
+        current = {stable: internal for internal, stable in self.names.items()}
+        self.optimizer.set_state_dict(_rename_optimizer_state(opt["optimizer"], current))
+        self.scheduler.set_state_dict(opt["scheduler"])
+        if self.scaler is not None and opt.get("scaler"):
+            self.scaler.load_state_dict(opt["scaler"])
+        with open(last / RNG_FILE, "rb") as f:
+            rng = pickle.load(f)[self.rank]
+        paddle.set_rng_state(rng["paddle"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.state = TrainState(**{k: saved[k] for k in asdict(TrainState())})
+        self.state.main_metric = self.state.main_metric or self.main_metric
+        # best_model may be newer than last when a run stopped between writing the two.
+        best_file = self.out / BEST_DIR / EVAL_RESULTS_FILE
+        if best_file.exists():
+            best = json.loads(best_file.read_text(encoding="utf-8"))
+            key = best.get("main_metric")
+            if key in best and (self.state.best_metric is None or best[key] > self.state.best_metric):
+                self.state.best_metric, self.state.best_step = best[key], best["step"]
+                self.state.best_metrics = {k: v for k, v in best.items() if k not in ("step", "main_metric")}
+        self.log.write({"event": "resume", "step": self.state.global_step})
+        _print(f"resumed from {last} at step {self.state.global_step}")
+
+    # -- evaluation
+    def evaluate_and_save(self) -> None:
+        step = self.state.global_step
+        if self.evaluate is not None:
+            metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
+            self.model.train()
+            key = self.state.main_metric or next(iter(metrics))
+            if key not in metrics:
+                raise cli.UserError(f"main metric {key!r} is not among the evaluation results {sorted(metrics)}")
+            self.state.main_metric = key
+            self.state.last_metrics = metrics
+            improved = self.state.best_metric is None or metrics[key] > self.state.best_metric
+            if improved:
+                self.state.best_metric, self.state.best_step, self.state.best_metrics = metrics[key], step, metrics
+                self.save_best()
+            self.log.write({"step": step, "eval": metrics, "best_metric": self.state.best_metric,
+                            "best_step": self.state.best_step})
+            _print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                   + (" (best so far)" if improved else f" (best {key} {self.state.best_metric:.4f} "
+                                                         f"at step {self.state.best_step})"))
+        self.save_last()
+
+    # -- one optimizer step
+    def train_step(self, step_batches: list[np.ndarray]) -> list[float]:
+        """Forward/backward each micro-batch, average gradients over processes, take one AdamW step.
+
+        Returns [loss, *logs values] averaged over micro-batches and processes (for logging).
+        """
+        sums: list[float] | None = None
+        for micro in step_batches:
+            own = shard(micro, self.rank, self.world)
+            # Weighting by this process's share makes the averaged gradient the mean over the whole
+            # micro-batch even when it does not split evenly; dividing by the number of micro-batches
+            # makes accumulation a mean too.
+            weight = len(own) * self.world / len(micro) / len(step_batches)
+            batch = to_tensors(self.collate([self.train_data[int(i)] for i in own]))
+            with self._autocast():
+                loss, logs = self.loss_fn(self.model, batch)
+            values = _mean_over_processes([float(loss)] + [float(v) for v in logs.values()], self.world)
+            if not math.isfinite(values[0]):
+                self._stop_diverged(values[0])
+            scaled = loss.astype("float32") * weight
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            sums = values if sums is None else [a + b for a, b in zip(sums, values)]
+            self.log_keys = list(logs)
+        sync_gradients(self.params, self.world)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        self.scheduler.step()
+        return [s / len(step_batches) for s in sums]
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return _nullcontext()
+        return paddle.amp.auto_cast(enable=True, dtype=self.amp_dtype, level="O1")
+
+    def _stop_diverged(self, value: float) -> None:
+        step = self.state.global_step + 1
+        last = self.out / LAST_DIR
+        kept = "no checkpoint had been saved yet"
+        if (last / STATE_FILE).exists():
+            saved_step = json.loads((last / STATE_FILE).read_text(encoding="utf-8"))["global_step"]
+            kept = f"the last good checkpoint is {last} (step {saved_step})"
+        self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value)})
+        raise TrainingDiverged(f"loss is {value} at step {step}; training stopped ({kept}). "
+                               "Try a lower --learning_rate, or check the data")
+
+    # -- the loop
+    def run(self) -> dict[str, Any]:
+        args, plan = self.args, self.plan
+        if getattr(args, "resume", False):
+            self.resume()
+        else:
+            self.log.write({"event": "start", "world_size": self.world, "num_examples": len(self.train_data),
+                            "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
+                            "args": _json_safe(args)})
+        self._broadcast_parameters()
+        total, start = plan.total_steps, self.state.global_step
+        _print(f"training: {len(self.train_data)} examples, {self.world} process(es) x batch {args.batch_size} x "
+               f"accumulation {args.gradient_accumulation_steps}, {plan.steps_per_epoch} steps/epoch, "
+               f"{total} steps")
+        began = time.time()
+        bar = tqdm(total=total, initial=start, desc="train", disable=not is_main_process(), dynamic_ncols=True)
+        window: list[list[float]] = []
+        self.model.train()
+        epoch, skip = divmod(start, plan.steps_per_epoch)
+        while self.state.global_step < total:
+            steps = plan.steps_of_epoch(epoch)
+            for step_batches in steps[skip:]:
+                window.append(self.train_step(step_batches))
+                self.state.global_step += 1
+                step = self.state.global_step
+                bar.update(1)
+                if step % args.logging_steps == 0 or step == total:
+                    self._log_window(window, bar)
+                    window = []
+                end_of_epoch = step % plan.steps_per_epoch == 0
+                if step % args.save_steps == 0 or step == total or (end_of_epoch and self.save_at_epoch_end):
+                    self.evaluate_and_save()
+                if step >= total:
+                    break
+            epoch, skip = epoch + 1, 0
+        bar.close()
+        if start >= total:
+            _print(f"the saved run had already reached step {start} of {total}; nothing to train")
+        return self._summary(time.time() - began)
+
+    def _log_window(self, window: list[list[float]], bar) -> None:
+        mean = np.mean(np.asarray(window), axis=0).tolist()
+        lr = self.optimizer.get_lr()
+        record = {"step": self.state.global_step,
+                  "epoch": round(self.state.global_step / self.plan.steps_per_epoch, 4),
+                  "loss": mean[0], "lr": lr, **dict(zip(self.log_keys, mean[1:]))}
+        self.log.write(record)
+        bar.set_postfix(loss=f"{mean[0]:.4f}", lr=f"{lr:.2e}")
+        self.last_loss = mean[0]
+
+    def _summary(self, seconds: float) -> dict[str, Any]:
+        s = self.state
+        summary = {"global_step": s.global_step, "train_seconds": round(seconds, 1),
+                   "train_loss": self.last_loss, "main_metric": s.main_metric,
+                   "best_metric": s.best_metric, "best_step": s.best_step, "best_metrics": s.best_metrics,
+                   "last_metrics": s.last_metrics, "last_dir": str(self.out / LAST_DIR),
+                   "best_model_dir": str(self.out / BEST_DIR) if s.best_step is not None else None}
+        self.log.write({"event": "end", **summary})
+        if s.best_step is not None:
+            line = (f"done: {s.global_step} steps in {seconds:.0f}s; best {s.main_metric} {s.best_metric:.4f} "
+                    f"at step {s.best_step} in {self.out / BEST_DIR}; latest in {self.out / LAST_DIR}")
+        else:
+            line = f"done: {s.global_step} steps in {seconds:.0f}s; model in {self.out / LAST_DIR}"
+        _print(line)
+        return summary
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], loss_fn: LossFn,
+          args: argparse.Namespace, evaluate: Callable[[paddle.nn.Layer], dict[str, float]] | None = None,
+          save_model: Callable[[paddle.nn.Layer, Path], None] | None = None,
+          parameters: Sequence[paddle.Tensor] | None = None, *, main_metric: str | None = None,
+          collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None,
+          save_at_epoch_end: bool = False) -> dict[str, Any]:
+    """Train `model` on `train_data` by minimising `loss_fn`; returns a summary dict.
+
+    loss_fn(model, batch) -> (scalar loss tensor, {name: float} extra values to log); batch is a dict of
+    tensors (this process's slice of the global batch). evaluate(model) -> metrics dict runs on every process
+    (use predict_logits, which splits the data and gathers); the main metric (higher is better) picks
+    OUTPUT_DIR/best_model: `main_metric`, else evaluate.main_metric, else the first key. save_model(model, dir)
+    writes a checkpoint folder (default: save_pretrained). `parameters` (default: the model's trainable ones)
+    may include tensors outside the model; they are checkpointed too.
+
+    Summary keys: global_step, train_seconds, train_loss, main_metric, best_metric, best_step, best_metrics,
+    last_metrics, last_dir, best_model_dir.
+    """
+    init_distributed()
+    _make_deterministic()
+    prepare_output_dir(args)
+    set_seed(args.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
+    trainer = Trainer(model, train_data, loss_fn, args, evaluate, save_model, parameters, main_metric,
+                      collate_fn, save_at_epoch_end)
+    summary = trainer.run()
+    barrier()
+    return summary
+
+
+# --------------------------------------------------------------------------------------------- prediction
+
+def predict_logits(model: paddle.nn.Layer, dataset: Sequence[dict[str, np.ndarray]], batch_size: int,
+                   collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None) -> np.ndarray:
+    """Logits for every item of `dataset`, in the dataset's order.
+
+    Under several processes each one runs a slice and the slices are gathered, so every process returns the
+    whole array (metrics are then computed over the whole dev set, not one shard). Items are run sorted by
+    length (when the dataset has `.lengths`) to waste little on padding.
+    """
+    init_distributed()
+    if len(dataset) == 0:
+        raise cli.UserError("nothing to predict: the dataset is empty")
+    collate = resolve_collate(dataset, collate_fn)
+    lengths = getattr(dataset, "lengths", None)
+    order = (np.argsort(np.asarray(lengths), kind="stable") if lengths is not None
+             else np.arange(len(dataset)))
+    mine = order[rank()::world_size()]
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with paddle.no_grad():
+        for i in range(0, len(mine), batch_size):
+            batch = to_tensors(collate([dataset[int(j)] for j in mine[i:i + batch_size]]))
+            inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in batch}
+            out = model(**inputs)
+            logits = out.logits if hasattr(out, "logits") else out
+            outputs.append(logits.astype("float32").numpy())
+    if was_training:
+        model.train()
+    local = (mine, np.concatenate(outputs) if outputs else None)
+    parts = [local]
+    if world_size() > 1:
+        parts = []
+        dist.all_gather_object(parts, local)
+    width = next(p[1].shape[1:] for p in parts if p[1] is not None)
+    result = np.zeros((len(dataset),) + width, dtype="float32")
+    for idx, logits in parts:
+        if logits is not None:
+            result[idx] = logits
+    return result
+
+
+def task_evaluator(spec: Any, dev_sets: dict[str, Sequence[dict[str, np.ndarray]]], batch_size: int,
+                   collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None
+                   ) -> Callable[[paddle.nn.Layer], dict[str, float]]:
+    """evaluate(model) for a task: logits over each dev split (whole split, all processes), the task's
+    metrics, MNLI's two dev sets merged (mismatched suffixed "_mm"); `.main_metric` is the task's."""
+    import metrics  # the data engineer's module; imported here so the loop itself needs no task code
+
+    def evaluate(model: paddle.nn.Layer) -> dict[str, float]:
+        per_split = {}
+        for split, data in dev_sets.items():
+            labels = getattr(data, "labels", None)
+            if labels is None:
+                labels = np.asarray([item["label"] for item in data])
+            logits = predict_logits(model, data, batch_size, collate_fn)
+            per_split[split] = metrics.compute_metrics(spec, metrics.logits_to_predictions(spec, logits), labels)
+        return metrics.merge_split_metrics(per_split)
+
+    evaluate.main_metric = spec.main_metric
+    return evaluate
