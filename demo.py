@@ -181,13 +181,13 @@ def dev_accuracy(export_dir: Path, data_dir: Path, max_seq_length: int, labels: 
     return correct / len(encoded)
 
 
-def latency_ms(export_dir: Path, batch_size: int, seq_len: int, repeats: int) -> float:
+def latency_ms(export_dir: Path, batch_size: int, seq_len: int, repeats: int, vocab_size: int) -> float:
     """Median wall time of one Paddle Inference call on a [batch_size, seq_len] batch, in milliseconds."""
     import export_model
 
     predictor = export_model.PaddleInferenceModel(export_dir)
     rng = np.random.default_rng(0)
-    batch = {"input_ids": rng.integers(5, 1000, (batch_size, seq_len)),
+    batch = {"input_ids": rng.integers(5, vocab_size, (batch_size, seq_len)),
              "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64),
              "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64)}
     for _ in range(3):
@@ -204,7 +204,7 @@ def parameter_count(checkpoint: Path) -> int:
     import export_model
     import modeling
 
-    return modeling.count_parameters(export_model.load_trained_model(checkpoint))
+    return modeling.count_parameters(export_model.load_trained_model(checkpoint)[0])
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -338,14 +338,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = {}
     for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
         config = json.loads((folder / "best_model" / "config.json").read_text())
+        vocab = config["vocab_size"]
         rows[name] = {
             "layers": config["num_hidden_layers"],
             "hidden_size": config["hidden_size"],
             "dev_accuracy": dev_accuracy(export_dir / name, data_dir, args.max_seq_length, labels),
             "parameters": parameter_count(folder / "best_model"),
             "size_mb": folder_megabytes(export_dir / name),
-            "latency_b1_ms": latency_ms(export_dir / name, 1, args.max_seq_length, args.latency_repeats),
-            "latency_b32_ms": latency_ms(export_dir / name, 32, args.max_seq_length, args.latency_repeats),
+            "latency_b1_ms": latency_ms(export_dir / name, 1, args.max_seq_length, args.latency_repeats, vocab),
+            "latency_b32_ms": latency_ms(export_dir / name, 32, args.max_seq_length, args.latency_repeats, vocab),
         }
     stage_times = {s: pipe.seconds(s) for s in
                    ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export")}

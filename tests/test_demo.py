@@ -1,0 +1,76 @@
+"""demo.py end to end in quick mode, on tiny local stand-ins for the three downloaded assets (no network):
+a 2-layer Hugging Face BERT folder, a small GloVe text file and a five-topic article folder."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import demo
+from conftest import TINY_WORDS, write_vocab
+from test_convert import HF_CFG, hf_state, write_hf_folder
+
+TOPIC_WORDS = {"business": ["year", "new", "time"], "entertainment": ["movie", "film", "actor"],
+               "politics": ["said", "says", "man"], "sports": ["play", "quick", "big"],
+               "tech": ["blue", "green", "red"]}
+
+
+def write_stand_ins(root: Path) -> list[str]:
+    vocab_words = TINY_WORDS
+    cfg = {**HF_CFG, "vocab_size": 5 + 11 + len(vocab_words), "hidden_size": 32, "num_attention_heads": 4,
+           "intermediate_size": 48, "max_position_embeddings": 64, "type_vocab_size": 2}
+    hf = write_hf_folder(root / "hf", hf_state(cfg), cfg)
+    write_vocab(hf, vocab_words)  # real words, so articles tokenize to more than [UNK]
+    rng = random.Random(0)
+    for topic, words in TOPIC_WORDS.items():
+        folder = root / "bbc" / topic
+        folder.mkdir(parents=True)
+        for i in range(12):
+            body = " ".join(rng.choice(words + ["the", "a", "it", "is"]) for _ in range(30))
+            (folder / f"{i:03d}.txt").write_text(f"{words[0]} {words[1]} news\n\n{body}.\n", encoding="utf-8")
+    vectors = np.random.default_rng(0).normal(size=(len(vocab_words), 8))
+    (root / "glove.txt").write_text(
+        "".join(w + " " + " ".join(f"{x:.4f}" for x in v) + "\n" for w, v in zip(vocab_words, vectors)))
+    return ["--minilm_dir", str(hf), "--bbc_dir", str(root / "bbc"), "--glove", str(root / "glove.txt")]
+
+
+def test_quick_demo_runs_every_stage_and_reruns_skip(tmp_path, capsys):
+    stand_ins = write_stand_ins(tmp_path / "assets")
+    out = tmp_path / "out"
+    argv = ["--quick", "--output_dir", str(out), "--student_layers", "1", *stand_ins]
+    demo.main(argv)
+
+    for stage in ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export"):
+        assert (out / "stages" / f"{stage}.done").is_file(), stage
+    report = json.loads((out / "report.json").read_text())
+    teacher, student = report["models"]["teacher"], report["models"]["student"]
+    assert (teacher["layers"], student["layers"]) == (2, 1)
+    assert student["parameters"] < teacher["parameters"]
+    for row in (teacher, student):
+        assert 0.0 <= row["dev_accuracy"] <= 1.0
+        assert row["latency_b1_ms"] > 0 and row["latency_b32_ms"] > 0 and row["size_mb"] > 0
+    assert (out / "report.png").stat().st_size > 10_000
+    assert "| teacher | 2 |" in (out / "report.md").read_text()
+    # Training data: a 20% dev split of 60 articles, and the augmented file holds originals + 1 sample each.
+    train_rows = (out / "data" / "train.tsv").read_text().splitlines()
+    aug_rows = (out / "data" / "train_aug.tsv").read_text().splitlines()
+    assert train_rows[0] == "text\tlabel" and len(train_rows) - 1 == 50
+    assert len(aug_rows) - 1 == 2 * (len(train_rows) - 1)
+
+    capsys.readouterr()
+    demo.main(argv)  # a rerun recomputes only the report
+    printed = capsys.readouterr().out
+    assert printed.count("done in an earlier run, skipped") == 8
+    assert "$ python" not in printed
+
+
+def test_missing_article_folder_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--quick", "--output_dir", str(tmp_path / "out"), "--bbc_dir", str(tmp_path / "empty"),
+                   "--minilm_dir", str(tmp_path), "--glove", str(tmp_path / "g.txt")])
+    assert e.value.code == 2
+    assert "no topic folders" in capsys.readouterr().err
