@@ -28,11 +28,11 @@ def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperatu
     """L_pred = CE(z^T/t, z^S/t): mean over the batch of -sum_c softmax(z^T/t)_c * log_softmax(z^S/t)_c.
 
     Scale: the original TinyBERT code takes `.mean()` over batch AND classes, so its value is this one
-    divided by the number of classes C (C = 2 for SST-2: ours is twice as large; learning rates tuned there
-    behave as if multiplied by C here). Hinton-style KD multiplies by t^2 to keep gradient size constant
-    across temperatures; we do not, as in the paper, so at temperature t this loss is 1/t^2 of t^2-scaled
-    KD (identical at the recipe's t = 1). Its gradient equals that of KL(teacher || student), which differs
-    only by the teacher's entropy, a constant.
+    divided by the number of classes C (for SST-2 ours is twice as large). Under Adam, which is nearly
+    invariant to the loss scale, this matters only where the term is mixed with another (--alpha).
+    Hinton-style KD multiplies by t^2 to keep gradient sizes equal across temperatures; the paper does not,
+    and neither do we: at temperature t this loss is 1/t^2 of t^2-scaled KD (the same at the recipe's t = 1).
+    Its gradient equals that of KL(teacher || student), which differs by the teacher's entropy, a constant.
     """
     teacher_probs = F.softmax(teacher_logits / temperature, axis=-1)
     student_log_probs = F.log_softmax(student_logits / temperature, axis=-1)

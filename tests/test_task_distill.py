@@ -1,0 +1,297 @@
+"""Both TinyBERT stages on a tiny learnable toy task (GLUE SST-2 format) with a tiny teacher trained here.
+
+Toy task: label 1 when the sentence holds a positive word, 0 when it holds a negative one.
+Teacher: 4 layers x 32 wide, 4 heads. Students: 2 layers, 16 wide (fit_dense to 32) or 32 wide.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+import modeling
+import tasks
+import task_distill
+import trainer
+from conftest import write_vocab
+from tokenization import BertTokenizer
+
+POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
+NEGATIVE = ["bad", "awful", "boring", "sad", "hate", "slow"]
+FILLER = ["the", "movie", "film", "was", "is", "very", "really", "it", "this", "story", "plot", "and",
+          "a", "actor", "day", "night", "old", "new"]
+
+TEACHER = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,
+               max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def sentences(n: int, seed: int) -> list[tuple[str, int]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.sample(FILLER, rng.randint(2, 6)) + [rng.choice(POSITIVE if label else NEGATIVE)]
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_sst2(folder: Path, train: int = 96, dev: int = 48) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n, seed in (("train.tsv", train, 1), ("dev.tsv", dev, 2)):
+        lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in sentences(n, seed)]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def batch_of(tokenizer, spec, rows) -> dict[str, paddle.Tensor]:
+    examples = [tasks.Example(s, None, str(y), str(i), i + 2) for i, (s, y) in enumerate(rows)]
+    data = tasks.encode_examples(tokenizer, examples, 32, spec)
+    return trainer.to_tensors(tasks.collate([data[i] for i in range(len(data))], tokenizer.pad_token_id))
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> dict:
+    """The SST-2-format task folder and a teacher fine-tuned on it (saved like finetune_teacher.py)."""
+    root = tmp_path_factory.mktemp("distill")
+    data_dir = write_sst2(root / "SST-2")
+    teacher_dir = root / "teacher"
+    write_vocab(teacher_dir)
+    tokenizer = BertTokenizer.from_pretrained(teacher_dir)
+    spec = tasks.get_task("SST-2")
+    paddle.seed(0)
+    config = modeling.BertConfig(vocab_size=tokenizer.vocab_size, label2id=spec.label2id, **TEACHER)
+    teacher = modeling.BertForSequenceClassification(config)
+    train = batch_of(tokenizer, spec, sentences(96, 1))
+    labels = paddle.to_tensor([y for _, y in sentences(96, 1)])
+    opt = paddle.optimizer.Adam(3e-3, parameters=teacher.parameters())
+    teacher.train()
+    for _ in range(60):  # full-batch steps: a test fixture, not a training recipe
+        logits = teacher(train["input_ids"], train["token_type_ids"], train["attention_mask"]).logits
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+    teacher.eval()
+    dev = sentences(48, 2)
+    dev_batch = batch_of(tokenizer, spec, dev)
+    preds = teacher(dev_batch["input_ids"], dev_batch["token_type_ids"], dev_batch["attention_mask"]).logits
+    acc = float((preds.numpy().argmax(-1) == np.array([y for _, y in dev])).mean())
+    assert acc >= 0.9, f"fixture teacher too weak ({acc})"
+    teacher.save_pretrained(teacher_dir)
+    return {"root": root, "data_dir": data_dir, "teacher_dir": teacher_dir, "spec": spec,
+            "tokenizer": tokenizer, "teacher_acc": acc}
+
+
+def distill_args(toy: dict, output_dir: Path, *extra: str) -> list[str]:
+    return ["--task_name", "SST-2", "--data_dir", str(toy["data_dir"]), "--teacher_path", str(toy["teacher_dir"]),
+            "--max_seq_length", "32", "--batch_size", "16", "--logging_steps", "1", "--save_steps", "1000",
+            "--output_dir", str(output_dir), "--device", "cpu", "--warmup_proportion", "0", *extra]
+
+
+def read_log(output_dir: Path) -> list[dict]:
+    lines = (output_dir / trainer.LOG_FILE).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def parse(toy: dict, *extra: str):
+    return task_distill.parse_args(distill_args(toy, toy["root"] / "unused", *extra))
+
+
+def models(toy: dict, *extra: str):
+    args = parse(toy, *extra)
+    teacher = task_distill.load_teacher(args, toy["spec"])
+    student = task_distill.build_student(args, teacher, toy["spec"], toy["tokenizer"])
+    return args, teacher, student
+
+
+# -------------------------------------------------------------------------------------------- losses
+
+def test_no_gradient_reaches_the_teacher_and_the_teacher_stops_at_the_deepest_mapped_layer(toy):
+    _, teacher, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16,intermediate_size=32")
+    calls = []
+    for i, layer in enumerate(teacher.base.encoder.layers):
+        layer.register_forward_post_hook(lambda layer, inp, out, i=i: calls.append(i))
+    projection = task_distill.fit_projection(student, teacher)
+    assert projection is student.tinybert.fit_dense
+    loss_fn = task_distill.intermediate_loss_fn(teacher, [1, 2], projection, {"emb": 1, "hidden": 1, "attn": 1})
+    batch = batch_of(toy["tokenizer"], toy["spec"], sentences(8, 5))
+    loss, logs = loss_fn(student, batch)
+    loss.backward()
+    assert calls == [0, 1]  # teacher layers 3 and 4 never ran (bottom map g = 1, 2)
+    assert set(logs) == {"loss_emb", "loss_hidden", "loss_attn"}
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in teacher.parameters())
+    assert float(student.tinybert.fit_dense.weight.grad.abs().sum()) > 0
+    assert float(student.tinybert.encoder.layers[0].self_attn.q_proj.weight.grad.abs().sum()) > 0
+    assert student.classifier.weight.grad is None  # the classifier takes no part in stage 1
+
+
+def test_regression_prediction_stage_gradient_is_not_zero(toy):
+    """STS-B: one output; soft cross-entropy over it would be constant, so MSE is used."""
+    paddle.seed(1)
+    config = modeling.BertConfig(vocab_size=toy["tokenizer"].vocab_size, num_labels=1, **TEACHER)
+    teacher = modeling.BertForSequenceClassification(config)
+    teacher.eval()
+    student = modeling.TinyBertForSequenceClassification(modeling.BertConfig(
+        **{**config.to_dict(), "num_hidden_layers": 2, "hidden_size": 16, "intermediate_size": 32, "fit_size": 32}))
+    spec = tasks.get_task("STS-B")
+    batch = batch_of(toy["tokenizer"], toy["spec"], sentences(8, 6))
+    batch["label"] = paddle.rand([8]) * 5
+    loss, _ = task_distill.prediction_loss_fn(teacher, 1.0, spec.is_regression)(student, batch)
+    loss.backward()
+    assert float(loss) > 0
+    assert float(student.classifier.weight.grad.abs().sum()) > 0
+    assert float(student.tinybert.encoder.layers[0].linear1.weight.grad.abs().sum()) > 0
+
+
+# -------------------------------------------------------------------------------------------- students
+
+def test_init_from_teacher_copies_embeddings_and_mapped_layers(toy):
+    args, teacher, student = models(toy, "--student_config", "num_hidden_layers=2", "--init_from_teacher")
+    task_distill.init_student_from_teacher(student, teacher, [2, 4])
+    s, t = student.base, teacher.base
+    np.testing.assert_array_equal(s.embeddings.word_embeddings.weight.numpy(),
+                                  t.embeddings.word_embeddings.weight.numpy())
+    for m, n in [(0, 1), (1, 3)]:  # student layers 1, 2 <- teacher layers 2, 4 (0-based 1, 3)
+        for name, value in s.encoder.layers[m].state_dict().items():
+            np.testing.assert_array_equal(value.numpy(), t.encoder.layers[n].state_dict()[name].numpy())
+    assert student.config.label2id == {"0": 0, "1": 1} and student.config.fit_size == 32
+
+
+def test_init_from_teacher_needs_the_teachers_width(toy):
+    _, teacher, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16", "--init_from_teacher")
+    with pytest.raises(task_distill.cli.UserError, match="teacher's widths"):
+        task_distill.init_student_from_teacher(student, teacher, [2, 4])
+
+
+def test_student_from_a_general_tinybert_folder_and_from_a_config_file(toy, tmp_path):
+    general = tmp_path / "general"
+    cfg = modeling.BertConfig(vocab_size=toy["tokenizer"].vocab_size, hidden_size=16, num_hidden_layers=2,
+                              num_attention_heads=4, intermediate_size=32, max_position_embeddings=64, fit_size=32)
+    modeling.TinyBertModel(cfg).save_pretrained(general)  # PaddleNLP layout, no classifier
+    toy["tokenizer"].save_pretrained(general)
+    _, _, student = models(toy, "--model_name_or_path", str(general))
+    assert isinstance(student, modeling.TinyBertForSequenceClassification)
+    assert student.config.num_hidden_layers == 2 and student.config.num_labels == 2
+
+    (tmp_path / "student.json").write_text(json.dumps({"num_hidden_layers": 3, "hidden_size": 16}))
+    _, _, student = models(toy, "--student_config", str(tmp_path / "student.json"))
+    assert (student.config.num_hidden_layers, student.config.hidden_size, student.config.fit_size) == (3, 16, 32)
+    assert student.config.vocab_size == toy["tokenizer"].vocab_size  # the rest from the teacher
+
+    other = tmp_path / "other_vocab"
+    modeling.TinyBertModel(cfg).save_pretrained(other)
+    write_vocab(other, ["zebra", "yak"])
+    with pytest.raises(task_distill.cli.UserError, match="differs from the teacher's vocabulary"):
+        models(toy, "--model_name_or_path", str(other))
+
+
+def test_saved_student_reloads_with_identical_logits(toy, tmp_path):
+    _, _, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16,intermediate_size=32")
+    student.eval()
+    batch = batch_of(toy["tokenizer"], toy["spec"], sentences(6, 7))
+    inputs = task_distill.model_inputs(batch)
+    save = task_distill.make_save_model(toy["tokenizer"], {"stage": "prediction"})
+    save(student, tmp_path / "s")
+    reloaded = modeling.TinyBertForSequenceClassification.from_pretrained(tmp_path / "s")
+    np.testing.assert_array_equal(student(**inputs).logits.numpy(), reloaded(**inputs).logits.numpy())
+    np.testing.assert_array_equal(student.tinybert.fit_dense.weight.numpy(),
+                                  reloaded.tinybert.fit_dense.weight.numpy())
+    assert (tmp_path / "s" / "vocab.txt").is_file()
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["label2id"] == {"0": 0, "1": 1}
+
+
+# -------------------------------------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("extra, message", [
+    (["--student_config", "num_hidden_layers=2", "--layer_map", "1,2,3"], "has 3 entries"),
+    (["--student_config", "num_hidden_layers=2", "--layer_map", "2,9"], "out of range"),
+    (["--student_config", "num_hidden_layers=2,num_attention_heads=2", "--intermediate_distill"],
+     "as many heads"),
+    (["--student_config", "num_hidden_layers=2", "--intermediate_distill", "--stage", "prediction"], "contradict"),
+    ([], "no student"),
+    (["--student_config", "depth=2"], "key=value pairs"),
+    (["--model_name_or_path", "x", "--init_from_teacher"], "needs --student_config"),
+])
+def test_user_errors(toy, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as e:
+        task_distill.main(distill_args(toy, tmp_path / "out", *extra))
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------------- end to end
+
+@pytest.fixture(scope="module")
+def stage1(toy) -> Path:
+    """Intermediate stage: a random 2-layer, 16-wide student (fit_dense to the teacher's 32)."""
+    out = toy["root"] / "stage1"
+    task_distill.main(distill_args(toy, out, "--intermediate_distill", "--student_config",
+                                   "num_hidden_layers=2,hidden_size=16,intermediate_size=32",
+                                   "--learning_rate", "1e-2", "--num_train_epochs", "6"))
+    return out
+
+
+def test_intermediate_stage_loss_falls_and_saves_the_student_with_fit_dense(toy, stage1):
+    steps = [r for r in read_log(stage1) if "loss" in r and "step" in r and "event" not in r]
+    assert len(steps) == 36  # 96 examples / 16 = 6 steps x 6 epochs
+    first, last = np.mean([r["loss"] for r in steps[:3]]), np.mean([r["loss"] for r in steps[-3:]])
+    assert last < 0.8 * first, (first, last)  # about 0.5-0.65 over seeds
+    assert {"loss_emb", "loss_hidden", "loss_attn"} <= set(steps[0])
+    folder = stage1 / trainer.LAST_DIR
+    state = paddle.load(str(folder / "model_state.pdparams"))
+    assert list(state["tinybert.fit_dense.weight"].shape) == [16, 32]
+    assert json.loads((folder / task_distill.DISTILL_INFO_FILE).read_text())["layer_map"] == [2, 4]
+    assert (folder / "vocab.txt").is_file()
+
+
+def test_prediction_stage_from_the_intermediate_student_beats_chance(toy, stage1, tmp_path, capsys):
+    out = tmp_path / "stage2"
+    summary = task_distill.main(distill_args(toy, out, "--model_name_or_path", str(stage1 / trainer.LAST_DIR),
+                                             "--learning_rate", "1e-2", "--num_train_epochs", "6",
+                                             "--save_steps", "6", "--T", "1"))
+    assert summary["main_metric"] == "acc"
+    assert summary["best_metric"] >= 0.75, summary  # chance is 0.5 (balanced dev set)
+    assert summary["teacher_metrics"]["acc"] == pytest.approx(toy["teacher_acc"])
+    best = out / trainer.BEST_DIR
+    results = json.loads((best / trainer.EVAL_RESULTS_FILE).read_text())
+    assert results["acc"] == summary["best_metric"]
+    # the best checkpoint reloads and scores what was recorded
+    reloaded = modeling.TinyBertForSequenceClassification.from_pretrained(best)
+    dev = tasks.encode_examples(toy["tokenizer"], tasks.read_glue_examples(toy["data_dir"] / "dev.tsv", "SST-2"),
+                                32, toy["spec"])
+    logits = trainer.predict_logits(reloaded, dev, 16, lambda items: tasks.collate(items, 0))
+    assert float((logits.argmax(-1) == dev.labels).mean()) == pytest.approx(results["acc"])
+
+
+def test_cached_teacher_logits_give_the_same_losses(toy, tmp_path):
+    common = ["--student_config", "num_hidden_layers=2,hidden_size=16,intermediate_size=32,hidden_dropout_prob=0.1",
+              "--max_steps", "5", "--learning_rate", "1e-2", "--T", "2", "--alpha", "0.5"]
+    task_distill.main(distill_args(toy, tmp_path / "plain", *common))
+    task_distill.main(distill_args(toy, tmp_path / "cached", *common, "--cache_teacher_logits"))
+    plain = [r for r in read_log(tmp_path / "plain") if "loss_pred" in r]
+    cached = [r for r in read_log(tmp_path / "cached") if "loss_pred" in r]
+    assert len(plain) == len(cached) == 5
+    assert len({round(r["loss"], 6) for r in plain}) > 1  # the weights moved: later steps check the trajectory
+    for a, b in zip(plain, cached):
+        for key in ("loss", "loss_pred", "loss_hard"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6)
+    weights = [paddle.load(str(tmp_path / run / trainer.LAST_DIR / "model_state.pdparams")) for run in ("plain", "cached")]
+    for name, value in weights[0].items():
+        np.testing.assert_allclose(weights[1][name].numpy(), value.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_use_aug_trains_on_train_aug_tsv(toy, tmp_path):
+    data_dir = write_sst2(tmp_path / "SST-2")
+    rows = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in sentences(40, 9)]
+    (data_dir / "train_aug.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = distill_args(toy, tmp_path / "out", "--student_config", "num_hidden_layers=1", "--max_steps", "1",
+                        "--use_aug")
+    args[args.index("--data_dir") + 1] = str(data_dir)
+    task_distill.main(args)
+    assert read_log(tmp_path / "out")[0]["num_examples"] == 40
