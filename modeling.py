@@ -565,8 +565,9 @@ class BertModel(PretrainedBert):
             hidden_states.append(x)
             attention_scores.append(scores)
 
-        # A truncated run (teacher in intermediate distillation) has no meaningful pooled output.
-        pooled = self.pooler(x) if n == len(layers) else None
+        # The pooler runs only in a full forward pass: a caller that names num_layers wants encoder states
+        # (both models in intermediate distillation), and a truncated run has no meaningful pooled output.
+        pooled = self.pooler(x) if num_layers is None else None
         return ModelOutput(
             last_hidden_state=x,
             pooler_output=pooled,

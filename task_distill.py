@@ -236,8 +236,9 @@ def intermediate_loss_fn(teacher: modeling.PretrainedBert, layer_map: Sequence[i
         with paddle.no_grad():  # the teacher is fixed: no graph, no gradient
             t_out = teacher.base(**inputs, output_hidden_states=True, output_attention_scores=True,
                                  num_layers=depth)
-        # The encoder only (student.base): the classifier has nothing to learn in this stage.
-        s_out = student.base(**inputs, output_hidden_states=True, output_attention_scores=True)
+        # The encoder only (num_layers named: no pooler, no classifier); they have nothing to learn here.
+        s_out = student.base(**inputs, output_hidden_states=True, output_attention_scores=True,
+                             num_layers=student.config.num_hidden_layers)
         return losses.intermediate_loss(s_out, t_out, layer_map, batch["attention_mask"], projection, weights)
 
     return loss_fn

@@ -117,6 +117,10 @@ def test_num_layers_runs_only_the_first_layers():
     assert part.logits is None and part.pooler_output is None
     for a, b in zip(part.hidden_states, full.hidden_states):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Naming every layer still skips pooler and classifier: intermediate distillation wants states only.
+    every = run(model, output_hidden_states=True, num_layers=3)
+    assert every.pooler_output is None and every.logits is None
+    np.testing.assert_array_equal(every.last_hidden_state.numpy(), full.last_hidden_state.numpy())
     with pytest.raises(ValueError):
         run(model, num_layers=4)
 

@@ -117,6 +117,8 @@ def test_no_gradient_reaches_the_teacher_and_the_teacher_stops_at_the_deepest_ma
     calls = []
     for i, layer in enumerate(teacher.base.encoder.layers):
         layer.register_forward_post_hook(lambda layer, inp, out, i=i: calls.append(i))
+    for name, model in (("teacher", teacher), ("student", student)):  # no pooler work in this stage
+        model.base.pooler.register_forward_post_hook(lambda layer, inp, out, name=name: calls.append(name))
     projection = task_distill.fit_projection(student, teacher)
     assert projection is student.tinybert.fit_dense
     loss_fn = task_distill.intermediate_loss_fn(teacher, [1, 2], projection, {"emb": 1, "hidden": 1, "attn": 1})
