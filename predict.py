@@ -1,0 +1,331 @@
+"""Predict with a trained model: labels and probabilities (scores for regression) for new texts.
+
+    # a GLUE test set -> the file the GLUE server takes (OUT/SST-2.tsv; MNLI gives MNLI-m.tsv and MNLI-mm.tsv)
+    python predict.py --model_path infer_model --task_name SST-2 --glue_dir GLUE --glue_submission OUT
+    # your own CSV/TSV/JSONL file (column flags as in training) -> TSV or JSONL by extension
+    python predict.py --model_path infer_model --test_file reviews.csv --output_file predictions.jsonl
+    # lines on stdin (a TAB between the two sentences of a pair) -> TSV on stdout
+    echo "a gripping, funny film" | python predict.py --model_path infer_model
+
+--model_path is a folder written by export_model.py (run by Paddle Inference with oneDNN, or ONNX Runtime
+with --runtime onnxruntime) or a training checkpoint folder (run eagerly by Paddle). Texts are tokenized
+in batches, sorted by length so that little padding is computed, and written back in input order.
+"""
+from __future__ import annotations
+
+import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+import export_model
+import tasks
+from tasks import Example, TaskSpec
+
+RUNTIMES = ("paddle_inference", "onnxruntime")
+STDIN = "-"
+
+
+# ------------------------------------------------------------------------------------------- the model
+
+@dataclass
+class Predictor:
+    """A model ready to run: `run(batch) -> logits` plus what reading its outputs needs."""
+    run: Callable[[export_model.Batch], np.ndarray]
+    tokenizer: object
+    num_labels: int                # 1: regression (the output is a score)
+    labels: list[str] | None       # output names, None when the model names none
+    task_name: str | None          # the GLUE task recorded at export, if any
+    max_seq_length: int
+    max_positions: int
+    runtime: str                   # paddle_inference, onnxruntime or eager
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+
+def load_predictor(model_path: str | Path, device: str = "cpu", cpu_threads: int | None = None,
+                   runtime: str = "paddle_inference") -> Predictor:
+    """An exported folder (Paddle Inference or ONNX Runtime) or a checkpoint folder (eager Paddle)."""
+    from tokenization import BertTokenizer
+
+    path = Path(model_path)
+    if not path.is_dir():
+        raise cli.UserError(f"--model_path {model_path}: no such folder")
+    tokenizer = BertTokenizer.from_pretrained(path)
+    if export_model.is_exported_dir(path):
+        info_path = path / export_model.INFERENCE_CONFIG
+        if not info_path.is_file():
+            raise cli.UserError(f"{info_path} is missing: re-export the model with export_model.py")
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        run = (export_model.OnnxModel(path, device, cpu_threads) if runtime == "onnxruntime"
+               else export_model.PaddleInferenceModel(path, device, cpu_threads))
+        return Predictor(run, tokenizer, int(info["num_labels"]), info.get("labels"), info.get("task_name"),
+                         int(info.get("max_seq_length") or 128), int(info.get("max_position_embeddings") or 512),
+                         runtime)
+    if runtime == "onnxruntime":
+        raise cli.UserError(f"{path} is a training checkpoint; --runtime onnxruntime needs a folder written by "
+                            "`export_model.py --onnx`")
+    cli.set_device(device)
+    if device == "cpu":
+        export_model.set_eager_threads(cpu_threads)
+    model, _, _ = export_model.load_trained_model(path)
+    config = model.config
+    return Predictor(export_model.EagerModel(model), tokenizer, config.num_labels,
+                     export_model.known_labels(config, None), None, min(128, config.max_position_embeddings),
+                     config.max_position_embeddings, "eager")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # exp of non-positive numbers cannot overflow
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def predict_logits(predictor: Predictor, encoded: tasks.EncodedDataset, batch_size: int,
+                   desc: str = "predicting") -> np.ndarray:
+    """Logits for every example, in the dataset's order. Batches hold sequences of similar length."""
+    batches = tasks.batch_indices(encoded.lengths, batch_size, shuffle=False, bucket=True)
+    logits = np.zeros((len(encoded), predictor.num_labels), dtype=np.float32)
+    for ids in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, leave=False):
+        batch = tasks.collate([encoded[i] for i in ids], predictor.tokenizer.pad_token_id)
+        logits[ids] = predictor.run(batch).reshape(len(ids), -1)
+    return logits
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+def read_lines(stream: TextIO, name: str = "<stdin>") -> list[Example]:
+    """One example per line; a TAB splits a sentence pair. Blank lines are left out (and counted)."""
+    examples, blank = [], 0
+    for line_no, line in enumerate(stream, start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            blank += 1
+            continue
+        text_a, sep, text_b = line.partition("\t")
+        if sep and not text_b.strip():
+            raise cli.DataError(name, line_no, "nothing after the TAB (the second sentence of a pair)")
+        examples.append(Example(text_a, text_b if sep else None, None, str(len(examples)), line_no))
+    if blank:
+        print(f"note: {name}: {blank} blank lines left out", file=sys.stderr)
+    if not examples:
+        raise cli.UserError(f"{name}: no text to predict")
+    return examples
+
+
+def resolve_task(args: argparse.Namespace, predictor: Predictor) -> TaskSpec | None:
+    """The GLUE task to read and write by, when there is one, checked against the model's outputs.
+
+    A task recorded at export is used when GLUE flags (--data_dir, --glue_dir, --glue_submission) are
+    given without --task_name."""
+    name = args.task_name
+    if name is None and (args.data_dir or args.glue_dir or args.glue_submission) and predictor.task_name:
+        name = args.task_name = predictor.task_name
+    if not tasks.is_glue_task(name):
+        return None
+    spec = tasks.get_task(name)
+    if spec.num_labels != predictor.num_labels:
+        raise cli.UserError(f"the model has {predictor.num_labels} outputs but {spec.name} has "
+                            f"{spec.num_labels} {'(a score)' if spec.is_regression else 'labels'}")
+    if predictor.labels:
+        tasks.check_label_order(spec, {label: i for i, label in enumerate(predictor.labels)})
+    return spec
+
+
+def own_labels(args: argparse.Namespace, predictor: Predictor) -> list[str] | None:
+    """Label names for the user's own data: --labels, else the model's, else 0..n-1; None for regression."""
+    if predictor.is_regression:
+        if args.labels:
+            raise cli.UserError("the model predicts a score (one output); --labels is for classifiers")
+        return None
+    if args.labels:
+        given = [label.strip() for label in args.labels.split(",") if label.strip()]
+        if len(given) != predictor.num_labels:
+            raise cli.UserError(f"--labels names {len(given)} labels but the model has {predictor.num_labels} outputs")
+        if predictor.labels and given != predictor.labels:
+            raise cli.UserError(f"--labels [{', '.join(given)}] differ from the model's "
+                                f"[{', '.join(predictor.labels)}]")
+        return given
+    return predictor.labels or [str(i) for i in range(predictor.num_labels)]
+
+
+def load_inputs(args: argparse.Namespace, predictor: Predictor,
+                stdin: TextIO) -> tuple[TaskSpec, dict[str, list[Example]]]:
+    """(spec, {split: examples}): the GLUE test set, the user's file, or lines on stdin."""
+    spec = resolve_task(args, predictor)
+    labels = own_labels(args, predictor) if spec is None else spec.labels
+    from_stdin = args.test_file == STDIN or (spec is None and not args.test_file)
+    if from_stdin:
+        if stdin.isatty():
+            print("reading texts from stdin, one per line (a TAB between the sentences of a pair); "
+                  "end with Ctrl-D", file=sys.stderr)
+        spec = spec or tasks.custom_task(args.task_name, labels)
+        return spec, {"test": read_lines(stdin)}
+    if spec is None:
+        args.regression = predictor.is_regression
+        args.labels = None  # checked above; passed as a list so that a comma in a label is no problem
+    return tasks.load_task_data(args, splits=("test",), labels=labels)
+
+
+# --------------------------------------------------------------------------------------------- outputs
+
+def prediction_records(spec: TaskSpec, examples: Sequence[Example], logits: np.ndarray,
+                       split: str | None = None) -> Iterable[dict]:
+    """One dict per example: index, texts, then label and probabilities, or score."""
+    probs = None if spec.is_regression else softmax(logits)
+    for i, example in enumerate(examples):
+        record = {"split": split} if split else {}
+        record.update(index=example.guid, text_a=example.text_a)
+        if example.text_b is not None:
+            record["text_b"] = example.text_b
+        if probs is None:
+            record["score"] = float(logits[i, 0])
+        else:
+            record["label"] = spec.labels[int(probs[i].argmax())]
+            record["probabilities"] = {label: float(p) for label, p in zip(spec.labels, probs[i])}
+        yield record
+
+
+def write_jsonl(records: Iterable[dict], f: TextIO) -> None:
+    for record in records:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def write_tsv(records: Iterable[dict], f: TextIO, spec: TaskSpec, pair: bool, with_split: bool) -> None:
+    """A header, then one row per example; probabilities as prob_<label> columns (6 decimals)."""
+    columns = (["split"] if with_split else []) + ["index", "text_a"] + (["text_b"] if pair else [])
+    columns += ["score"] if spec.is_regression else ["label"] + [f"prob_{label}" for label in spec.labels]
+    # csv quotes a field only when it holds a TAB, quote or line break, so plain texts stay plain.
+    writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+    writer.writerow(columns)
+    for r in records:
+        row = ([r["split"]] if with_split else []) + [r["index"], r["text_a"]] + ([r.get("text_b", "")] if pair else [])
+        if spec.is_regression:
+            row.append(f"{r['score']:.6f}")
+        else:
+            row += [r["label"]] + [f"{r['probabilities'][label]:.6f}" for label in spec.labels]
+        writer.writerow(row)
+
+
+def output_format(args: argparse.Namespace) -> str:
+    if args.output_format != "auto":
+        return args.output_format
+    if args.output_file and args.output_file != STDIN and Path(args.output_file).suffix.lower() == ".jsonl":
+        return "jsonl"
+    return "tsv"
+
+
+def write_outputs(args: argparse.Namespace, spec: TaskSpec, data: dict[str, list[Example]],
+                  logits: dict[str, np.ndarray], stdout: TextIO) -> list[str]:
+    """Write every requested output; returns where they went."""
+    written = []
+    if args.glue_submission:
+        from metrics import logits_to_predictions
+
+        for split, examples in data.items():
+            preds = logits_to_predictions(spec, logits[split])
+            written.append(str(tasks.write_glue_submission(spec, examples, preds, args.glue_submission, split,
+                                                           overwrite=args.overwrite)))
+    if args.output_file or not args.glue_submission:
+        with_split = len(data) > 1
+        records = (r for split, examples in data.items()
+                   for r in prediction_records(spec, examples, logits[split], split if with_split else None))
+        pair = any(e.text_b is not None for examples in data.values() for e in examples)
+        to_stdout = not args.output_file or args.output_file == STDIN
+        path = None if to_stdout else Path(args.output_file)
+        f = stdout if to_stdout else open(path, "w", encoding="utf-8", newline="")
+        try:
+            if output_format(args) == "jsonl":
+                write_jsonl(records, f)
+            else:
+                write_tsv(records, f, spec, pair, with_split)
+        finally:
+            if not to_stdout:
+                f.close()
+        written.append("stdout" if to_stdout else str(path))
+    return written
+
+
+def check_outputs_free(args: argparse.Namespace) -> None:
+    """Refuse before predicting, not after: nothing is overwritten without --overwrite."""
+    if args.output_file and args.output_file != STDIN:
+        path = Path(args.output_file)
+        if path.exists() and not args.overwrite:
+            raise cli.UserError(f"{path} exists; pass --overwrite to replace it")
+        if not path.parent.is_dir():
+            raise cli.UserError(f"{path.parent} does not exist (the folder of --output_file)")
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--model_path", required=True,
+                        help="Folder from export_model.py, or a trained checkpoint folder.")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="paddle_inference",
+                        help="For an exported folder: Paddle Inference, or ONNX Runtime (needs model.onnx).")
+    tasks.add_data_args(parser)  # --test_file - reads stdin; so does giving no data at all
+    parser.add_argument("--output_file", default=None,
+                        help="Where to write predictions: .tsv or .jsonl (default: TSV on stdout).")
+    parser.add_argument("--output_format", choices=["auto", "tsv", "jsonl"], default="auto",
+                        help="Format of --output_file (auto: by extension; stdout: TSV).")
+    parser.add_argument("--glue_submission", default=None, metavar="DIR",
+                        help="Write the GLUE server's file(s) here, e.g. DIR/SST-2.tsv.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace existing output files.")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_seq_length", type=int, default=None,
+                        help="Truncation length (default: the one recorded at export, else 128).")
+    cli.add_device_args(parser)
+    parser.add_argument("--cpu_threads", type=int, default=None,
+                        help="CPU threads (default: every core this process may use).")
+    return parser.parse_args(argv)
+
+
+@cli.run_main
+def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    args = parse_args(argv)
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    if args.device not in ("cpu", "gpu"):
+        raise cli.UserError(f"--device {args.device}: predict.py runs on cpu or gpu")
+    if args.batch_size < 1:
+        raise cli.UserError("--batch_size must be at least 1")
+    check_outputs_free(args)
+    predictor = load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
+    max_seq_length = args.max_seq_length or predictor.max_seq_length
+    if max_seq_length > predictor.max_positions:
+        raise cli.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
+                            f"{predictor.max_positions} position embeddings")
+    spec, data = load_inputs(args, predictor, stdin)
+    if args.glue_submission:
+        if not spec.is_glue:
+            raise cli.UserError("--glue_submission needs a GLUE --task_name (or a model exported with one)")
+        for split in data:
+            target = Path(args.glue_submission) / spec.submission_files.get(split, "")
+            if target.is_file() and not args.overwrite:
+                raise cli.UserError(f"{target} exists; pass --overwrite to replace it")
+
+    start, count, logits = time.perf_counter(), 0, {}
+    for split, examples in data.items():
+        encoded = tasks.encode_examples(predictor.tokenizer, examples, max_seq_length, spec)
+        logits[split] = predict_logits(predictor, encoded, args.batch_size, desc=f"predicting {split}")
+        count += len(examples)
+    seconds = time.perf_counter() - start
+    written = write_outputs(args, spec, data, logits, stdout)
+    print(f"predicted {count} examples with {predictor.runtime} on {args.device} in {seconds:.1f}s "
+          f"({count / max(seconds, 1e-9):.0f}/s) -> {', '.join(written)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""export_model.py: the static graph's files, dynamic shapes, parity with the eager model, labels, errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cli
+import export_model
+from conftest import write_vocab
+
+
+def make_checkpoint(folder: Path, model_type: str = "tinybert", num_labels: int = 3,
+                    labels: list[str] | None = None, seed: int = 0) -> Path:
+    """A tiny trained-looking classification folder: weights, both configs, vocab.txt.
+
+    initializer_range 0.3 (not 0.02) makes the logits of order 1, so that a parity bound of 1e-5 means
+    something and the predicted labels differ between inputs."""
+    import paddle
+
+    import modeling
+    from tokenization import BertTokenizer
+
+    write_vocab(folder)
+    tokenizer = BertTokenizer.from_pretrained(folder)
+    config = modeling.BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=64, fit_size=48, initializer_range=0.3,
+        num_labels=num_labels, label2id={label: i for i, label in enumerate(labels)} if labels else None)
+    paddle.seed(seed)
+    model = modeling.model_class(model_type, "classification")(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def random_batch(batch_size: int, seq_len: int, seed: int) -> dict[str, np.ndarray]:
+    """Rows of different lengths (the rest padding) and both token types."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, seq_len + 1, size=batch_size)
+    lengths[0] = seq_len
+    mask = (np.arange(seq_len)[None, :] < lengths[:, None]).astype(np.int64)
+    ids = rng.integers(5, 80, size=(batch_size, seq_len)) * mask
+    types = (np.arange(seq_len)[None, :] >= lengths[:, None] // 2).astype(np.int64) * mask
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    return make_checkpoint(tmp_path / "ckpt", labels=["negative", "neutral", "positive"])
+
+
+def eager_runner(folder: Path) -> export_model.EagerModel:
+    model, _, _ = export_model.load_trained_model(folder)
+    return export_model.EagerModel(model)
+
+
+def test_export_writes_model_tokenizer_and_labels(checkpoint: Path, tmp_path: Path):
+    out = tmp_path / "infer"
+    info = export_model.export_model(checkpoint, out)
+    names = {p.name for p in out.iterdir()}
+    assert {"model.json", "model.pdiparams", "vocab.txt", "tokenizer_config.json", "inference_config.json"} <= names
+    assert "model.onnx" not in names
+    assert (out / "vocab.txt").read_text() == (checkpoint / "vocab.txt").read_text()
+    saved = json.loads((out / "inference_config.json").read_text())
+    assert saved["labels"] == ["negative", "neutral", "positive"]
+    assert saved["num_labels"] == 3
+    assert saved["model_type"] == "tinybert"
+    assert saved["inputs"] == ["input_ids", "token_type_ids", "attention_mask"]
+    assert saved["max_seq_length"] == 64  # the model has 64 positions: fewer than the usual 128
+    assert info["max_abs_diff"]["paddle_inference"] <= 1e-5
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+@pytest.mark.parametrize("use_onednn", [True, False])
+def test_paddle_inference_matches_eager_for_any_batch_and_length(checkpoint: Path, tmp_path: Path,
+                                                                  use_onednn: bool):
+    out = tmp_path / "infer"
+    export_model.export_model(checkpoint, out)
+    eager = eager_runner(checkpoint)
+    static = export_model.PaddleInferenceModel(out, cpu_threads=1, use_onednn=use_onednn)
+    for batch_size, seq_len, seed in [(1, 5, 0), (4, 23, 1), (7, 64, 2), (2, 9, 3)]:  # dynamic B and S
+        batch = random_batch(batch_size, seq_len, seed)
+        expected = eager(batch)
+        got = static(batch)
+        assert got.shape == (batch_size, 3)
+        assert np.abs(expected).max() > 0.1  # the bound below is not met by tiny numbers alone
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_bert_regression_model_exports(tmp_path: Path):
+    checkpoint = make_checkpoint(tmp_path / "ckpt", model_type="bert", num_labels=1)
+    out = tmp_path / "infer"
+    export_model.export_model(checkpoint, out, max_seq_length=32)
+    saved = json.loads((out / "inference_config.json").read_text())
+    assert (saved["model_type"], saved["num_labels"], saved["labels"], saved["max_seq_length"]) == ("bert", 1, None, 32)
+    batch = random_batch(3, 12, 0)
+    np.testing.assert_allclose(export_model.PaddleInferenceModel(out)(batch), eager_runner(checkpoint)(batch),
+                               rtol=0, atol=1e-5)
+
+
+def test_onnx_export_matches_eager(checkpoint: Path, tmp_path: Path):
+    pytest.importorskip("paddle2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "infer"
+    info = export_model.export_model(checkpoint, out, onnx=True)
+    assert (out / "model.onnx").is_file()
+    assert info["max_abs_diff"]["onnxruntime"] <= 1e-5
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "token_type_ids", "attention_mask"]
+    runner, eager = export_model.OnnxModel(out, cpu_threads=1), eager_runner(checkpoint)
+    for batch_size, seq_len, seed in [(1, 4, 0), (5, 31, 1)]:
+        batch = random_batch(batch_size, seq_len, seed)
+        np.testing.assert_allclose(runner(batch), eager(batch), rtol=0, atol=1e-5)
+
+
+def test_onnx_without_paddle2onnx_says_what_to_install(checkpoint: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "paddle2onnx", None)  # import fails as if not installed
+    with pytest.raises(cli.UserError, match="pip install paddle2onnx"):
+        export_model.export_model(checkpoint, tmp_path / "infer", onnx=True)
+    assert not (tmp_path / "infer").exists()  # nothing half-written
+
+
+def test_task_names_unnamed_outputs_and_wrong_task_is_refused(tmp_path: Path):
+    checkpoint = make_checkpoint(tmp_path / "ckpt", num_labels=2)  # config.json says LABEL_0, LABEL_1
+    export_model.export_model(checkpoint, tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "inference_config.json").read_text())["labels"] is None
+    export_model.export_model(checkpoint, tmp_path / "b", task_name="sst-2")
+    saved = json.loads((tmp_path / "b" / "inference_config.json").read_text())
+    assert (saved["labels"], saved["task_name"]) == (["0", "1"], "sst-2")
+    with pytest.raises(cli.UserError, match="2 outputs but MNLI has 3"):
+        export_model.export_model(checkpoint, tmp_path / "c", task_name="mnli")
+
+
+def test_existing_output_is_kept_unless_overwrite(checkpoint: Path, tmp_path: Path):
+    out = tmp_path / "infer"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(cli.UserError, match="--overwrite"):
+        export_model.export_model(checkpoint, out)
+    assert (out / "keep.txt").read_text() == "mine"
+    export_model.export_model(checkpoint, out, overwrite=True)
+    assert export_model.is_exported_dir(out) and not (out / "keep.txt").exists()
+
+
+def test_command_line_export_and_one_line_errors(checkpoint: Path, tmp_path: Path, capsys):
+    export_model.main(["--model_path", str(checkpoint), "--output_path", str(tmp_path / "infer")])
+    out = capsys.readouterr().out
+    assert "parity paddle_inference" in out and "exported tinybert model" in out
+    with pytest.raises(SystemExit) as exit_info:
+        export_model.main(["--model_path", str(tmp_path / "missing"), "--output_path", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "missing" in err
+    with pytest.raises(SystemExit):
+        export_model.main(["--model_path", str(checkpoint), "--output_path", str(tmp_path / "y"),
+                           "--max_seq_length", "65"])
+    assert "64 position embeddings" in capsys.readouterr().err
+
+
+def test_runner_refuses_a_folder_without_an_export(checkpoint: Path):
+    with pytest.raises(cli.UserError, match="export_model.py"):
+        export_model.PaddleInferenceModel(checkpoint)
