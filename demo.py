@@ -48,13 +48,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_words", type=int, default=48,
                    help="Keep the first N words of each article (headline and lead, which carry the topic).")
     p.add_argument("--dev_fraction", type=float, default=0.2)
-    p.add_argument("--teacher_epochs", type=float, default=2)
+    p.add_argument("--teacher_epochs", type=float, default=1)
     p.add_argument("--teacher_lr", type=float, default=1e-4)
     p.add_argument("--student_layers", type=int, default=2,
                    help="Student depth; its layers start from the teacher's mapped layers g(m).")
-    p.add_argument("--aug_N", type=int, default=3, help="Augmented samples per article (the paper uses 20).")
+    p.add_argument("--aug_N", type=int, default=1, help="Augmented samples per article (the paper uses 20).")
     p.add_argument("--intermediate_epochs", type=float, default=1)
-    p.add_argument("--prediction_epochs", type=float, default=2)
+    p.add_argument("--intermediate_lr", type=float, default=1e-4)
+    p.add_argument("--prediction_lr", type=float, default=1e-4)
+    p.add_argument("--prediction_epochs", type=float, default=1)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--latency_repeats", type=int, default=30)
     g = p.add_argument_group("local stand-ins for the downloaded assets (tests use these)")
@@ -312,16 +314,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_script("task_distill.py", "--model_type", "tinybert", "--intermediate_distill",
                    "--student_config", f"num_hidden_layers={args.student_layers}", "--init_from_teacher",
                    "--teacher_model_type", "bert", "--teacher_path", str(teacher_dir / "best_model"),
-                   *distill_data, *common, "--batch_size", str(args.batch_size), "--learning_rate", "5e-5",
-                   "--num_train_epochs", str(args.intermediate_epochs), "--logging_steps", "10",
-                   "--save_steps", "1000000", "--output_dir", str(inter_dir), resumable_dir=inter_dir)
+                   *distill_data, *common, "--batch_size", str(args.batch_size),
+                   "--learning_rate", str(args.intermediate_lr), "--num_train_epochs", str(args.intermediate_epochs),
+                   "--logging_steps", "10", "--save_steps", "1000000", "--output_dir", str(inter_dir),
+                   resumable_dir=inter_dir)
         pipe.finish("distill")
 
     if pipe.stage("predict", "prediction-layer distillation (soft cross-entropy, T=1)"):
         run_script("task_distill.py", "--model_type", "tinybert", "--model_name_or_path", str(inter_dir / "last"),
                    "--teacher_model_type", "bert", "--teacher_path", str(teacher_dir / "best_model"),
-                   *distill_data, *common, "--batch_size", str(args.batch_size), "--learning_rate", "5e-5",
-                   "--T", "1", "--num_train_epochs", str(args.prediction_epochs), "--logging_steps", "10",
+                   *distill_data, *common, "--batch_size", str(args.batch_size),
+                   "--learning_rate", str(args.prediction_lr), "--T", "1",
+                   "--num_train_epochs", str(args.prediction_epochs), "--logging_steps", "10",
                    "--save_steps", "1000000", "--cache_teacher_logits",
                    "--output_dir", str(student_dir), resumable_dir=student_dir)
         pipe.finish("predict")
