@@ -1,0 +1,484 @@
+"""data_augmentation.py: candidates (masked-LM and GloVe), sampling, formats, determinism, resume, errors.
+
+The masked-LM is tiny; its "rigged" variant has a head whose LayerNorm scale is zero, so its logits are
+exactly the decoder bias whatever the input: the candidates are known in advance."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import data_augmentation as da
+import tasks
+from conftest import write_vocab
+
+# Rigged head: the logit ranking, best first. "##ing" and "[UNK]" are never candidates.
+RANKING = ["##ing", "good", "[UNK]", "great", "fine", "bad", "awful", "fun", "sad", "happy"]
+GLOVE_WORDS = ["unbelievable", "incredible", "amazing", "astonishing", "movie", "film", "good", "great",
+               "cafe", "coffee", "naive", "simple"]
+
+
+def make_model(folder: Path, rigged: bool, seed: int = 0) -> Path:
+    import paddle
+
+    import modeling
+    from tokenization import BertTokenizer
+
+    write_vocab(folder)
+    tok = BertTokenizer.from_pretrained(folder)
+    config = modeling.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                 num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
+                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    paddle.seed(seed)
+    model = modeling.BertForMaskedLM(config)
+    if rigged:
+        head = model.cls.predictions
+        head.layer_norm.weight.set_value(paddle.zeros_like(head.layer_norm.weight))
+        head.layer_norm.bias.set_value(paddle.zeros_like(head.layer_norm.bias))
+        bias = np.full(config.vocab_size, -10.0, dtype="float32")
+        for rank, token in enumerate(RANKING):
+            bias[tok.vocab[token]] = 10.0 - rank
+        head.decoder_bias.set_value(paddle.to_tensor(bias))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rigged_dir(tmp_path_factory) -> Path:
+    return make_model(tmp_path_factory.mktemp("rigged"), rigged=True)
+
+
+@pytest.fixture(scope="module")
+def random_dir(tmp_path_factory) -> Path:
+    return make_model(tmp_path_factory.mktemp("random"), rigged=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def glove_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("glove") / "glove.txt"
+    vectors = np.random.default_rng(0).normal(size=(len(GLOVE_WORDS), 8))
+    vectors[1:4] = vectors[0] + 0.1 * vectors[1:4]  # unbelievable's neighbours: incredible, amazing, ...
+    with open(path, "w", encoding="utf-8") as f:
+        for w, v in zip(GLOVE_WORDS, vectors):
+            f.write(w + " " + " ".join(f"{x:.5f}" for x in v) + "\n")
+    return path
+
+
+def load(model_dir: Path, config: da.AugmentConfig, engine: str = "eager"):
+    import modeling
+    from tokenization import BertTokenizer
+
+    tok = BertTokenizer.from_pretrained(model_dir)
+    model = modeling.BertForMaskedLM.from_pretrained(model_dir)
+    return tok, model, da.MaskedLMPredictor(model, tok, config.K, config.batch_size, engine)
+
+
+def finder_for(model_dir: Path, glove_file: Path, **config) -> da.CandidateFinder:
+    from glove import load_glove
+
+    config = da.AugmentConfig(**config)
+    tok, _, predictor = load(model_dir, config)
+    return da.CandidateFinder(tok, load_glove(glove_file, verbose=False), predictor, config)
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    """main() as the shell runs it: (exit code, stderr)."""
+    try:
+        da.main([str(a) for a in argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def write_sst2(path: Path, sentences: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("sentence\tlabel\n" + "".join(f"{s} \t{i % 2}\n" for i, s in enumerate(sentences)),
+                    encoding="utf-8")
+    return path
+
+
+SENTENCES = ["the movie was good", "a very fun film", "i love this unbelievable cafe",
+             "it is not a sad story", "the actor said the plot was boring", "red dog", "big cat walk",
+             "she says it was a great day"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Candidates
+
+
+@pytest.mark.parametrize("mlm_input", ["single", "pair"])
+def test_masked_lm_candidates_from_the_rigged_head(rigged_dir, glove_file, mlm_input):
+    finder = finder_for(rigged_dir, glove_file, K=4, mlm_input=mlm_input)
+    words = ["the", "good", "movie", "unbelievable", "[MASK]"]
+    the, good, movie, unbelievable, mask = finder([words])[0]
+    # The K best tokens, banned ones (## pieces, [UNK]) and the masked word itself left out.
+    assert the == movie == ("good", "great", "fine", "bad")
+    assert good == ("great", "fine", "bad", "awful")
+    # Several word pieces (un ##believ ##able): GloVe's nearest words instead.
+    assert set(unbelievable[:3]) == {"incredible", "amazing", "astonishing"} and len(unbelievable) == 4
+    assert mask == ()  # a special token has no candidates
+    # Same masked input (single), different words: each excludes itself.
+    good, great = [c[-1] for c in finder([["a", "good"], ["a", "great"]])]
+    assert good == ("great", "fine", "bad", "awful") and great == ("good", "fine", "bad", "awful")
+
+
+def test_fast_top_k_equals_the_full_models_predictions(random_dir):
+    """Last layer and vocabulary projection only at the [MASK]: same result as the whole model."""
+    import paddle
+
+    config = da.AugmentConfig(K=6, batch_size=3)
+    tok, model, predictor = load(random_dir, config)
+    sentences = [["the", "movie", "was", "good"], ["a", "cat"], ["it", "is", "a", "very", "big", "red", "dog"]]
+    inputs = []
+    for words in sentences:
+        pieces = [tok.vocab[w] for w in words]
+        for pos in range(len(words)):
+            for mode in ("single", "pair"):
+                ids, types, m = da.masked_input(pieces, pos, mode, 64, tok.cls_token_id, tok.sep_token_id,
+                                                tok.mask_token_id)
+                inputs.append((ids, types, m, pieces[pos]))
+    expected = []
+    banned = da.banned_tokens(tok)
+    with paddle.no_grad():
+        for ids, types, m, word in inputs:  # one at a time, full logits at every position
+            logits = model(paddle.to_tensor([ids]), paddle.to_tensor([types])).logits.numpy()[0, m]
+            logits[banned] = -np.inf
+            logits[word] = -np.inf
+            expected.append(np.argsort(-logits, kind="stable")[:6])
+    args = [[x[i] for x in inputs] for i in range(4)]
+    np.testing.assert_array_equal(predictor.top_k(*args), np.array(expected))
+    inference = da.MaskedLMPredictor(model, tok, 6, 4, "inference")
+    assert inference.engine == "inference"
+    np.testing.assert_array_equal(inference.top_k(*args), np.array(expected))
+
+
+def test_single_input_hides_the_word_and_pair_input_shows_it(rigged_dir, glove_file):
+    for mode in ("single", "pair"):
+        finder = finder_for(rigged_dir, glove_file, mlm_input=mode)
+        seen = []
+        real = finder.mlm.top_k
+        finder.mlm.top_k = lambda ids, types, mask, words: (seen.append((ids, types, mask, words)),
+                                                             real(ids, types, mask, words))[1]
+        finder([["the", "movie", "was", "good"]])
+        ids, types, mask, words = seen[0]
+        tok = finder.tokenizer
+        sentence = tok.convert_tokens_to_ids(["the", "movie", "was", "good"])
+        assert sorted(words) == sorted(sentence)
+        for row, t, m, w in zip(ids, types, mask, words):
+            masked = [tok.mask_token_id if x == w else x for x in sentence]
+            assert row[m] == tok.mask_token_id
+            if mode == "single":  # the paper's input: the masked sentence only; the word is nowhere
+                assert row == [tok.cls_token_id] + masked + [tok.sep_token_id] and w not in row
+                assert t == [0] * len(row)
+            else:  # the released code's: masked sentence [SEP] original sentence
+                assert row == [tok.cls_token_id] + masked + [tok.sep_token_id] + sentence + [tok.sep_token_id]
+                assert t == [0] * 6 + [1] * 5
+
+
+def test_long_sentences_get_a_window_around_the_masked_word():
+    pieces = list(range(100, 140))  # 40 pieces
+    ids, types, m = da.masked_input(pieces, 30, "single", 12, 1, 2, 3)
+    assert len(ids) == 12 and ids[m] == 3 and ids[0] == 1 and ids[-1] == 2
+    assert ids[1:-1] == [3 if p == 130 else p for p in range(125, 135)]
+    ids, types, m = da.masked_input(pieces, 39, "pair", 13, 1, 2, 3)  # 5 pieces per side
+    assert ids == [1, 135, 136, 137, 138, 3, 2, 135, 136, 137, 138, 139, 2] and m == 5
+    assert types == [0] * 7 + [1] * 6
+    ids, _, m = da.masked_input(pieces, 0, "single", 12, 1, 2, 3)
+    assert ids[1:3] == [3, 101] and m == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling: N, p, K
+
+
+def test_n_p_k_semantics_over_many_samples():
+    K, N, p = 5, 4000, 0.3
+    words = ["w0", "w1", "w2", "w3", "stay"]
+    candidates = [tuple(f"{w}_c{j}" for j in range(K)) for w in words[:4]] + [()]
+    samples = da.sample_sentences(words, candidates, N, p, np.random.default_rng(0))
+    assert len(samples) == N
+    grid = np.array([s.split(" ") for s in samples])
+    assert (grid[:, 4] == "stay").all()  # no candidates: never replaced
+    replaced = grid[:, :4] != np.array(words[:4])
+    sigma = np.sqrt(p * (1 - p) / N)
+    assert abs(replaced.mean(axis=0) - p).max() < 4 * sigma  # each word, with probability p
+    for i in range(4):  # a uniformly drawn candidate: each about 1/K of the replacements
+        picks = grid[replaced[:, i], i]
+        assert set(picks) == set(candidates[i])
+        counts = np.array([np.sum(picks == c) for c in candidates[i]])
+        expected = len(picks) / K
+        assert np.abs(counts - expected).max() < 4 * np.sqrt(expected)
+    # Independence between words: both replaced about p^2 of the time.
+    both = (replaced[:, 0] & replaced[:, 1]).mean()
+    assert abs(both - p * p) < 4 * np.sqrt(p * p * (1 - p * p) / N)
+    assert da.sample_sentences(words, candidates, 3, 0.0, np.random.default_rng(1)) == [" ".join(words)] * 3
+    assert all(" ".join(words[:4]) not in s for s in da.sample_sentences(words, candidates, 50, 1.0,
+                                                                        np.random.default_rng(2)))
+
+
+def test_k_candidates_per_word_and_n_rows_per_side(rigged_dir, glove_file, tmp_path, capsys):
+    source = write_sst2(tmp_path / "train.tsv", ["the movie"])
+    out = tmp_path / "aug.tsv"
+    code, err = run(["--pretrained_bert_model", rigged_dir, "--glove_embs", glove_file, "--task_name", "sst-2",
+                     "--train_file", source, "--output_file", out, "--N", 300, "--p", 1.0, "--K", 3,
+                     "--engine", "eager"], capsys)
+    assert code == 0, err
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[:2] == ["sentence\tlabel", "the movie \t0"] and len(rows) == 2 + 300
+    first_words = {r.split("\t")[0].split(" ")[0] for r in rows[2:]}
+    assert first_words == {"good", "great", "fine"}  # K=3 candidates of "the"
+    assert {r.split("\t")[1] for r in rows[1:]} == {"0"}  # labels unchanged
+
+
+def test_each_example_has_its_own_random_stream():
+    a = da.example_rng(7, 3).random(5)
+    np.testing.assert_array_equal(a, da.example_rng(7, 3).random(5))
+    assert not np.array_equal(a, da.example_rng(7, 4).random(5))
+    assert not np.array_equal(a, da.example_rng(8, 3).random(5))
+
+
+# ----------------------------------------------------------------------------------------------
+# Formats: every GLUE task, pairs, custom files
+
+
+def glue_row(layout: tasks.Layout, spec: tasks.TaskSpec, k: int) -> list[str]:
+    fields = [f"x{k}" for _ in layout.columns]
+    if layout.index is not None:
+        fields[layout.index] = str(k)
+    if layout.label is not None:
+        fields[layout.label] = "2.5" if spec.labels is None else spec.labels[k % len(spec.labels)]
+    fields[layout.text_a] = ["the movie was good", "a cafe , not a film", "unbelievable"][k % 3]
+    if layout.text_b is not None:
+        fields[layout.text_b] = ["it is fun", "the dog said hello"][k % 2]
+    return fields
+
+
+@pytest.mark.parametrize("task", list(tasks.GLUE_TASKS))
+def test_glue_format_round_trip(task, glove_file, tmp_path, capsys):
+    spec = tasks.get_task(task)
+    layout = spec.layout("train")
+    rows = [glue_row(layout, spec, k) for k in range(3)]
+    source = tmp_path / task / "train.tsv"
+    source.parent.mkdir()
+    header = "\t".join(layout.columns) + "\n" if layout.has_header else ""
+    source.write_text(header + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    code, err = run(["--mlm", "none", "--glove_embs", glove_file, "--task_name", task, "--data_dir",
+                     tmp_path / task, "--N", 2, "--p", 1.0], capsys)
+    assert code == 0, err
+    out = tmp_path / task / "train_aug.tsv"  # the default output, beside train.tsv
+    out_header, out_rows = tasks.read_glue_table(out, spec, "train")
+    out_rows = [fields for _, fields in out_rows]
+    assert out_header == (list(layout.columns) if layout.has_header else None)
+    sides = len(layout.text_columns)
+    assert len(out_rows) == 3 * (1 + 2 * sides)
+    examples = tasks.read_glue_examples(out, spec, "train")
+    assert len(examples) == len(out_rows)
+    for k, original in enumerate(rows):
+        block = out_rows[k * (1 + 2 * sides):(k + 1) * (1 + 2 * sides)]
+        assert block[0] == original
+        for n, fields in enumerate(block[1:]):
+            side = layout.text_columns[n // 2]
+            others = [i for i in range(len(fields)) if i != side]
+            assert [fields[i] for i in others] == [original[i] for i in others]  # label, ids, other text
+
+
+def test_pair_sides_are_augmented_one_at_a_time(rigged_dir, glove_file, tmp_path, capsys):
+    source = tmp_path / "RTE" / "train.tsv"
+    source.parent.mkdir()
+    source.write_text("index\tsentence1\tsentence2\tlabel\n0\tThe movie was good.\tIt is fun.\tentailment\n",
+                      encoding="utf-8")
+    code, err = run(["--pretrained_bert_model", rigged_dir, "--glove_embs", glove_file, "--task_name", "RTE",
+                     "--data_dir", source.parent, "--N", 3, "--p", 1.0, "--engine", "eager"], capsys)
+    assert code == 0, err
+    rows = [r.split("\t") for r in (source.parent / "train_aug.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == 1 + 3 + 3
+    assert rows[0] == ["0", "The movie was good.", "It is fun.", "entailment"]
+    for r in rows[1:4]:  # first side new, second side the original
+        assert r[2] == "It is fun." and r[1] != "The movie was good." and len(r[1].split()) == 5
+    for r in rows[4:]:  # second side new, first side the original (not an earlier augmented one)
+        assert r[1] == "The movie was good." and r[2] != "It is fun." and len(r[2].split()) == 4
+    assert all(r[0] == "0" and r[3] == "entailment" for r in rows)
+
+
+def test_real_glue_files(glue_dir, glove_file, tmp_path, capsys):
+    for task in ["CoLA", "SST-2", "MRPC", "STS-B", "RTE"]:
+        folder = tmp_path / task
+        folder.mkdir()
+        with open(glue_dir / task / "train.tsv", "rb") as f:  # BOM, no header (CoLA): as they come
+            (folder / "train.tsv").write_bytes(b"".join(f.readline() for _ in range(5)))
+        code, err = run(["--mlm", "none", "--glove_embs", glove_file, "--task_name", task, "--glue_dir",
+                         tmp_path, "--N", 2], capsys)
+        assert code == 0, f"{task}: {err}"
+        spec = tasks.get_task(task)
+        original = tasks.read_glue_examples(folder / "train.tsv", spec, "train")
+        augmented = tasks.read_glue_examples(folder / "train_aug.tsv", spec, "train")
+        per = 1 + 2 * len(spec.layout("train").text_columns)
+        assert len(augmented) == len(original) * per
+        assert [e.text_a for e in augmented[::per]] == [e.text_a for e in original]
+        assert [e.label for e in augmented] == [e.label for e in original for _ in range(per)]
+
+
+def test_custom_csv_and_jsonl(glove_file, tmp_path, capsys):
+    source = tmp_path / "mine.csv"
+    source.write_text('id,text,label\n1,"the movie, good",pos\n2,a cafe,neg\n', encoding="utf-8")
+    code, err = run(["--mlm", "none", "--glove_embs", glove_file, "--train_file", source, "--N", 2], capsys)
+    assert code == 0, err
+    rows = list(csv.reader(open(tmp_path / "mine_aug.csv", encoding="utf-8")))
+    assert rows[0] == ["id", "text", "label"] and rows[1] == ["1", "the movie, good", "pos"]
+    assert len(rows) == 1 + 2 * 3 and [r[2] for r in rows[1:]] == ["pos"] * 3 + ["neg"] * 3
+
+    source = tmp_path / "mine.jsonl"
+    source.write_text('{"q": "the movie", "a": "good cafe", "y": 1, "extra": [1]}\n', encoding="utf-8")
+    code, err = run(["--mlm", "none", "--glove_embs", glove_file, "--train_file", source, "--text_a_column", "q",
+                     "--text_b_column", "a", "--N", 2, "--p", 1.0], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in open(tmp_path / "mine_aug.jsonl", encoding="utf-8")]
+    assert len(records) == 5 and all(r["y"] == 1 and r["extra"] == [1] for r in records)
+    assert [r["a"] for r in records[1:3]] == ["good cafe"] * 2 and [r["q"] for r in records[3:]] == ["the movie"] * 2
+
+
+# ----------------------------------------------------------------------------------------------
+# GloVe only
+
+
+def test_mlm_none_and_a_folder_without_masked_lm_weights_use_glove(glove_file, tmp_path, capsys):
+    import modeling
+
+    folder = tmp_path / "encoder_only"
+    write_vocab(folder)
+    modeling.BertModel(modeling.BertConfig(vocab_size=86, hidden_size=32, num_hidden_layers=1,
+                                           num_attention_heads=4, intermediate_size=64)).save_pretrained(folder)
+    source = write_sst2(tmp_path / "train.tsv", ["unbelievable movie", "good cafe"])
+    common = ["--glove_embs", glove_file, "--task_name", "SST-2", "--train_file", source, "--p", 1.0]
+    code, err = run(common + ["--pretrained_bert_model", folder, "--output_file", tmp_path / "a.tsv"], capsys)
+    assert code == 0 and "no masked-LM weights" in err and "GloVe" in err
+    code, err = run(common + ["--mlm", "none", "--output_file", tmp_path / "b.tsv"], capsys)
+    assert code == 0, err
+    a = (tmp_path / "a.tsv").read_text()
+    assert a == (tmp_path / "b.tsv").read_text()
+    words = {w for row in a.splitlines()[3:] for w in row.split("\t")[0].split()}
+    assert words <= set(GLOVE_WORDS)  # every word replaced by a GloVe neighbour
+
+
+# ----------------------------------------------------------------------------------------------
+# Determinism, shards, resume
+
+
+def test_same_file_whatever_the_batch_size_and_shards(random_dir, glove_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(da, "CHUNK_EXAMPLES", 3)
+    source = write_sst2(tmp_path / "train.tsv", SENTENCES)
+    common = ["--pretrained_bert_model", random_dir, "--glove_embs", glove_file, "--task_name", "SST-2",
+              "--train_file", source, "--N", 4, "--engine", "eager"]
+    outputs = []
+    for batch_size in (1, 5, 64):
+        out = tmp_path / f"bs{batch_size}.tsv"
+        code, err = run(common + ["--batch_size", batch_size, "--output_file", out], capsys)
+        assert code == 0, err
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert len(outputs[0].splitlines()) == 1 + len(SENTENCES) * 5
+
+    merged = tmp_path / "sharded.tsv"
+    for shard in (2, 0, 1):
+        code, err = run(common + ["--output_file", merged, "--num_shards", 3, "--shard_id", shard], capsys)
+        assert code == 0, err
+    code, err = run(common + ["--output_file", merged, "--num_shards", 3, "--merge_shards"], capsys)
+    assert code == 0, err
+    assert merged.read_bytes() == outputs[0]
+    assert sorted(p.name for p in tmp_path.glob("sharded*")) == ["sharded.tsv", "sharded.tsv.progress.json"]
+
+
+def test_resume_after_an_interruption_gives_the_straight_runs_file(random_dir, glove_file, tmp_path, capsys,
+                                                                   monkeypatch):
+    monkeypatch.setattr(da, "CHUNK_EXAMPLES", 2)
+    source = write_sst2(tmp_path / "train.tsv", SENTENCES)
+    common = ["--pretrained_bert_model", random_dir, "--glove_embs", glove_file, "--task_name", "SST-2",
+              "--train_file", source, "--N", 3, "--engine", "eager"]
+    straight = tmp_path / "straight.tsv"
+    assert run(common + ["--output_file", straight], capsys)[0] == 0
+
+    # An interrupted run: two chunks recorded, then killed in the middle of writing a row.
+    out = tmp_path / "resumed.tsv"
+    real = da.run_augmentation
+    monkeypatch.setattr(da, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=2))
+    assert run(common + ["--output_file", out], capsys)[0] == 0
+    monkeypatch.setattr(da, "run_augmentation", real)
+    with open(out, "a", encoding="utf-8") as f:
+        f.write("half a row with no newli")
+    assert len(out.read_text().splitlines()) < len(straight.read_text().splitlines())
+
+    code, err = run(common + ["--output_file", out], capsys)  # not told to resume: refused
+    assert code == 2 and "--resume" in err
+    code, err = run(common + ["--output_file", out, "--resume", "--N", 4], capsys)  # other settings: refused
+    assert code == 2 and "N=3" in err and "N=4" in err
+    code, err = run(common + ["--output_file", out, "--resume"], capsys)
+    assert code == 0, err
+    assert out.read_bytes() == straight.read_bytes()
+    code, err = run(common + ["--output_file", out, "--resume"], capsys)
+    assert code == 0 and "already complete" in err and out.read_bytes() == straight.read_bytes()
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input: one line, exit code 2
+
+
+@pytest.fixture
+def sst2_file(tmp_path) -> Path:
+    return write_sst2(tmp_path / "data" / "train.tsv", ["the movie was good"])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--glove_embs": "missing.txt"}, "GloVe file not found"),
+    ({"--glove_embs": "empty.txt"}, "has no word vectors"),
+    ({"--glove_embs": "binary.txt"}, "not UTF-8"),
+    ({"--glove_embs": "folder"}, "folder without GloVe files"),
+    ({"--pretrained_bert_model": "novocab"}, "no vocab.txt"),
+    ({"--N": "0"}, "--N must be at least 1"),
+    ({"--p": "1.5"}, r"--p must lie in \[0, 1\]"),
+    ({"--p": "-0.1"}, r"--p must lie in \[0, 1\]"),
+    ({"--K": "0"}, "--K must be at least 1"),
+    ({"--output_file": "exists.tsv"}, "exists; pass --resume"),
+    ({"--shard_id": "3", "--num_shards": "2"}, "--shard_id must lie in"),
+    ({"--train_file": "nothere.tsv"}, "file not found"),
+])
+def test_bad_input_is_one_line(change, message, rigged_dir, glove_file, sst2_file, tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "novocab").mkdir()
+    (tmp_path / "exists.tsv").write_text("keep me\n")
+    args = {"--pretrained_bert_model": str(rigged_dir), "--glove_embs": str(glove_file), "--task_name": "SST-2",
+            "--train_file": str(sst2_file), "--output_file": str(tmp_path / "out.tsv"), "--engine": "eager"}
+    for flag, value in change.items():
+        args[flag] = value if flag.lstrip("-") in ("N", "p", "K", "shard_id", "num_shards") else str(tmp_path / value)
+    code, err = run([x for kv in args.items() for x in kv], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and [line for line in lines if line.startswith("error: ")] == lines[-1:], err
+    assert re.search(message, lines[-1]), lines[-1]
+    assert (tmp_path / "exists.tsv").read_text() == "keep me\n"
+
+
+def test_the_benchmarks_reference_gives_the_pair_inputs_output(random_dir, glove_file, tmp_path):
+    """benchmarks/augmentation_speed.py times a one-word-at-a-time reference: it must do the same work."""
+    import importlib.util
+
+    from glove import load_glove
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "augmentation_speed.py"
+    spec = importlib.util.spec_from_file_location("augmentation_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = da.AugmentConfig(mlm_input="pair", N=3, K=5)
+    tok, model, predictor = load(random_dir, config)
+    glove = load_glove(glove_file, verbose=False)
+    rows = da.GlueRows(write_sst2(tmp_path / "train.tsv", SENTENCES[:4]), tasks.get_task("SST-2"))
+    bench.Reference(model, tok, glove, config).augment_file(rows, tmp_path / "reference.tsv")
+    da.run_augmentation(rows, da.CandidateFinder(tok, glove, predictor, config), config, tmp_path / "fast.tsv",
+                        {}, verbose=False)
+    assert (tmp_path / "fast.tsv").read_text() == (tmp_path / "reference.tsv").read_text()
