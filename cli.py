@@ -69,7 +69,8 @@ def set_device(device: str) -> None:
         raise UserError("--device gpu asked for, but this paddle build has no CUDA: "
                         "install paddlepaddle-gpu (see README), or use --device cpu")
     if device == "gpu":
-        rank = int(os.environ.get("PADDLE_LOCAL_RANK", os.environ.get("FLAGS_selected_gpus", "0") or 0))
-        paddle.set_device(f"gpu:{rank}")
+        # Under paddle.distributed.launch each process is told its own card (e.g. --gpus 2,3 gives 2 and 3).
+        card = os.environ.get("FLAGS_selected_gpus") or os.environ.get("PADDLE_LOCAL_RANK") or "0"
+        paddle.set_device(f"gpu:{card.split(',')[0]}")
     else:
         paddle.set_device(device)
