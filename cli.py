@@ -61,6 +61,12 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
                              "`python -m paddle.distributed.launch` instead.")
 
 
+def gpu_card() -> int:
+    """This process's GPU: paddle.distributed.launch tells each process its own (--gpus 2,3 gives 2 and 3)."""
+    card = os.environ.get("FLAGS_selected_gpus") or os.environ.get("PADDLE_LOCAL_RANK") or "0"
+    return int(card.split(",")[0])
+
+
 def set_device(device: str) -> None:
     """Select the paddle device, with a one-line error when this paddle build lacks it."""
     import paddle
@@ -69,8 +75,6 @@ def set_device(device: str) -> None:
         raise UserError("--device gpu asked for, but this paddle build has no CUDA: "
                         "install paddlepaddle-gpu (see README), or use --device cpu")
     if device == "gpu":
-        # Under paddle.distributed.launch each process is told its own card (e.g. --gpus 2,3 gives 2 and 3).
-        card = os.environ.get("FLAGS_selected_gpus") or os.environ.get("PADDLE_LOCAL_RANK") or "0"
-        paddle.set_device(f"gpu:{card.split(',')[0]}")
+        paddle.set_device(f"gpu:{gpu_card()}")
     else:
         paddle.set_device(device)

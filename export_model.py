@@ -62,10 +62,6 @@ def set_eager_threads(threads: int | None) -> None:
     paddle.base.core.set_num_threads(threads or default_cpu_threads())
 
 
-def _gpu_id() -> int:
-    return int(os.environ.get("PADDLE_LOCAL_RANK", os.environ.get("FLAGS_selected_gpus", "0") or 0))
-
-
 def _int64_inputs(batch: Batch) -> list[np.ndarray]:
     missing = [name for name in INPUT_NAMES if name not in batch]
     if missing:
@@ -92,7 +88,7 @@ class PaddleInferenceModel:
         config = inference.Config(str(model_dir / MODEL_FILE), str(model_dir / PARAMS_FILE))
         if device == "gpu":
             cli.set_device("gpu")  # the one-line error when this paddle build has no CUDA
-            config.enable_use_gpu(256, _gpu_id())
+            config.enable_use_gpu(256, cli.gpu_card())
         else:
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(cpu_threads or default_cpu_threads())
@@ -145,7 +141,7 @@ class OnnxModel:
         if device == "gpu":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise cli.UserError("--device gpu with ONNX Runtime needs the onnxruntime-gpu package")
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": _gpu_id()}))
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": cli.gpu_card()}))
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
 
