@@ -164,40 +164,30 @@ def folder_megabytes(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2 ** 20
 
 
-def dev_accuracy(export_dir: Path, data_dir: Path, max_seq_length: int, labels: list[str]) -> float:
-    """Accuracy of the exported (deployed) model on the dev split, through Paddle Inference."""
-    import export_model
+def dev_accuracy(predictor, data_dir: Path, max_seq_length: int, labels: list[str]) -> float:
+    """Accuracy of the exported (deployed) model on the dev split."""
+    import predict
     import tasks
-    from tokenization import BertTokenizer
 
-    predictor = export_model.PaddleInferenceModel(export_dir)
-    tokenizer = BertTokenizer.from_pretrained(export_dir)
     spec = tasks.custom_task("bbc", labels)
     examples = tasks.read_custom_examples(data_dir / "dev.tsv", tasks.Columns("text", None, "label"), spec, "dev")
-    encoded = tasks.encode_examples(tokenizer, examples, max_seq_length, spec)
-    correct = 0
-    for idx in tasks.batch_indices(encoded.lengths, 64, shuffle=False):
-        batch = tasks.collate([encoded[i] for i in idx], tokenizer.pad_token_id)
-        logits = predictor(batch)
-        correct += int((logits.argmax(-1) == batch["label"]).sum())
-    return correct / len(encoded)
+    encoded = tasks.encode_examples(predictor.tokenizer, examples, max_seq_length, spec)
+    logits = predict.predict_logits(predictor, encoded, batch_size=64, desc="dev set")
+    return float((logits.argmax(-1) == encoded.labels).mean())
 
 
-def latency_ms(export_dir: Path, batch_size: int, seq_len: int, repeats: int, vocab_size: int) -> float:
-    """Median wall time of one Paddle Inference call on a [batch_size, seq_len] batch, in milliseconds."""
-    import export_model
-
-    predictor = export_model.PaddleInferenceModel(export_dir)
+def latency_ms(predictor, batch_size: int, seq_len: int, repeats: int, vocab_size: int) -> float:
+    """Median wall time of one call on a [batch_size, seq_len] batch of random tokens, in milliseconds."""
     rng = np.random.default_rng(0)
     batch = {"input_ids": rng.integers(5, vocab_size, (batch_size, seq_len)),
              "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64),
              "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64)}
     for _ in range(3):
-        predictor(batch)
+        predictor.run(batch)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        predictor(batch)
+        predictor.run(batch)
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1000)
 
@@ -260,6 +250,7 @@ def write_chart(path: Path, rows: dict[str, dict]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     import assets
+    import predict
 
     out = Path(args.output_dir).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else None
@@ -343,14 +334,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
         config = json.loads((folder / "best_model" / "config.json").read_text())
         vocab = config["vocab_size"]
+        predictor = predict.load_predictor(export_dir / name)  # Paddle Inference, oneDNN: the deployed model
         rows[name] = {
             "layers": config["num_hidden_layers"],
             "hidden_size": config["hidden_size"],
-            "dev_accuracy": dev_accuracy(export_dir / name, data_dir, args.max_seq_length, labels),
+            "dev_accuracy": dev_accuracy(predictor, data_dir, args.max_seq_length, labels),
             "parameters": parameter_count(folder / "best_model"),
             "size_mb": folder_megabytes(export_dir / name),
-            "latency_b1_ms": latency_ms(export_dir / name, 1, args.max_seq_length, args.latency_repeats, vocab),
-            "latency_b32_ms": latency_ms(export_dir / name, 32, args.max_seq_length, args.latency_repeats, vocab),
+            "latency_b1_ms": latency_ms(predictor, 1, args.max_seq_length, args.latency_repeats, vocab),
+            "latency_b32_ms": latency_ms(predictor, 32, args.max_seq_length, args.latency_repeats, vocab),
         }
     stage_times = {s: pipe.seconds(s) for s in
                    ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export")}
