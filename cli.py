@@ -13,6 +13,8 @@ import sys
 import warnings
 from typing import Callable
 
+from errors import UserError
+
 # Paddle's bundled MKL picks a slow code path on AMD CPUs unless told otherwise (about 2x on matmuls).
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 # Paddle prints a ccache warning on every import; it means nothing to a user running a script.
@@ -20,19 +22,6 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore", message="No ccache found")
 # set_state_dict warns once per weight a checkpoint lacks; modeling.py reports those in one info line.
 warnings.filterwarnings("ignore", message="Skip loading for")
-
-
-class UserError(Exception):
-    """A mistake in the user's input (file, flag, data). Shown as one line, no traceback."""
-
-
-class DataError(UserError):
-    """Bad data in a file: names the file and the 1-based line number."""
-
-    def __init__(self, path: str, line: int | None, problem: str):
-        self.path, self.line, self.problem = str(path), line, problem
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {problem}")
 
 
 def run_main(main: Callable[..., None]) -> Callable[..., None]:

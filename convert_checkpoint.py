@@ -9,6 +9,8 @@ tokenizer_config.json. A masked-LM head (cls.predictions.*) and a sequence class
 """
 import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
+
+import errors
 import argparse
 import json
 import re
@@ -53,16 +55,16 @@ def read_hf_weights(hf_dir: Path) -> dict[str, np.ndarray]:
         try:
             return load_file(str(hf_dir / "model.safetensors"))
         except (TypeError, ValueError) as e:  # e.g. bfloat16, which numpy lacks
-            raise cli.UserError(f"{hf_dir / 'model.safetensors'}: cannot read as numpy ({e})") from None
+            raise errors.UserError(f"{hf_dir / 'model.safetensors'}: cannot read as numpy ({e})") from None
     if (hf_dir / "pytorch_model.bin").is_file():
         try:
             import torch
         except ImportError:
-            raise cli.UserError(f"{hf_dir} holds only pytorch_model.bin, which needs torch to read: install torch, "
+            raise errors.UserError(f"{hf_dir} holds only pytorch_model.bin, which needs torch to read: install torch, "
                                 f"or give a folder with model.safetensors") from None
         state = torch.load(str(hf_dir / "pytorch_model.bin"), map_location="cpu", weights_only=True)
         return {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in state.items()}
-    raise cli.UserError(f"{hf_dir}: no model.safetensors or pytorch_model.bin found")
+    raise errors.UserError(f"{hf_dir}: no model.safetensors or pytorch_model.bin found")
 
 
 def rename_hf_state(hf_state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -89,12 +91,12 @@ def rename_hf_state(hf_state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarr
 def read_hf_config(hf_dir: Path) -> modeling.BertConfig:
     path = hf_dir / "config.json"
     if not path.is_file():
-        raise cli.UserError(f"{hf_dir}: no config.json (is this a Hugging Face model folder?)")
+        raise errors.UserError(f"{hf_dir}: no config.json (is this a Hugging Face model folder?)")
     d = json.loads(path.read_text(encoding="utf-8"))
     if d.get("model_type", "bert") != "bert":
-        raise cli.UserError(f"{path}: model_type {d['model_type']!r} is not BERT")
+        raise errors.UserError(f"{path}: model_type {d['model_type']!r} is not BERT")
     if d.get("position_embedding_type", "absolute") != "absolute":
-        raise cli.UserError(f"{path}: position_embedding_type {d['position_embedding_type']!r} is not supported")
+        raise errors.UserError(f"{path}: position_embedding_type {d['position_embedding_type']!r} is not supported")
     d.setdefault("type_vocab_size", 2)  # HF's default (PaddleNLP's is 16): the checkpoint's own value wins
     d.setdefault("layer_norm_eps", 1e-12)
     return modeling.BertConfig.from_dict(d)
@@ -104,9 +106,9 @@ def convert_hf_checkpoint(hf_dir: str | Path, output_dir: str | Path, safe_seria
                           overwrite: bool = False) -> Path:
     hf_dir, output_dir = Path(hf_dir), Path(output_dir)
     if not hf_dir.is_dir():
-        raise cli.UserError(f"{hf_dir}: not a folder")
+        raise errors.UserError(f"{hf_dir}: not a folder")
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise cli.UserError(f"{output_dir} exists and is not empty (pass --overwrite_output_dir to replace it)")
+        raise errors.UserError(f"{output_dir} exists and is not empty (pass --overwrite_output_dir to replace it)")
     config = read_hf_config(hf_dir)
     state, unused = rename_hf_state(read_hf_weights(hf_dir))
 

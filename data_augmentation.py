@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 import numpy as np
 
 import tasks
-from cli import DataError, UserError
+from errors import DataError, UserError
 from glove import GloVe, load_glove
 
 CHUNK_EXAMPLES = 256  # examples per unit of work: candidates, sampling, writing, then a progress record

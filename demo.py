@@ -20,6 +20,8 @@ stage continues from its last checkpoint.
 """
 import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
+
+import errors
 import argparse
 import json
 import os
@@ -115,7 +117,7 @@ def run_script(script: str, *flags: str, resumable_dir: Path | None = None) -> N
     print(f"    $ {shown}", flush=True)
     done = subprocess.run(cmd, cwd=ROOT)
     if done.returncode != 0:
-        raise cli.UserError(f"stage failed: {script} exited with code {done.returncode} (command above); "
+        raise errors.UserError(f"stage failed: {script} exited with code {done.returncode} (command above); "
                             "fix the cause and rerun demo.py to continue from here")
 
 
@@ -136,7 +138,7 @@ def write_bbc_split(bbc_dir: Path, data_dir: Path, max_words: int, dev_fraction:
     """A stratified, seeded train/dev split of the articles, written as TSV (text, label)."""
     topics = sorted(d.name for d in bbc_dir.iterdir() if d.is_dir())
     if not topics:
-        raise cli.UserError(f"{bbc_dir}: no topic folders with articles")
+        raise errors.UserError(f"{bbc_dir}: no topic folders with articles")
     rng = random.Random(seed)
     train, dev = [], []
     for topic in topics:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
+
+import errors
 import argparse
 import contextlib
 import json
@@ -83,7 +85,7 @@ class PaddleInferenceModel:
 
         model_dir = Path(model_dir)
         if not is_exported_dir(model_dir):
-            raise cli.UserError(f"{model_dir} holds no exported model ({MODEL_FILE} + {PARAMS_FILE}); "
+            raise errors.UserError(f"{model_dir} holds no exported model ({MODEL_FILE} + {PARAMS_FILE}); "
                                 "run export_model.py first")
         config = inference.Config(str(model_dir / MODEL_FILE), str(model_dir / PARAMS_FILE))
         if device == "gpu":
@@ -104,7 +106,7 @@ class PaddleInferenceModel:
         self.predictor = inference.create_predictor(config)
         names = self.predictor.get_input_names()
         if sorted(names) != sorted(INPUT_NAMES):
-            raise cli.UserError(f"{model_dir / MODEL_FILE} takes inputs {names}, expected {list(INPUT_NAMES)}")
+            raise errors.UserError(f"{model_dir / MODEL_FILE} takes inputs {names}, expected {list(INPUT_NAMES)}")
         self.inputs = [self.predictor.get_input_handle(name) for name in INPUT_NAMES]
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
 
@@ -120,7 +122,7 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise cli.UserError("ONNX Runtime is not installed (it is optional): pip install onnxruntime "
+        raise errors.UserError("ONNX Runtime is not installed (it is optional): pip install onnxruntime "
                             "(or onnxruntime-gpu)") from None
     return onnxruntime
 
@@ -132,7 +134,7 @@ class OnnxModel:
         ort = import_onnxruntime()
         path = Path(model_dir) / ONNX_FILE
         if not path.is_file():
-            raise cli.UserError(f"{path} not found: export with `export_model.py --onnx`")
+            raise errors.UserError(f"{path} not found: export with `export_model.py --onnx`")
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpu_threads or default_cpu_threads()
         options.inter_op_num_threads = 1  # a BERT graph is one chain of ops: nothing to run side by side
@@ -140,7 +142,7 @@ class OnnxModel:
         providers = ["CPUExecutionProvider"]
         if device == "gpu":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise cli.UserError("--device gpu with ONNX Runtime needs the onnxruntime-gpu package")
+                raise errors.UserError("--device gpu with ONNX Runtime needs the onnxruntime-gpu package")
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": cli.gpu_card()}))
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -218,7 +220,7 @@ def convert_to_onnx(output_dir: str | Path, opset_version: int = ONNX_OPSET) -> 
     try:
         import paddle2onnx
     except ImportError:
-        raise cli.UserError("--onnx needs paddle2onnx, an optional dependency: pip install paddle2onnx") from None
+        raise errors.UserError("--onnx needs paddle2onnx, an optional dependency: pip install paddle2onnx") from None
     output_dir = Path(output_dir)
     target = output_dir / ONNX_FILE
     # optimize_tool="none": paddle2onnx's default Polygraphy pass pip-installs packages at run time, and its
@@ -227,7 +229,7 @@ def convert_to_onnx(output_dir: str | Path, opset_version: int = ONNX_OPSET) -> 
         paddle2onnx.export(str(output_dir / MODEL_FILE), str(output_dir / PARAMS_FILE), str(target),
                            opset_version=opset_version, optimize_tool="none")
     if not target.is_file():  # paddle2onnx logs a failure instead of raising it
-        raise cli.UserError(f"paddle2onnx could not convert {output_dir / MODEL_FILE} (see its log above)")
+        raise errors.UserError(f"paddle2onnx could not convert {output_dir / MODEL_FILE} (see its log above)")
     return target
 
 
@@ -257,7 +259,7 @@ def known_labels(config, task_name: str | None) -> list[str] | None:
     spec = tasks.get_task(task_name) if tasks.is_glue_task(task_name) else None
     if spec is not None:
         if spec.num_labels != config.num_labels:
-            raise cli.UserError(f"the checkpoint has {config.num_labels} outputs but {spec.name} has "
+            raise errors.UserError(f"the checkpoint has {config.num_labels} outputs but {spec.name} has "
                                 f"{spec.num_labels} {'(a score)' if spec.is_regression else 'labels'}")
         tasks.check_label_order(spec, config.label2id)
     if config.num_labels == 1:
@@ -305,14 +307,14 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
 
     output_path = Path(output_path)
     if output_path.exists() and not output_path.is_dir():
-        raise cli.UserError(f"{output_path} is a file; --output_path names the folder to export to")
+        raise errors.UserError(f"{output_path} is a file; --output_path names the folder to export to")
     if output_path.exists() and any(output_path.iterdir()) and not overwrite:
-        raise cli.UserError(f"{output_path} exists and is not empty; pass --overwrite to replace it")
+        raise errors.UserError(f"{output_path} exists and is not empty; pass --overwrite to replace it")
     paddle.set_device("cpu")  # export and the check both run on CPU; the graph itself is device-free
     model, tokenizer, model_type = load_trained_model(model_path, model_type)
     max_seq_length = max_seq_length or min(128, model.config.max_position_embeddings)
     if max_seq_length > model.config.max_position_embeddings:
-        raise cli.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
+        raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
                             f"{model.config.max_position_embeddings} position embeddings")
 
     # Build in a sibling folder and move it into place at the end: a failed export leaves nothing half-written.
@@ -346,14 +348,14 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
         if onnx:
             try:
                 diffs["onnxruntime"] = max_logit_difference(eager, OnnxModel(staging), batch)
-            except cli.UserError as e:  # converted fine, but nothing here to run it
+            except errors.UserError as e:  # converted fine, but nothing here to run it
                 print(f"ONNX parity not checked: {e}")
         # float32 sums in another order differ in the last bits, so the bound scales with the logits' size.
         bound = atol * max(1.0, float(np.abs(eager(batch)).max()))
         for runtime, diff in diffs.items():
             print(f"parity {runtime}: max |logit difference| = {diff:.2e}")
             if not diff <= bound:
-                raise cli.UserError(f"{runtime} logits differ from the eager model's by {diff:.2e} "
+                raise errors.UserError(f"{runtime} logits differ from the eager model's by {diff:.2e} "
                                     f"(> {bound:.2e}, from --atol {atol:g}); the export is not trustworthy")
         if output_path.exists():
             shutil.rmtree(output_path)

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cli import DataError, UserError
+from errors import DataError, UserError
 
 CACHE_VERSION = "glove-cache-v1"
 # Rows of similarities computed at once: bounds the [words, vocabulary] score matrix to about 128 MB.

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import paddle
 import paddle.nn.functional as F
 
-from cli import UserError
+from errors import UserError
 
 Tensor = paddle.Tensor
 

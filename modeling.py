@@ -19,6 +19,7 @@ equal PaddleNLP's, so folders load in both directions without renaming.
 """
 from __future__ import annotations
 
+import errors
 import contextlib
 import json
 import os
@@ -32,7 +33,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-import cli
+
 
 WEIGHTS_PDPARAMS = "model_state.pdparams"
 WEIGHTS_SAFETENSORS = "model.safetensors"
@@ -79,7 +80,7 @@ class BertConfig:
             self.label2id = {v: k for k, v in self.id2label.items()}
             self.num_labels = len(self.id2label)
         if self.hidden_size % self.num_attention_heads:
-            raise cli.UserError(f"hidden_size {self.hidden_size} is not a multiple of "
+            raise errors.UserError(f"hidden_size {self.hidden_size} is not a multiple of "
                                 f"num_attention_heads {self.num_attention_heads}")
 
     @property
@@ -129,7 +130,7 @@ ACTIVATIONS = {
 
 def activation(name: str):
     if name not in ACTIVATIONS:
-        raise cli.UserError(f"hidden_act {name!r} is not supported (choose from {sorted(ACTIVATIONS)})")
+        raise errors.UserError(f"hidden_act {name!r} is not supported (choose from {sorted(ACTIVATIONS)})")
     return ACTIVATIONS[name]
 
 
@@ -244,7 +245,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     cached = home / "models" / name
     if "/" not in name and os.sep not in name and cached.is_dir() and _find_weights(cached, name):
         return cached
-    raise cli.UserError(
+    raise errors.UserError(
         f"model {name!r} not found: not a local folder, and no weights in PaddleNLP's cache at {cached} "
         f"(nothing is downloaded; pass a local folder, or convert a Hugging Face checkpoint with "
         f"convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR)")
@@ -283,10 +284,10 @@ def read_config(folder: Path) -> BertConfig:
             try:
                 return BertConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
             except (json.JSONDecodeError, TypeError, ValueError) as e:
-                raise cli.UserError(f"{path}: not a valid model config ({e})") from None
+                raise errors.UserError(f"{path}: not a valid model config ({e})") from None
     if folder.name in BUILTIN_CONFIGS:
         return BertConfig(**BUILTIN_CONFIGS[folder.name])
-    raise cli.UserError(f"{folder}: no {CONFIG_JSON} or {CONFIG_PADDLENLP} found")
+    raise errors.UserError(f"{folder}: no {CONFIG_JSON} or {CONFIG_PADDLENLP} found")
 
 
 def load_state_file(path: Path) -> dict[str, np.ndarray]:
@@ -391,7 +392,7 @@ class PretrainedBert(nn.Layer):
             config = BertConfig.from_dict(d)
         weights = _find_weights(folder, folder.name)
         if weights is None:
-            raise cli.UserError(f"{folder}: no {WEIGHTS_SAFETENSORS} or {WEIGHTS_PDPARAMS} found")
+            raise errors.UserError(f"{folder}: no {WEIGHTS_SAFETENSORS} or {WEIGHTS_PDPARAMS} found")
         with _skip_init():  # 110M random numbers take seconds; the checkpoint overwrites them anyway
             model = cls(config)
         fresh = model.load_checkpoint_state(load_state_file(weights), source=str(weights))
@@ -405,7 +406,7 @@ class PretrainedBert(nn.Layer):
         ours = self.base_model_prefix
         other = "tinybert" if ours == "bert" else "bert"
         if any(k.startswith("encoder.layer.") or k.startswith("bert.encoder.layer.") for k in state):
-            raise cli.UserError("these are Hugging Face weights; convert them first with "
+            raise errors.UserError("these are Hugging Face weights; convert them first with "
                                 "convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR")
         state = dict(state)
         # Masked-LM head: older PaddleNLP files name the tied matrix decoder_weight and keep the bias
@@ -442,7 +443,7 @@ class PretrainedBert(nn.Layer):
             value = state[name]
             if tuple(value.shape) != tuple(param.shape):
                 if name.startswith(critical):
-                    raise cli.UserError(f"{source}: weight {name} has shape {list(value.shape)}, "
+                    raise errors.UserError(f"{source}: weight {name} has shape {list(value.shape)}, "
                                         f"the config asks for {list(param.shape)}")
                 fresh.append(name)  # e.g. a classifier for another number of labels
                 continue
@@ -450,10 +451,10 @@ class PretrainedBert(nn.Layer):
 
         missing_encoder = [k for k in fresh if k.startswith(critical)]
         if missing_encoder:
-            raise cli.UserError(f"{source}: encoder weights missing: {_summarise(missing_encoder)} "
+            raise errors.UserError(f"{source}: encoder weights missing: {_summarise(missing_encoder)} "
                                 f"(first: {missing_encoder[0]})")
         if self.has_mlm_head and any(k.startswith("cls.predictions.") for k in fresh):
-            raise cli.UserError(f"{source}: this checkpoint has no masked-LM head (cls.predictions.*), "
+            raise errors.UserError(f"{source}: this checkpoint has no masked-LM head (cls.predictions.*), "
                                 f"so it cannot predict masked words")
         self.set_state_dict(to_load)
         if fresh:
@@ -708,7 +709,7 @@ def model_class(model_type: str, head: str) -> type[PretrainedBert]:
     """e.g. model_class("tinybert", "classification") -> TinyBertForSequenceClassification."""
     key = (model_type.lower(), head)
     if key not in MODEL_CLASSES:
-        raise cli.UserError(f"no model for model_type={model_type!r}, head={head!r}; "
+        raise errors.UserError(f"no model for model_type={model_type!r}, head={head!r}; "
                             f"choose from {sorted(MODEL_CLASSES)}")
     return MODEL_CLASSES[key]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
+
+import errors
 import argparse
 import csv
 import json
@@ -61,12 +63,12 @@ def load_predictor(model_path: str | Path, device: str = "cpu", cpu_threads: int
 
     path = Path(model_path)
     if not path.is_dir():
-        raise cli.UserError(f"--model_path {model_path}: no such folder")
+        raise errors.UserError(f"--model_path {model_path}: no such folder")
     tokenizer = BertTokenizer.from_pretrained(path)
     if export_model.is_exported_dir(path):
         info_path = path / export_model.INFERENCE_CONFIG
         if not info_path.is_file():
-            raise cli.UserError(f"{info_path} is missing: re-export the model with export_model.py")
+            raise errors.UserError(f"{info_path} is missing: re-export the model with export_model.py")
         info = json.loads(info_path.read_text(encoding="utf-8"))
         run = (export_model.OnnxModel(path, device, cpu_threads) if runtime == "onnxruntime"
                else export_model.PaddleInferenceModel(path, device, cpu_threads))
@@ -74,7 +76,7 @@ def load_predictor(model_path: str | Path, device: str = "cpu", cpu_threads: int
                          int(info.get("max_seq_length") or 128), int(info.get("max_position_embeddings") or 512),
                          runtime)
     if runtime == "onnxruntime":
-        raise cli.UserError(f"{path} is a training checkpoint; --runtime onnxruntime needs a folder written by "
+        raise errors.UserError(f"{path} is a training checkpoint; --runtime onnxruntime needs a folder written by "
                             "`export_model.py --onnx`")
     cli.set_device(device)
     if device == "cpu":
@@ -115,12 +117,12 @@ def read_lines(stream: TextIO, name: str = "<stdin>") -> list[Example]:
             continue
         text_a, sep, text_b = line.partition("\t")
         if sep and not text_b.strip():
-            raise cli.DataError(name, line_no, "nothing after the TAB (the second sentence of a pair)")
+            raise errors.DataError(name, line_no, "nothing after the TAB (the second sentence of a pair)")
         examples.append(Example(text_a, text_b if sep else None, None, str(len(examples)), line_no))
     if blank:
         print(f"note: {name}: {blank} blank lines left out", file=sys.stderr)
     if not examples:
-        raise cli.UserError(f"{name}: no text to predict")
+        raise errors.UserError(f"{name}: no text to predict")
     return examples
 
 
@@ -136,7 +138,7 @@ def resolve_task(args: argparse.Namespace, predictor: Predictor) -> TaskSpec | N
         return None
     spec = tasks.get_task(name)
     if spec.num_labels != predictor.num_labels:
-        raise cli.UserError(f"the model has {predictor.num_labels} outputs but {spec.name} has "
+        raise errors.UserError(f"the model has {predictor.num_labels} outputs but {spec.name} has "
                             f"{spec.num_labels} {'(a score)' if spec.is_regression else 'labels'}")
     if predictor.labels:
         tasks.check_label_order(spec, {label: i for i, label in enumerate(predictor.labels)})
@@ -147,14 +149,14 @@ def own_labels(args: argparse.Namespace, predictor: Predictor) -> list[str] | No
     """Label names for the user's own data: --labels, else the model's, else 0..n-1; None for regression."""
     if predictor.is_regression:
         if args.labels:
-            raise cli.UserError("the model predicts a score (one output); --labels is for classifiers")
+            raise errors.UserError("the model predicts a score (one output); --labels is for classifiers")
         return None
     if args.labels:
         given = [label.strip() for label in args.labels.split(",") if label.strip()]
         if len(given) != predictor.num_labels:
-            raise cli.UserError(f"--labels names {len(given)} labels but the model has {predictor.num_labels} outputs")
+            raise errors.UserError(f"--labels names {len(given)} labels but the model has {predictor.num_labels} outputs")
         if predictor.labels and given != predictor.labels:
-            raise cli.UserError(f"--labels [{', '.join(given)}] differ from the model's "
+            raise errors.UserError(f"--labels [{', '.join(given)}] differ from the model's "
                                 f"[{', '.join(predictor.labels)}]")
         return given
     return predictor.labels or [str(i) for i in range(predictor.num_labels)]
@@ -262,9 +264,9 @@ def check_outputs_free(args: argparse.Namespace) -> None:
     if args.output_file and args.output_file != STDIN:
         path = Path(args.output_file)
         if path.exists() and not args.overwrite:
-            raise cli.UserError(f"{path} exists; pass --overwrite to replace it")
+            raise errors.UserError(f"{path} exists; pass --overwrite to replace it")
         if not path.parent.is_dir():
-            raise cli.UserError(f"{path.parent} does not exist (the folder of --output_file)")
+            raise errors.UserError(f"{path.parent} does not exist (the folder of --output_file)")
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -298,23 +300,23 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     args = parse_args(argv)
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     if args.device not in ("cpu", "gpu"):
-        raise cli.UserError(f"--device {args.device}: predict.py runs on cpu or gpu")
+        raise errors.UserError(f"--device {args.device}: predict.py runs on cpu or gpu")
     if args.batch_size < 1:
-        raise cli.UserError("--batch_size must be at least 1")
+        raise errors.UserError("--batch_size must be at least 1")
     check_outputs_free(args)
     predictor = load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
     max_seq_length = args.max_seq_length or predictor.max_seq_length
     if max_seq_length > predictor.max_positions:
-        raise cli.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
+        raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
                             f"{predictor.max_positions} position embeddings")
     spec, data = load_inputs(args, predictor, stdin)
     if args.glue_submission:
         if not spec.is_glue:
-            raise cli.UserError("--glue_submission needs a GLUE --task_name (or a model exported with one)")
+            raise errors.UserError("--glue_submission needs a GLUE --task_name (or a model exported with one)")
         for split in data:
             target = Path(args.glue_submission) / spec.submission_files.get(split, "")
             if target.is_file() and not args.overwrite:
-                raise cli.UserError(f"{target} exists; pass --overwrite to replace it")
+                raise errors.UserError(f"{target} exists; pass --overwrite to replace it")
 
     start, count, logits = time.perf_counter(), 0, {}
     for split, examples in data.items():

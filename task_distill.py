@@ -23,6 +23,8 @@ Training (resume, checkpoints, AMP, several devices) is trainer.py's loop; this 
 """
 import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
+
+import errors
 import argparse
 import json
 from pathlib import Path
@@ -90,30 +92,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
 
     if args.intermediate_distill and args.stage == "prediction":
-        raise cli.UserError("--intermediate_distill and --stage prediction contradict each other")
+        raise errors.UserError("--intermediate_distill and --stage prediction contradict each other")
     args.stage = "intermediate" if args.intermediate_distill else (args.stage or "prediction")
     if args.T <= 0:
-        raise cli.UserError(f"--T must be positive, got {args.T}")
+        raise errors.UserError(f"--T must be positive, got {args.T}")
     if not args.model_name_or_path and not args.student_config:
-        raise cli.UserError("no student: give --model_name_or_path (a TinyBERT folder, or the intermediate "
+        raise errors.UserError("no student: give --model_name_or_path (a TinyBERT folder, or the intermediate "
                             "stage's OUTPUT_DIR/last) or --student_config")
     if args.model_name_or_path and args.student_config:
-        raise cli.UserError("give either --model_name_or_path or --student_config, not both")
+        raise errors.UserError("give either --model_name_or_path or --student_config, not both")
     if args.init_from_teacher and not args.student_config:
-        raise cli.UserError("--init_from_teacher builds a new student: it needs --student_config")
+        raise errors.UserError("--init_from_teacher builds a new student: it needs --student_config")
     return args
 
 
 def aug_train_file(args: argparse.Namespace) -> str:
     """--use_aug: train_aug.tsv in the folder of the task's train.tsv."""
     if args.train_file:
-        raise cli.UserError("--use_aug and --train_file both name the training file; give one")
+        raise errors.UserError("--use_aug and --train_file both name the training file; give one")
     if not tasks.is_glue_task(args.task_name):
-        raise cli.UserError("--use_aug needs a GLUE --task_name; for other data give --train_file")
+        raise errors.UserError("--use_aug needs a GLUE --task_name; for other data give --train_file")
     spec = tasks.get_task(args.task_name)
     path = tasks.resolve_glue_file(spec, "train", args.data_dir, args.glue_dir).with_name("train_aug.tsv")
     if not path.is_file():
-        raise cli.DataError(path, None, "file not found (--use_aug; write it with data_augmentation.py)")
+        raise errors.DataError(path, None, "file not found (--use_aug; write it with data_augmentation.py)")
     return str(path)
 
 
@@ -124,7 +126,7 @@ def load_teacher(args: argparse.Namespace, spec: tasks.TaskSpec) -> modeling.Pre
     teacher = modeling.model_class(args.teacher_model_type, "classification").from_pretrained(args.teacher_path)
     tasks.check_label_order(spec, teacher.config.label2id)
     if teacher.config.num_labels != spec.num_labels:
-        raise cli.UserError(f"the teacher has {teacher.config.num_labels} outputs but {spec.name} needs "
+        raise errors.UserError(f"the teacher has {teacher.config.num_labels} outputs but {spec.name} needs "
                             f"{spec.num_labels}: fine-tune a teacher on this task first (finetune_teacher.py)")
     teacher.eval()
     for p in teacher.parameters():
@@ -141,11 +143,11 @@ def student_config(spec_text: str, teacher_config: modeling.BertConfig) -> model
                     path / modeling.CONFIG_JSON)
     if path.suffix == ".json" or path.exists():
         if not path.is_file():
-            raise cli.UserError(f"--student_config {spec_text}: file not found")
+            raise errors.UserError(f"--student_config {spec_text}: file not found")
         try:
             given = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise cli.DataError(path, e.lineno, f"not valid JSON ({e.msg})") from None
+            raise errors.DataError(path, e.lineno, f"not valid JSON ({e.msg})") from None
         if "init_args" in given:  # PaddleNLP 2.x form: a complete config
             return modeling.BertConfig.from_dict(given)
         return modeling.BertConfig.from_dict({**base, **given})
@@ -154,7 +156,7 @@ def student_config(spec_text: str, teacher_config: modeling.BertConfig) -> model
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in base:
-            raise cli.UserError(f"--student_config {spec_text!r}: expected a JSON file or key=value pairs of "
+            raise errors.UserError(f"--student_config {spec_text!r}: expected a JSON file or key=value pairs of "
                                 f"config fields (e.g. num_hidden_layers=3); {item!r} is neither")
         overrides[key] = type(base[key])(value) if isinstance(base[key], (int, float)) else value
     return modeling.BertConfig.from_dict({**base, **overrides})
@@ -175,7 +177,7 @@ def build_student(args: argparse.Namespace, teacher: modeling.PretrainedBert, sp
         d = {**config.to_dict(), **fit, "id2label": None, **labels}
         student = cls(modeling.BertConfig.from_dict(d))
     if student.config.vocab_size < tokenizer.vocab_size:
-        raise cli.UserError(f"the student's vocab_size {student.config.vocab_size} is smaller than the teacher's "
+        raise errors.UserError(f"the student's vocab_size {student.config.vocab_size} is smaller than the teacher's "
                             f"vocabulary ({tokenizer.vocab_size} tokens): both must read the same token ids")
     student.train()
     return student
@@ -187,7 +189,7 @@ def check_same_vocab(student_dir: Path, tokenizer: BertTokenizer) -> None:
     if vocab.is_file():
         from tokenization import read_vocab
         if read_vocab(vocab) != tokenizer.vocab:
-            raise cli.UserError(f"{vocab} differs from the teacher's vocabulary: a student must use the "
+            raise errors.UserError(f"{vocab} differs from the teacher's vocabulary: a student must use the "
                                 f"teacher's vocab.txt, since both read the same token ids")
 
 
@@ -202,7 +204,7 @@ def init_student_from_teacher(student: modeling.PretrainedBert, teacher: modelin
         src_state = src.state_dict()
         for name, value in dst.state_dict().items():
             if tuple(src_state[name].shape) != tuple(value.shape):
-                raise cli.UserError(f"--init_from_teacher: the teacher's {what} weight {name} has shape "
+                raise errors.UserError(f"--init_from_teacher: the teacher's {what} weight {name} has shape "
                                     f"{list(src_state[name].shape)}, the student's {list(value.shape)}; copying "
                                     f"needs the teacher's widths (hidden_size, intermediate_size, vocab)")
             value.set_value(src_state[name])
@@ -215,7 +217,7 @@ def fit_projection(student: modeling.PretrainedBert, teacher: modeling.Pretraine
         return None
     fit_dense = getattr(student.base, "fit_dense", None)
     if fit_dense is None:
-        raise cli.UserError(f"the student is {s_width} wide and the teacher {t_width}: a narrower student needs "
+        raise errors.UserError(f"the student is {s_width} wide and the teacher {t_width}: a narrower student needs "
                             f"fit_dense, use --model_type tinybert")
     return fit_dense
 
@@ -333,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "the teacher's hidden states, which are computed per batch")
         weights = {"emb": args.emb_weight, "hidden": args.hidden_weight, "attn": args.attn_weight}
         if weights["attn"] and student.config.num_attention_heads != teacher.config.num_attention_heads:
-            raise cli.UserError(f"attention distillation needs as many heads in the student "
+            raise errors.UserError(f"attention distillation needs as many heads in the student "
                                 f"({student.config.num_attention_heads}) as in the teacher "
                                 f"({teacher.config.num_attention_heads}); change the student or --attn_weight 0")
         log(layer_mapping.describe_layer_map(layer_map)

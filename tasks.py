@@ -8,7 +8,7 @@ features (batched tokenization) and batches (dynamic padding, optional length bu
 
 GLUE files are read exactly as `download_glue_data.py` wrote them: split on tabs, quoting off (the
 sentences hold quote characters), each task's own columns, header or not. Every bad row is an error
-naming the file and line (cli.DataError), unless --skip_bad_rows, which reports what it skipped.
+naming the file and line (errors.DataError), unless --skip_bad_rows, which reports what it skipped.
 MNLI's dev and test sets come in two files each: asking for "dev" gives "dev_matched" and
 "dev_mismatched" (see dev_splits()).
 """
@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 from tqdm import tqdm
 
-from cli import DataError, UserError
+from errors import DataError, UserError
 from metrics import CUSTOM_MAIN_METRIC, MAIN_METRIC
 
 # ----------------------------------------------------------------------------------------------

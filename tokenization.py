@@ -7,6 +7,7 @@ vocab.txt. Pairs become [CLS] a [SEP] b [SEP] with token_type_ids 0...0 1...1; n
 """
 from __future__ import annotations
 
+import errors
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 
-import cli
+
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -50,7 +51,7 @@ class BertTokenizer:
         self.do_lower_case = do_lower_case
         missing = [t for t in SPECIAL_TOKENS if t not in self.vocab]
         if missing:
-            raise cli.UserError(f"vocabulary lacks the special tokens {missing}")
+            raise errors.UserError(f"vocabulary lacks the special tokens {missing}")
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
         self.pad_token_id = self.vocab["[PAD]"]
         self.unk_token_id = self.vocab["[UNK]"]
@@ -79,7 +80,7 @@ class BertTokenizer:
         if not vocab_path.is_file():  # PaddleNLP's cache names it NAME-vocab.txt
             found = sorted(folder.glob("*-vocab.txt"))
             if len(found) != 1:
-                raise cli.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
+                raise errors.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
             vocab_path = found[0]
         if do_lower_case is None:
             # BERT's and PaddleNLP's default, except the built-in cased vocabularies (bert-base-cased, ...).
@@ -149,7 +150,7 @@ class BertTokenizer:
             raise ValueError(f"{len(texts_a)} first texts but {len(texts_b)} second texts")
         budget = max_seq_length - (3 if pairs else 2)
         if budget < (2 if pairs else 1):
-            raise cli.UserError(f"max_seq_length={max_seq_length} leaves no room for text")
+            raise errors.UserError(f"max_seq_length={max_seq_length} leaves no room for text")
 
         ids_a = [e.ids for e in self._tk.encode_batch(list(texts_a), add_special_tokens=False)]
         ids_b = [e.ids for e in self._tk.encode_batch(list(texts_b), add_special_tokens=False)] if pairs else None

@@ -24,6 +24,7 @@ Checkpoint layout (OUTPUT_DIR):
 """
 from __future__ import annotations
 
+import errors
 import argparse
 import json
 import math
@@ -40,7 +41,7 @@ import paddle
 import paddle.distributed as dist
 from tqdm.auto import tqdm
 
-import cli
+
 
 Batch = dict[str, paddle.Tensor]
 LossFn = Callable[[paddle.nn.Layer, Batch], "tuple[paddle.Tensor, dict[str, float]]"]
@@ -54,7 +55,7 @@ EVAL_RESULTS_FILE = "eval_results.json"
 DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", "world_size", "seed")
 
 
-class TrainingDiverged(cli.UserError):
+class TrainingDiverged(errors.UserError):
     """The loss became NaN or infinite; the checkpoints on disk are from before it happened."""
 
 
@@ -97,15 +98,15 @@ def check_training_args(args: argparse.Namespace) -> None:
     positive = ["batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"]
     for name in positive:
         if getattr(args, name) < 1:
-            raise cli.UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
+            raise errors.UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.max_steps <= 0 and args.num_train_epochs <= 0:
-        raise cli.UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
+        raise errors.UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
     if not 0 <= args.warmup_proportion <= 1:
-        raise cli.UserError(f"--warmup_proportion must be within [0, 1], got {args.warmup_proportion}")
+        raise errors.UserError(f"--warmup_proportion must be within [0, 1], got {args.warmup_proportion}")
     if args.learning_rate <= 0:
-        raise cli.UserError(f"--learning_rate must be positive, got {args.learning_rate}")
+        raise errors.UserError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.resume and args.overwrite_output_dir:
-        raise cli.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
+        raise errors.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
 
 
 # ------------------------------------------------------------------------------------ processes and seeds
@@ -405,11 +406,11 @@ def load_model_weights(model: paddle.nn.Layer, folder: Path) -> None:
         from safetensors.numpy import load_file
         state = load_file(str(folder / "model.safetensors"))
     else:
-        raise cli.UserError(f"{folder}: no model_state.pdparams or model.safetensors to resume from")
+        raise errors.UserError(f"{folder}: no model_state.pdparams or model.safetensors to resume from")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     if missing:
-        raise cli.UserError(f"{folder}: checkpoint lacks {len(missing)} weights of this model "
+        raise errors.UserError(f"{folder}: checkpoint lacks {len(missing)} weights of this model "
                             f"(e.g. {missing[0]}); was it saved by another model?")
     model.set_state_dict({k: state[k] for k in own})
 
@@ -424,9 +425,9 @@ def check_output_dir(args: argparse.Namespace) -> None:
     if args.resume:
         last = output_dir / LAST_DIR
         if not ((last / STATE_FILE).exists() or (_old_path(last) / STATE_FILE).exists()):
-            raise cli.UserError(f"--resume: no saved run in {last} (it is written every --save_steps)")
+            raise errors.UserError(f"--resume: no saved run in {last} (it is written every --save_steps)")
     elif output_dir.exists() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
-        raise cli.UserError(f"output folder {output_dir} is not empty; pass --overwrite_output_dir to "
+        raise errors.UserError(f"output folder {output_dir} is not empty; pass --overwrite_output_dir to "
                             "start afresh there or --resume to continue the run saved in it")
 
 
@@ -505,7 +506,7 @@ class Trainer:
         self.plan = Plan(len(train_data), args.batch_size, self.world, args.gradient_accumulation_steps,
                          args.seed, args.num_train_epochs, args.max_steps)
         if self.plan.micro_batches_per_epoch == 0:
-            raise cli.UserError(f"{len(train_data)} training examples are fewer than the {self.world} processes")
+            raise errors.UserError(f"{len(train_data)} training examples are fewer than the {self.world} processes")
         self.optimizer, self.scheduler = build_optimizer(model, self.params, args, self.plan.total_steps)
         self.amp_dtype = self._amp_setting()
         self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
@@ -524,7 +525,7 @@ class Trainer:
             return None
         dtype = getattr(self.args, "amp_dtype", "float16")
         if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
-            raise cli.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
+            raise errors.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
         return dtype
 
     def _broadcast_parameters(self) -> None:
@@ -586,7 +587,7 @@ class Trainer:
         now = self._trainer_state()
         changed = [f"{k} {saved.get(k)} -> {now[k]}" for k in DATA_ORDER_KEYS if saved.get(k) != now[k]]
         if changed:
-            raise cli.UserError(f"--resume: these settings differ from the saved run, so it cannot continue "
+            raise errors.UserError(f"--resume: these settings differ from the saved run, so it cannot continue "
                                 f"with the same data order: {', '.join(changed)}")
         if saved["total_steps"] != now["total_steps"]:
             _print(f"note: total steps changed from {saved['total_steps']} to {now['total_steps']}; "
@@ -628,7 +629,7 @@ class Trainer:
             self.model.train()
             key = self.state.main_metric or next(iter(metrics))
             if key not in metrics:
-                raise cli.UserError(f"main metric {key!r} is not among the evaluation results {sorted(metrics)}")
+                raise errors.UserError(f"main metric {key!r} is not among the evaluation results {sorted(metrics)}")
             self.state.main_metric = key
             self.state.last_metrics = metrics
             improved = self.state.best_metric is None or metrics[key] > self.state.best_metric
@@ -807,7 +808,7 @@ def predict_logits(model: paddle.nn.Layer, dataset: Sequence[dict[str, np.ndarra
     """
     init_distributed()
     if len(dataset) == 0:
-        raise cli.UserError("nothing to predict: the dataset is empty")
+        raise errors.UserError("nothing to predict: the dataset is empty")
     collate = resolve_collate(dataset, collate_fn)
     lengths = getattr(dataset, "lengths", None)
     order = (np.argsort(np.asarray(lengths), kind="stable") if lengths is not None

@@ -24,6 +24,7 @@ data_augmentation.py's with its defaults (`single` input); the `pair` figure abo
 """
 from __future__ import annotations
 
+import errors
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repository's flat modules
 
 import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -77,7 +79,7 @@ def masked_lm_folder(cache: Path) -> Path:
 def sst2_rows(glue_dir: Path, n: int) -> list[str]:
     path = glue_dir / "SST-2" / "train.tsv"
     if not path.is_file():
-        raise cli.UserError(f"{path} not found: pass --glue_dir (the folder holding SST-2/)")
+        raise errors.UserError(f"{path} not found: pass --glue_dir (the folder holding SST-2/)")
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     return lines[:1 + n]  # header + n rows

@@ -15,12 +15,14 @@ Paddle Inference at the run's largest setting (batch 32, sequence length 128).
 """
 from __future__ import annotations
 
+import errors
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's flat modules
 
 import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -291,11 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     requested = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(requested) - set(BACKENDS))
     if unknown:
-        raise cli.UserError(f"unknown --backends {unknown}; choose from {', '.join(BACKENDS)}")
+        raise errors.UserError(f"unknown --backends {unknown}; choose from {', '.join(BACKENDS)}")
     if GATE_BACKEND not in requested:
         requested.insert(0, GATE_BACKEND)
     if args.output_json and Path(args.output_json).exists():
-        raise cli.UserError(f"{args.output_json} exists; remove it or choose another --output_json")
+        raise errors.UserError(f"{args.output_json} exists; remove it or choose another --output_json")
     cli.set_device(args.device)
     export_model.set_eager_threads(threads)
     backends, notes = available_backends(requested, args.device)

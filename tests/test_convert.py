@@ -2,6 +2,7 @@
 transformers on the real all-MiniLM-L6-v2."""
 from __future__ import annotations
 
+import errors
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import paddle
 import pytest
 from safetensors.numpy import save_file
 
-import cli
+
 from conftest import ROOT, write_vocab
 from convert_checkpoint import convert_hf_checkpoint
 from modeling import BertForMaskedLM, BertForSequenceClassification, BertModel
@@ -130,17 +131,17 @@ def test_unprefixed_base_model_and_cli(tmp_path):
 
 
 def test_bad_inputs_are_user_errors(tmp_path):
-    with pytest.raises(cli.UserError, match="config.json"):
+    with pytest.raises(errors.UserError, match="config.json"):
         convert_hf_checkpoint(tmp_path, tmp_path / "out")
     (tmp_path / "config.json").write_text(json.dumps({**HF_CFG, "model_type": "roberta"}))
-    with pytest.raises(cli.UserError, match="not BERT"):
+    with pytest.raises(errors.UserError, match="not BERT"):
         convert_hf_checkpoint(tmp_path, tmp_path / "out")
     (tmp_path / "config.json").write_text(json.dumps(HF_CFG))
     (tmp_path / "pytorch_model.bin").write_bytes(b"")
     try:
         import torch  # noqa: F401
     except ImportError:
-        with pytest.raises(cli.UserError, match="needs torch"):
+        with pytest.raises(errors.UserError, match="needs torch"):
             convert_hf_checkpoint(tmp_path, tmp_path / "out")
 
 

@@ -1,13 +1,14 @@
 """export_model.py: the static graph's files, dynamic shapes, parity with the eager model, labels, errors."""
 from __future__ import annotations
 
+import errors
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import cli
+
 import export_model
 from conftest import write_vocab
 
@@ -118,7 +119,7 @@ def test_onnx_export_matches_eager(checkpoint: Path, tmp_path: Path):
 
 def test_onnx_without_paddle2onnx_says_what_to_install(checkpoint: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "paddle2onnx", None)  # import fails as if not installed
-    with pytest.raises(cli.UserError, match="pip install paddle2onnx"):
+    with pytest.raises(errors.UserError, match="pip install paddle2onnx"):
         export_model.export_model(checkpoint, tmp_path / "infer", onnx=True)
     assert not (tmp_path / "infer").exists()  # nothing half-written
 
@@ -130,7 +131,7 @@ def test_task_names_unnamed_outputs_and_wrong_task_is_refused(tmp_path: Path):
     export_model.export_model(checkpoint, tmp_path / "b", task_name="sst-2")
     saved = json.loads((tmp_path / "b" / "inference_config.json").read_text())
     assert (saved["labels"], saved["task_name"]) == (["0", "1"], "sst-2")
-    with pytest.raises(cli.UserError, match="2 outputs but MNLI has 3"):
+    with pytest.raises(errors.UserError, match="2 outputs but MNLI has 3"):
         export_model.export_model(checkpoint, tmp_path / "c", task_name="mnli")
 
 
@@ -138,7 +139,7 @@ def test_existing_output_is_kept_unless_overwrite(checkpoint: Path, tmp_path: Pa
     out = tmp_path / "infer"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(cli.UserError, match="--overwrite"):
+    with pytest.raises(errors.UserError, match="--overwrite"):
         export_model.export_model(checkpoint, out)
     assert (out / "keep.txt").read_text() == "mine"
     export_model.export_model(checkpoint, out, overwrite=True)
@@ -161,5 +162,5 @@ def test_command_line_export_and_one_line_errors(checkpoint: Path, tmp_path: Pat
 
 
 def test_runner_refuses_a_folder_without_an_export(checkpoint: Path):
-    with pytest.raises(cli.UserError, match="export_model.py"):
+    with pytest.raises(errors.UserError, match="export_model.py"):
         export_model.PaddleInferenceModel(checkpoint)

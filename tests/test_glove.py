@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import DataError, UserError
+from errors import DataError, UserError
 from glove import GloVe, load_glove
 
 WORDS = ["the", "movie", "film", "good", "great", "bad", "awful", "cafe", "coffee", "tea"]

@@ -1,11 +1,12 @@
 """Layer maps g(m) against hand-written teacher indices, and the errors users see for impossible maps."""
 from __future__ import annotations
 
+import errors
 import logging
 
 import pytest
 
-import cli
+
 from layer_mapping import build_layer_map, describe_layer_map, parse_layer_map
 
 
@@ -57,12 +58,12 @@ def test_explicit_list_and_string():
     ("middle", "comma-separated"),
 ])
 def test_impossible_maps_are_clear_errors(strategy, message):
-    with pytest.raises(cli.UserError, match=message):
+    with pytest.raises(errors.UserError, match=message):
         build_layer_map(4, 12, strategy)
 
 
 def test_student_deeper_than_teacher_needs_an_explicit_map():
-    with pytest.raises(cli.UserError, match="more layers"):
+    with pytest.raises(errors.UserError, match="more layers"):
         build_layer_map(6, 4)
     assert build_layer_map(3, 2, [1, 1, 2]) == [1, 1, 2]
 

@@ -1,13 +1,14 @@
 """Each TinyBERT loss against a plain numpy formula of the paper's equation."""
 from __future__ import annotations
 
+import errors
 from types import SimpleNamespace
 
 import numpy as np
 import paddle
 import pytest
 
-import cli
+
 from losses import (attention_mse, embedding_mse, hidden_mse, intermediate_loss, prediction_loss,
                     prediction_mse, soft_cross_entropy)
 
@@ -77,7 +78,7 @@ def test_embedding_and_hidden_mse_with_projection():
     assert float(embedding_mse(t(hs), t(ht), proj)) == pytest.approx(expected, rel=1e-5)
     same = rng.normal(size=(2, 5, 12)).astype("float32")
     assert float(hidden_mse(t(same), t(ht))) == pytest.approx(np.mean((same - ht) ** 2), rel=1e-5)
-    with pytest.raises(cli.UserError, match="fit_dense"):
+    with pytest.raises(errors.UserError, match="fit_dense"):
         hidden_mse(t(hs), t(ht))
 
 
@@ -114,7 +115,7 @@ def test_attention_mse_ignores_padded_queries_and_keys():
 
 
 def test_attention_mse_head_mismatch_is_a_clear_error():
-    with pytest.raises(cli.UserError, match="same number of heads.*student 2, teacher 4"):
+    with pytest.raises(errors.UserError, match="same number of heads.*student 2, teacher 4"):
         attention_mse(t(np.zeros((1, 2, 3, 3), "float32")), t(np.zeros((1, 4, 3, 3), "float32")))
 
 

@@ -1,6 +1,7 @@
 """modeling.py: the forward contract, numbers against plain numpy, checkpoints in PaddleNLP's layout."""
 from __future__ import annotations
 
+import errors
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-import cli
+
 import modeling
 from modeling import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, TinyBertModel,
                       TinyBertForSequenceClassification)
@@ -153,7 +154,7 @@ def test_config_round_trip_and_labels():
 def test_model_class_and_count_parameters():
     assert modeling.model_class("tinybert", "classification") is TinyBertForSequenceClassification
     assert modeling.model_class("BERT", "mlm") is BertForMaskedLM
-    with pytest.raises(cli.UserError):
+    with pytest.raises(errors.UserError):
         modeling.model_class("gpt", "base")
     model = make(BertForMaskedLM)
     # The tied decoder matrix counts once.
@@ -224,20 +225,20 @@ def test_missing_encoder_weight_is_an_error(tmp_path):
     del state["encoder.layers.1.linear1.weight"]
     paddle.save(state, str(tmp_path / "model_state.pdparams"))
     (tmp_path / "config.json").write_text(json.dumps(model.config.to_dict()))
-    with pytest.raises(cli.UserError, match="encoder weights missing"):
+    with pytest.raises(errors.UserError, match="encoder weights missing"):
         BertModel.from_pretrained(tmp_path)
 
 
 def test_encoder_shape_mismatch_is_an_error(tmp_path):
     make(BertModel).save_pretrained(tmp_path)
-    with pytest.raises(cli.UserError, match="shape"):
+    with pytest.raises(errors.UserError, match="shape"):
         BertModel.from_pretrained(tmp_path, intermediate_size=64)
 
 
 def test_masked_lm_needs_mlm_weights(tmp_path):
     make(BertForSequenceClassification).save_pretrained(tmp_path / "cls")
     assert not modeling.has_mlm_head(tmp_path / "cls")
-    with pytest.raises(cli.UserError, match="masked-LM head"):
+    with pytest.raises(errors.UserError, match="masked-LM head"):
         BertForMaskedLM.from_pretrained(tmp_path / "cls")
     mlm = make(BertForMaskedLM)
     mlm.save_pretrained(tmp_path / "mlm")
@@ -263,7 +264,7 @@ def test_hugging_face_folder_asks_for_conversion(tmp_path):
     save_file({"encoder.layer.0.attention.self.query.weight": np.zeros((4, 4), "float32")},
               str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text(json.dumps(tiny_config().to_dict()))
-    with pytest.raises(cli.UserError, match="convert_checkpoint.py"):
+    with pytest.raises(errors.UserError, match="convert_checkpoint.py"):
         BertModel.from_pretrained(tmp_path)
 
 
@@ -302,7 +303,7 @@ def test_old_cache_layout_name_pdparams_and_builtin_config(tmp_path, monkeypatch
 
 def test_unknown_name_fails_at_once_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PPNLP_HOME", str(tmp_path))
-    with pytest.raises(cli.UserError) as e:
+    with pytest.raises(errors.UserError) as e:
         BertForSequenceClassification.from_pretrained("bert-base-uncased")
     msg = str(e.value)
     assert "\n" not in msg and "nothing is downloaded" in msg and "convert_checkpoint.py" in msg

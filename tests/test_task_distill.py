@@ -167,7 +167,7 @@ def test_init_from_teacher_copies_embeddings_and_mapped_layers(toy):
 
 def test_init_from_teacher_needs_the_teachers_width(toy):
     _, teacher, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16", "--init_from_teacher")
-    with pytest.raises(task_distill.cli.UserError, match="teacher's widths"):
+    with pytest.raises(task_distill.errors.UserError, match="teacher's widths"):
         task_distill.init_student_from_teacher(student, teacher, [2, 4])
 
 
@@ -189,7 +189,7 @@ def test_student_from_a_general_tinybert_folder_and_from_a_config_file(toy, tmp_
     other = tmp_path / "other_vocab"
     modeling.TinyBertModel(cfg).save_pretrained(other)
     write_vocab(other, ["zebra", "yak"])
-    with pytest.raises(task_distill.cli.UserError, match="differs from the teacher's vocabulary"):
+    with pytest.raises(task_distill.errors.UserError, match="differs from the teacher's vocabulary"):
         models(toy, "--model_name_or_path", str(other))
 
 

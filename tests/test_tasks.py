@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tasks
-from cli import DataError, UserError
+from errors import DataError, UserError
 from tasks import Example
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,13 +2,14 @@
 reference tokenizer on the real MiniLM (bert-base-uncased) vocabulary."""
 from __future__ import annotations
 
+import errors
 import json
 import random
 from pathlib import Path
 
 import pytest
 
-import cli
+
 from conftest import write_vocab
 from tokenization import BertTokenizer, truncate_longest_first
 
@@ -73,7 +74,7 @@ def test_truncation_in_encoding(tok):
     assert enc["token_type_ids"][0] == [0] * 6 + [1] * 4
     single = tok([a], max_seq_length=5)
     assert len(single["input_ids"][0]) == 5 and single["input_ids"][0][-1] == tok.sep_token_id
-    with pytest.raises(cli.UserError):
+    with pytest.raises(errors.UserError):
         tok([a], [b], max_seq_length=3)
 
 
@@ -87,7 +88,7 @@ def test_lower_case_from_config_or_flag(tmp_path):
 
 
 def test_missing_vocab_is_a_user_error(tmp_path):
-    with pytest.raises(cli.UserError, match="vocab.txt"):
+    with pytest.raises(errors.UserError, match="vocab.txt"):
         BertTokenizer.from_pretrained(tmp_path)
 
 

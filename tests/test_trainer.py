@@ -4,6 +4,7 @@ Toy task: label 1 when token 3 occurs in the sequence. Learnable in a few dozen 
 """
 from __future__ import annotations
 
+import errors
 import argparse
 import json
 import math
@@ -18,7 +19,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-import cli
+
 import trainer
 
 VOCAB = 12
@@ -218,7 +219,7 @@ def test_resume_ends_with_the_same_weights_as_a_straight_run(tmp_path):
 def test_resume_refuses_a_different_data_order(tmp_path):
     out = tmp_path / "run"
     trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, save_steps=2))
-    with pytest.raises(cli.UserError, match="batch_size 8 -> 4"):
+    with pytest.raises(errors.UserError, match="batch_size 8 -> 4"):
         trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, batch_size=4, resume=True))
 
 
@@ -286,11 +287,11 @@ def test_output_folder_protection(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     args = make_args(out, max_steps=2, save_steps=2)
-    with pytest.raises(cli.UserError, match="not empty.*--overwrite_output_dir"):
+    with pytest.raises(errors.UserError, match="not empty.*--overwrite_output_dir"):
         trainer.train(new_model(), toy_data(16), toy_loss, args)
-    with pytest.raises(cli.UserError, match="--resume: no saved run"):
+    with pytest.raises(errors.UserError, match="--resume: no saved run"):
         trainer.train(new_model(), toy_data(16), toy_loss, make_args(out, max_steps=2, resume=True))
-    with pytest.raises(cli.UserError, match="contradict"):
+    with pytest.raises(errors.UserError, match="contradict"):
         trainer.train(new_model(), toy_data(16), toy_loss, make_args(out, resume=True, overwrite_output_dir=True))
     # With --overwrite_output_dir an old best_model (of another run) is removed, the user's own files stay.
     (out / "best_model").mkdir()
@@ -320,9 +321,9 @@ def test_predict_logits_keeps_the_dataset_order():
 
 
 def test_bad_settings_are_user_errors(tmp_path):
-    with pytest.raises(cli.UserError, match="--batch_size must be at least 1"):
+    with pytest.raises(errors.UserError, match="--batch_size must be at least 1"):
         trainer.train(new_model(), toy_data(8), toy_loss, make_args(tmp_path / "r", batch_size=0))
-    with pytest.raises(cli.UserError, match="nothing to train"):
+    with pytest.raises(errors.UserError, match="nothing to train"):
         trainer.train(new_model(), toy_data(8), toy_loss, make_args(tmp_path / "r", max_steps=-1,
                                                                     num_train_epochs=0))
 
@@ -330,7 +331,6 @@ def test_bad_settings_are_user_errors(tmp_path):
 DIST_SCRIPT = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]
-import cli
 import numpy as np
 import paddle
 import trainer
