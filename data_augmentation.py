@@ -25,498 +25,37 @@ with (seed, example index), so the output does not depend on the batch size or t
 import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
 import argparse
-import csv
-import io
 import json
-import os
 import sys
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO, Sequence
 
-import numpy as np
-
+import augment
+import checkpoints
+import datafiles
 import tasks
-from errors import DataError, UserError
-from glove import GloVe, load_glove
+from errors import UserError
+from glove import load_glove
+
 
 CHUNK_EXAMPLES = 256  # examples per unit of work: candidates, sampling, writing, then a progress record
-BANNED_LOGIT = -1e9   # added to the logits of tokens that may not be candidates
-
-
-# ----------------------------------------------------------------------------------------------
-# Settings
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    N: int = 20                 # new samples per sentence
-    p: float = 0.4              # probability of replacing each word
-    K: int = 15                 # candidates per word
-    seed: int = 42
-    mlm_input: str = "single"   # "single": masked sentence; "pair": masked sentence [SEP] original
-    max_seq_length: int = 128   # word pieces the masked-LM sees around each masked word
-    batch_size: int = 64        # masked sentences per forward pass
-
-    def check(self) -> None:
-        if self.N < 1:
-            raise UserError(f"--N must be at least 1 (new samples per sentence), got {self.N}")
-        if not 0.0 <= self.p <= 1.0:
-            raise UserError(f"--p must lie in [0, 1] (probability of replacing a word), got {self.p}")
-        if self.K < 1:
-            raise UserError(f"--K must be at least 1 (candidates per word), got {self.K}")
-        if self.mlm_input not in ("single", "pair"):
-            raise UserError(f"--mlm_input must be single or pair, got {self.mlm_input!r}")
-        if self.max_seq_length < 5:
-            raise UserError(f"--max_seq_length must be at least 5, got {self.max_seq_length}")
-        if self.batch_size < 1:
-            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Masked-LM candidates
-
-
-def masked_input(pieces: Sequence[int], pos: int, mode: str, max_len: int, cls_id: int, sep_id: int,
-                 mask_id: int) -> tuple[list[int], list[int], int]:
-    """(input_ids, token_type_ids, index of [MASK]) for the word piece at `pos` masked.
-
-    single: [CLS] masked [SEP]; pair: [CLS] masked [SEP] original [SEP]. A sentence longer than the
-    budget is cut to a window centred on the masked word (the same window on both sides of a pair)."""
-    budget = max_len - 2 if mode == "single" else (max_len - 3) // 2
-    start = min(max(0, pos - budget // 2), max(0, len(pieces) - budget))
-    window = list(pieces[start:start + budget])
-    masked = list(window)
-    masked[pos - start] = mask_id
-    ids = [cls_id] + masked + [sep_id]
-    types = [0] * len(ids)
-    if mode == "pair":
-        ids += window + [sep_id]
-        types += [1] * (len(window) + 1)
-    return ids, types, 1 + pos - start
-
-
-def banned_tokens(tokenizer) -> np.ndarray:
-    """Tokens that are never candidates: special tokens ([CLS], [unused0], ...) and ## continuations."""
-    banned = np.zeros(tokenizer.vocab_size, dtype=bool)
-    for token, i in tokenizer.vocab.items():
-        if i < len(banned) and (token.startswith("##") or (token.startswith("[") and token.endswith("]"))):
-            banned[i] = True
-    return banned
-
-
-def _build_topk_layer(model, banned: np.ndarray, k: int):
-    """A layer mapping (ids, types, mask, flat [MASK] positions, word ids) to the top-k token ids there.
-
-    Exactly the masked-LM's computation, restricted to what the candidates need: the last encoder layer
-    runs its query, feed-forward and output only at the masked word (its keys and values still at every
-    position), and the vocabulary projection only there too."""
-    import paddle
-    import paddle.nn as nn
-    import paddle.nn.functional as F
-
-    import modeling
-
-    base, head = model.base, model.cls.predictions
-    pad_id, vocab = model.config.pad_token_id, model.config.vocab_size
-
-    class MaskedWordTopK(nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.base, self.head = base, head
-            bias = np.where(banned[:vocab], BANNED_LOGIT, 0.0).astype("float32")
-            if len(bias) < vocab:
-                bias = np.concatenate([bias, np.full(vocab - len(bias), BANNED_LOGIT, "float32")])
-            self.register_buffer("banned_bias", paddle.to_tensor(bias), persistable=True)
-
-        def forward(self, input_ids, token_type_ids, attention_mask, masked_positions, word_ids):
-            x = self.base.embeddings(input_ids, token_type_ids)
-            mask_bias = modeling.attention_bias(input_ids, attention_mask, pad_id, x.dtype)
-            layers = self.base.encoder.layers
-            for layer in layers[:-1]:
-                x, _ = layer(x, mask_bias)
-            h = last_layer_at(layers[-1], x, mask_bias, masked_positions)
-            logits = self.head(h) + self.banned_bias
-            logits = logits + BANNED_LOGIT * F.one_hot(word_ids, vocab)  # the word itself
-            return paddle.topk(logits, k)[1]
-
-    def last_layer_at(layer, x, mask_bias, masked_positions):
-        """The post-LayerNorm encoder layer's output at one position per row: [B, H]."""
-        attn = layer.self_attn
-        hidden = x.shape[-1]
-        heads, d = attn.num_heads, attn.head_dim
-        x_m = paddle.gather(x.reshape([-1, hidden]), masked_positions)            # [B, H]
-        q = attn.q_proj(x_m).reshape([-1, heads, 1, d])
-        k_ = attn.split_heads(attn.k_proj(x))                                     # [B, heads, S, d]
-        v = attn.split_heads(attn.v_proj(x))
-        scores = paddle.matmul(q, k_, transpose_y=True) * (d ** -0.5)             # [B, heads, 1, S]
-        probs = F.softmax(scores + mask_bias, axis=-1)
-        context = paddle.matmul(probs, v).reshape([-1, heads * d])
-        h = layer.norm1(x_m + attn.out_proj(context))
-        return layer.norm2(h + layer.linear2(layer.act(layer.linear1(h))))
-
-    layer = MaskedWordTopK()
-    layer.eval()
-    return layer
-
-
-class MaskedLMPredictor:
-    """Top-K masked-word candidates from a BertForMaskedLM, many masked sentences per forward pass.
-
-    engine "inference" runs the model through Paddle Inference (oneDNN on CPU), "eager" in dygraph;
-    "auto" is the first on CPU (falling back to the second if the export fails) and eager on GPUs, where
-    batching alone keeps the device busy."""
-
-    def __init__(self, model, tokenizer, k: int, batch_size: int = 64, engine: str = "auto",
-                 device: str = "cpu", cpu_threads: int | None = None):
-        self.tokenizer, self.batch_size = tokenizer, batch_size
-        self.k = min(k, model.config.vocab_size)
-        self.banned = banned_tokens(tokenizer)
-        self.layer = _build_topk_layer(model, self.banned, self.k)
-        self.engine = "eager"
-        self._predictor = None
-        if engine == "inference" or (engine == "auto" and device == "cpu"):
-            try:
-                self._predictor = _inference_predictor(self.layer, device, cpu_threads)
-                self.engine = "inference"
-            except Exception as e:  # an export problem must not stop the augmentation
-                if engine == "inference":
-                    raise UserError(f"could not set up Paddle Inference for the masked-LM: {e}") from None
-                print(f"note: Paddle Inference unavailable ({type(e).__name__}: {e}); running eagerly",
-                      file=sys.stderr)
-
-    def top_k(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]],
-              mask_index: Sequence[int], word_ids: Sequence[int]) -> np.ndarray:
-        """[n, K] token ids, best first: the predictions at each row's [MASK], banned tokens and the
-        masked word itself excluded. Rows are batched by length (little padding)."""
-        n = len(input_ids)
-        out = np.zeros((n, self.k), dtype=np.int64)
-        order = sorted(range(n), key=lambda i: len(input_ids[i]))
-        for start in range(0, n, self.batch_size):
-            rows = order[start:start + self.batch_size]
-            width = max(len(input_ids[i]) for i in rows)
-            ids = np.full((len(rows), width), self.tokenizer.pad_token_id, dtype=np.int64)
-            types = np.zeros_like(ids)
-            attention = np.zeros_like(ids)
-            for r, i in enumerate(rows):
-                ids[r, :len(input_ids[i])] = input_ids[i]
-                types[r, :len(token_type_ids[i])] = token_type_ids[i]
-                attention[r, :len(input_ids[i])] = 1
-            positions = np.arange(len(rows), dtype=np.int64) * width + np.array([mask_index[i] for i in rows])
-            words = np.array([word_ids[i] for i in rows], dtype=np.int64)
-            out[rows] = self._run(ids, types, attention, positions, words)
-        return out
-
-    def _run(self, *arrays: np.ndarray) -> np.ndarray:
-        if self._predictor is not None:
-            return self._predictor(*arrays)
-        import paddle
-
-        with paddle.no_grad():
-            return self.layer(*[paddle.to_tensor(a) for a in arrays]).numpy()
-
-
-def _inference_predictor(layer, device: str, cpu_threads: int | None = None):
-    """Export the layer to a static graph and load it into Paddle Inference: fused kernels, oneDNN
-    on CPU, no Python per operator. Returns a function of the five input arrays."""
-    import paddle
-    from paddle import inference
-    from paddle.static import InputSpec
-
-    names = ["input_ids", "token_type_ids", "attention_mask", "masked_positions", "word_ids"]
-    specs = [InputSpec([None, None], "int64", n) for n in names[:3]] + \
-            [InputSpec([None], "int64", n) for n in names[3:]]
-    with tempfile.TemporaryDirectory(prefix="tinybert-aug-") as tmp:
-        prefix = os.path.join(tmp, "mlm_topk")
-        static = paddle.jit.to_static(layer, input_spec=specs, full_graph=True)
-        paddle.jit.save(static, prefix)
-        model_file = prefix + (".json" if os.path.exists(prefix + ".json") else ".pdmodel")
-        config = inference.Config(model_file, prefix + ".pdiparams")
-        if device == "gpu":
-            config.enable_use_gpu(256, int(os.environ.get("FLAGS_selected_gpus", "0").split(",")[0] or 0))
-        else:
-            config.disable_gpu()
-            config.enable_mkldnn()
-            config.set_mkldnn_cache_capacity(64)  # kernels are made per input shape; keep the common ones
-            # Every core this process may use, unless OMP_NUM_THREADS says otherwise (shards side by side).
-            threads = cpu_threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
-            config.set_cpu_math_library_num_threads(threads)
-        config.disable_glog_info()
-        predictor = inference.create_predictor(config)  # reads the files now; the folder may go
-    inputs = [predictor.get_input_handle(n) for n in predictor.get_input_names()]
-    order = [names.index(n) for n in predictor.get_input_names()]
-    output = predictor.get_output_handle(predictor.get_output_names()[0])
-
-    def run(*arrays: np.ndarray) -> np.ndarray:
-        for handle, i in zip(inputs, order):
-            handle.reshape(arrays[i].shape)
-            handle.copy_from_cpu(np.ascontiguousarray(arrays[i]))
-        predictor.run()
-        return output.copy_to_cpu()
-
-    return run
-
-
-# ----------------------------------------------------------------------------------------------
-# Candidates for every word of many sentences
-
-
-class CandidateFinder:
-    """Candidates per word: masked-LM predictions for single-piece words, GloVe neighbours for the rest."""
-
-    def __init__(self, tokenizer, glove: GloVe | None, mlm: MaskedLMPredictor | None, config: AugmentConfig):
-        self.tokenizer, self.glove, self.mlm, self.config = tokenizer, glove, mlm, config
-        self.special = {t for t in tokenizer.vocab if t.startswith("[") and t.endswith("]")}
-
-    def words(self, text: str) -> list[str]:
-        return self.tokenizer.basic_tokenize(text)
-
-    def __call__(self, sentences: Sequence[Sequence[str]]) -> list[list[tuple[str, ...]]]:
-        """For each sentence (a list of words), a tuple of candidates per word."""
-        result: list[list[tuple[str, ...]]] = [[() for _ in s] for s in sentences]
-        pieces = self._word_pieces(sentences) if self.mlm is not None else None
-        glove_words: list[tuple[int, int, str]] = []
-        queries = []  # (sentence, word, flat pieces, piece position, word id)
-        for si, words in enumerate(sentences):
-            flat: list[int] = []
-            starts = []
-            if pieces is not None:
-                for wp in pieces[si]:
-                    starts.append(len(flat))
-                    flat += wp
-            for wi, word in enumerate(words):
-                if word in self.special:
-                    continue
-                if pieces is not None and len(pieces[si][wi]) == 1 and pieces[si][wi][0] != self.tokenizer.unk_token_id:
-                    queries.append((si, wi, flat, starts[wi], pieces[si][wi][0]))
-                else:
-                    glove_words.append((si, wi, word))
-        if queries:
-            self._masked_lm(queries, result)
-        if glove_words and self.glove is not None:
-            neighbours = self.glove.nearest([w for _, _, w in glove_words], self.config.K)
-            for (si, wi, _), found in zip(glove_words, neighbours):
-                result[si][wi] = found
-        return result
-
-    def _word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
-        """Word-piece ids of every word, one batched tokenizer call."""
-        flat_words = [w for s in sentences for w in s]
-        if not flat_words:
-            return [[] for _ in sentences]
-        encoded = self.tokenizer(flat_words, max_seq_length=1 << 20)["input_ids"]
-        out, k = [], 0
-        for s in sentences:
-            out.append([ids[1:-1] for ids in encoded[k:k + len(s)]])  # drop [CLS] and [SEP]
-            k += len(s)
-        return out
-
-    def _masked_lm(self, queries: list, result: list[list[tuple[str, ...]]]) -> None:
-        c, tok = self.config, self.tokenizer
-        built = [masked_input(flat, pos, c.mlm_input, c.max_seq_length, tok.cls_token_id, tok.sep_token_id,
-                              tok.mask_token_id) for _, _, flat, pos, _ in queries]
-        # Identical queries (repeated sentences) are predicted once. The masked word is part of the key:
-        # with `single` input, "good" and "bad" in the same place share the input but not the exclusion.
-        unique: dict[tuple[int, ...], int] = {}
-        slot = [unique.setdefault((q[4], *ids), len(unique)) for q, (ids, _, _) in zip(queries, built)]
-        first = {}
-        for qi, s in enumerate(slot):
-            first.setdefault(s, qi)
-        rows = [first[s] for s in range(len(unique))]
-        top = self.mlm.top_k([built[i][0] for i in rows], [built[i][1] for i in rows],
-                             [built[i][2] for i in rows], [queries[i][4] for i in rows])
-        k = top.shape[1]
-        tokens = tok.convert_ids_to_tokens(top.reshape(-1).tolist())
-        per_row = [tuple(tokens[r * k:(r + 1) * k]) for r in range(len(rows))]
-        for (si, wi, _, _, _), s in zip(queries, slot):
-            result[si][wi] = per_row[s]
-
-
-# ----------------------------------------------------------------------------------------------
-# Sampling (Algorithm 1, lines 12-18)
-
-
-def example_rng(seed: int, index: int) -> np.random.Generator:
-    """The random generator of one example: a function of (seed, example index) only."""
-    return np.random.default_rng([seed, index])
-
-
-def sample_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
-                     rng: np.random.Generator) -> list[str]:
-    """N new sentences: each word is replaced, with probability p, by one of its candidates drawn
-    uniformly; a word without candidates stays. Words are joined by single spaces."""
-    n_words = len(words)
-    replace = rng.random((N, n_words)) < p
-    pick = rng.random((N, n_words))
-    sizes = np.array([len(c) for c in candidates], dtype=np.int64)
-    choice = np.minimum((pick * sizes).astype(np.int64), np.maximum(sizes - 1, 0))
-    replace &= sizes > 0
-    out = []
-    for n in range(N):
-        new = [candidates[i][choice[n, i]] if replace[n, i] else words[i] for i in range(n_words)]
-        out.append(" ".join(new))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
 # Rows in, rows out: GLUE files, or users' CSV/TSV/JSONL
 
 
-class RowFormat:
-    """Reads an input file's rows as raw fields and writes rows back in the same format."""
-
-    def __init__(self, path: Path, text_fields: Sequence[Any]):
-        self.path, self.text_fields = path, list(text_fields)
-
-    def read(self) -> Iterator[Any]:
-        raise NotImplementedError
-
-    def header_text(self) -> str:
-        return ""
-
-    def row_text(self, row: Any) -> str:
-        raise NotImplementedError
-
-    def texts(self, row: Any) -> list[str]:
-        return [row[f] for f in self.text_fields]
-
-    def with_text(self, row: Any, side: int, text: str) -> Any:
-        new = dict(row) if isinstance(row, dict) else list(row)
-        new[self.text_fields[side]] = text
-        return new
-
-
-class GlueRows(RowFormat):
-    """A GLUE task's TSV (train layout): tab-separated, quoting off, the task's header (or none)."""
-
-    def __init__(self, path: Path, spec: tasks.TaskSpec, skip_bad_rows: bool = False):
-        super().__init__(path, tasks.glue_text_columns(spec, "train"))
-        self.spec, self.skip = spec, skip_bad_rows
-        self.header, _ = tasks.read_glue_table(path, spec, "train", skip_bad_rows)
-
-    def read(self) -> Iterator[list[str]]:
-        _, rows = tasks.read_glue_table(self.path, self.spec, "train", self.skip)
-        return (fields for _, fields in rows)
-
-    def header_text(self) -> str:
-        return "" if self.header is None else _glue_line(self.header)
-
-    def row_text(self, row: list[str]) -> str:
-        return _glue_line(row)
-
-
-def _glue_line(fields: Sequence[str]) -> str:
-    buf = io.StringIO()
-    tasks.write_glue_row(buf, fields)
-    return buf.getvalue()
-
-
-class TableRows(RowFormat):
-    """A user's CSV or TSV with a header line naming the columns."""
-
-    def __init__(self, path: Path, fmt: str, columns: Sequence[str]):
-        self.path, self.fmt = path, fmt
-        self.header = next(self._records(), None)
-        if self.header is None:
-            raise DataError(path, 1, "empty file; expected a header line naming the columns")
-        missing = [c for c in columns if c not in self.header]
-        if missing:
-            raise DataError(path, 1, f"no column {missing[0]!r} (columns: {', '.join(self.header)}); "
-                                     f"name the right one with --text_a_column/--text_b_column")
-        super().__init__(path, [self.header.index(c) for c in columns])
-
-    def _records(self) -> Iterator[list[str]]:
-        try:
-            f = open(self.path, encoding="utf-8-sig", newline="")
-        except OSError as e:
-            raise UserError(f"cannot read {self.path}: {e.strerror}") from None
-        with f:
-            if self.fmt == "csv":
-                yield from csv.reader(f)
-            else:
-                for line in f:
-                    yield line.rstrip("\n").removesuffix("\r").split("\t")
-
-    def read(self) -> Iterator[list[str]]:
-        records = self._records()
-        next(records, None)
-        for line_no, fields in enumerate(records, start=2):
-            if len(fields) != len(self.header):
-                raise DataError(self.path, line_no, f"expected {len(self.header)} columns, found {len(fields)}")
-            yield fields
-
-    def header_text(self) -> str:
-        return self.row_text(self.header)
-
-    def row_text(self, row: list[str]) -> str:
-        if self.fmt == "tsv":
-            return _glue_line(row)
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(row)
-        return buf.getvalue()
-
-
-class JsonlRows(RowFormat):
-    """A user's JSON Lines file: one object per line; other keys are copied as they are."""
-
-    def read(self) -> Iterator[dict]:
-        try:
-            f = open(self.path, encoding="utf-8-sig")
-        except OSError as e:
-            raise UserError(f"cannot read {self.path}: {e.strerror}") from None
-        with f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(self.path, line_no, f"not a JSON object: {e.msg}") from None
-                missing = [k for k in self.text_fields if not isinstance(record, dict) or k not in record]
-                if missing:
-                    raise DataError(self.path, line_no, f"no {missing[0]!r} key")
-                for k in self.text_fields:
-                    if not isinstance(record[k], str):
-                        raise DataError(self.path, line_no, f"{k!r} is {type(record[k]).__name__}, not text")
-                yield record
-
-    def row_text(self, row: dict) -> str:
-        return json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def open_rows(args: argparse.Namespace) -> tuple[RowFormat, Path]:
-    """The input file (GLUE task folder, --train_file) and its reader/writer."""
-    skip = getattr(args, "skip_bad_rows", False)
-    if tasks.is_glue_task(args.task_name):
-        spec = tasks.get_task(args.task_name)
-        if args.train_file:
-            path = Path(args.train_file).expanduser()
-            if not path.is_file():
-                raise DataError(path, None, "file not found (--train_file)")
-            fmt = args.file_format
-            if fmt == "glue" or (fmt == "auto" and path.suffix.lower() == ".tsv"):
-                return GlueRows(path, spec, skip), path
-            return _custom_rows(path, args), path
-        path = tasks.resolve_glue_file(spec, "train", args.data_dir, args.glue_dir)
-        return GlueRows(path, spec, skip), path
-    if not args.train_file:
-        if args.task_name:
-            tasks.get_task(args.task_name)  # raises: unknown task, and how to give one's own file
+def open_rows(config: tasks.DataConfig) -> tuple[datafiles.Rows, Path]:
+    """The training file (a GLUE task's train.tsv, or --train_file) and its rows: read by datafiles with
+    the rules training reads it by, and written back in the same format (header, then rows)."""
+    spec = tasks.glue_task_of(config)
+    if spec is None and not config.train_file:
         raise UserError("nothing to augment: give a GLUE --task_name (with --glue_dir or --data_dir) "
                         "or --train_file")
-    path = Path(args.train_file).expanduser()
-    if not path.is_file():
-        raise DataError(path, None, "file not found (--train_file)")
-    return _custom_rows(path, args), path
-
-
-def _custom_rows(path: Path, args: argparse.Namespace) -> RowFormat:
-    fmt = tasks.detect_format(path, "tsv" if args.file_format == "glue" else args.file_format)
-    columns = [args.text_a_column] + ([args.text_b_column] if args.text_b_column else [])
-    if fmt == "jsonl":
-        return JsonlRows(path, columns)
-    return TableRows(path, fmt, columns)
+    path = tasks.split_paths(config, spec, "train")["train"]
+    # A label column of one's own data is copied as it is; augmenting does not need one.
+    return tasks.open_data_file(path, config, spec, "train", need_label=False), path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -575,9 +114,7 @@ class Progress:
     def save(self) -> None:
         state = {"settings": self.settings, "examples_done": self.done, "bytes": self.bytes,
                  "header_bytes": self.header_bytes, "complete": self.complete}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        checkpoints.write_json(self.path, state)
 
 
 def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> BinaryIO | None:
@@ -616,15 +153,13 @@ def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwr
         if not record.complete:
             raise UserError(f"shard {shard} of {num_shards} is not finished ({part}); rerun it with --resume")
         parts.append((part, record))
-    tmp = output.with_name(output.name + ".tmp")
-    with open(tmp, "wb") as out:
+    with checkpoints.atomic_file(output, "wb") as out:
         for shard, (part, record) in enumerate(parts):
             with open(part, "rb") as f:
                 if shard > 0:
                     f.seek(record.header_bytes)
                 while block := f.read(1 << 24):
                     out.write(block)
-    os.replace(tmp, output)
     merged = Progress(output, settings)
     merged.done = sum(r.done for _, r in parts)
     merged.bytes, merged.header_bytes, merged.complete = output.stat().st_size, parts[0][1].header_bytes, True
@@ -639,7 +174,7 @@ def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwr
 # The run
 
 
-def augment_rows(rows: RowFormat, finder: CandidateFinder, config: AugmentConfig, first_index: int,
+def augment_rows(rows: datafiles.Rows, finder: augment.CandidateFinder, config: augment.AugmentConfig, first_index: int,
                  examples: Sequence[Any]) -> list[str]:
     """Output lines for a chunk of input rows: each original, then N rows per text side."""
     sides = [[finder.words(t) for t in rows.texts(row)] for row in examples]
@@ -647,16 +182,16 @@ def augment_rows(rows: RowFormat, finder: CandidateFinder, config: AugmentConfig
     found = finder(flat)
     lines, k = [], 0
     for j, row in enumerate(examples):
-        rng = example_rng(config.seed, first_index + j)
+        rng = augment.example_rng(config.seed, first_index + j)
         lines.append(rows.row_text(row))
         for side, words in enumerate(sides[j]):
-            for text in sample_sentences(words, found[k], config.N, config.p, rng):
+            for text in augment.sample_sentences(words, found[k], config.N, config.p, rng):
                 lines.append(rows.row_text(rows.with_text(row, side, text)))
             k += 1
     return lines
 
 
-def run_augmentation(rows: RowFormat, finder: CandidateFinder, config: AugmentConfig, output: Path,
+def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, config: augment.AugmentConfig, output: Path,
                      settings: dict[str, Any], shard_id: int = 0, num_shards: int = 1, resume: bool = False,
                      overwrite: bool = False, max_chunks: int | None = None, verbose: bool = True) -> int:
     """Augment this shard's examples into `output`; returns how many examples it holds.
@@ -704,7 +239,7 @@ def run_augmentation(rows: RowFormat, finder: CandidateFinder, config: AugmentCo
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    tasks.add_data_args(parser)
+    cli.add_data_args(parser, splits=("train",), labels=False, regression=False)
     g = parser.add_argument_group("augmentation")
     g.add_argument("--pretrained_bert_model", default=None,
                    help="BERT folder with a masked-LM head (vocab.txt + weights), e.g. bert-base-uncased.")
@@ -735,11 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Join the finished shard outputs of --num_shards into --output_file.")
     g.add_argument("--resume", action="store_true", help="Continue an interrupted run of the same settings.")
     g.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
-    cli.add_device_args(parser)
+    cli.add_device_args(parser, devices=("cpu", "gpu"), n_gpu=False)
     return parser
 
 
-def load_models(args: argparse.Namespace, config: AugmentConfig):
+def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     """(tokenizer, masked-LM predictor or None, GloVe)."""
     from tokenization import SPECIAL_TOKENS, BertTokenizer
 
@@ -758,8 +293,8 @@ def load_models(args: argparse.Namespace, config: AugmentConfig):
         return tokenizer, None, glove
     import modeling
 
-    folder = modeling.resolve_model_dir(model_dir)
-    if not modeling.has_mlm_head(folder):
+    folder = checkpoints.resolve_model_dir(model_dir)
+    if not checkpoints.has_mlm_head(folder):
         print(f"note: {folder} has no masked-LM weights (cls.predictions.*): using GloVe neighbours for "
               f"every word, as with --mlm none", file=sys.stderr)
         return tokenizer, None, glove
@@ -768,11 +303,11 @@ def load_models(args: argparse.Namespace, config: AugmentConfig):
     if tokenizer.vocab_size != model.config.vocab_size:
         raise UserError(f"{folder}: vocab.txt has {tokenizer.vocab_size} tokens but the model "
                         f"{model.config.vocab_size}")
-    mlm = MaskedLMPredictor(model, tokenizer, config.K, config.batch_size, args.engine, args.device)
+    mlm = augment.MaskedLMPredictor(model, tokenizer, config.K, config.batch_size, args.engine, args.device)
     return tokenizer, mlm, glove
 
 
-def settings_of(args: argparse.Namespace, config: AugmentConfig, input_path: Path, mlm_used: bool) -> dict:
+def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_path: Path, mlm_used: bool) -> dict:
     """What the output depends on: a resumed run must match it."""
     return {**asdict(config), "batch_size": None, "input": str(input_path.resolve()),
             "input_bytes": input_path.stat().st_size,
@@ -785,13 +320,13 @@ def settings_of(args: argparse.Namespace, config: AugmentConfig, input_path: Pat
 @cli.run_main
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    config = AugmentConfig(N=args.N, p=args.p, K=args.K, seed=args.seed, mlm_input=args.mlm_input,
+    config = augment.AugmentConfig(N=args.N, p=args.p, K=args.K, seed=args.seed, mlm_input=args.mlm_input,
                            max_seq_length=args.max_seq_length, batch_size=args.batch_size)
     config.check()
     if args.num_shards < 1 or not 0 <= args.shard_id < args.num_shards:
         raise UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at least 1 "
                         f"(got --shard_id {args.shard_id} --num_shards {args.num_shards})")
-    rows, input_path = open_rows(args)
+    rows, input_path = open_rows(cli.data_config(args))
     output = Path(args.output_file).expanduser() if args.output_file else default_output(input_path)
     if output.resolve() == input_path.resolve():
         raise UserError(f"--output_file is the input file {input_path}")
@@ -803,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer, mlm, glove = load_models(args, config)
     settings = settings_of(args, config, input_path, mlm is not None)
     part = shard_path(output, args.shard_id, args.num_shards)
-    finder = CandidateFinder(tokenizer, glove, mlm, config)
+    finder = augment.CandidateFinder(tokenizer, glove, mlm, config)
     done = run_augmentation(rows, finder, config, part, {**settings, **_shard(args)}, args.shard_id,
                             args.num_shards, args.resume, args.overwrite)
     rows_per_example = 1 + config.N * len(rows.text_fields)
@@ -818,9 +353,7 @@ def _shard(args: argparse.Namespace) -> dict:
 
 
 def _has_mlm(model_dir: str) -> bool:
-    import modeling
-
-    return modeling.has_mlm_head(modeling.resolve_model_dir(model_dir))
+    return checkpoints.has_mlm_head(checkpoints.resolve_model_dir(model_dir))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ stage continues from its last checkpoint.
 """
 import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
-
-import errors
 import argparse
 import json
 import os
@@ -34,6 +32,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+import checkpoints
+import errors
+
 
 ROOT = Path(__file__).resolve().parent
 
@@ -100,7 +102,7 @@ class Pipeline:
 
     def finish(self, name: str, **facts) -> None:
         facts["seconds"] = round(time.time() - self._started, 1)
-        (self.out / "stages" / f"{name}.done").write_text(json.dumps(facts, indent=1) + "\n")
+        checkpoints.write_json(self.out / "stages" / f"{name}.done", facts)
         print(f"    {name} finished in {facts['seconds']:.0f} s", flush=True)
 
     def seconds(self, name: str) -> float | None:
@@ -153,10 +155,10 @@ def write_bbc_split(bbc_dir: Path, data_dir: Path, max_words: int, dev_fraction:
         train, dev = train[:train_limit], dev[: max(len(topics), train_limit // 3)]
     data_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in (("train", train), ("dev", dev)):
-        with open(data_dir / f"{name}.tsv", "w", encoding="utf-8") as f:
+        with checkpoints.atomic_file(data_dir / f"{name}.tsv") as f:
             f.write("text\tlabel\n")
             f.writelines(f"{text}\t{label}\n" for text, label in rows)
-    (data_dir / "labels.txt").write_text("\n".join(topics) + "\n")
+    checkpoints.write_text(data_dir / "labels.txt", "\n".join(topics) + "\n")
     return {"train": len(train), "dev": len(dev), "topics": len(topics)}
 
 
@@ -168,13 +170,14 @@ def folder_megabytes(folder: Path) -> float:
 
 def dev_accuracy(predictor, data_dir: Path, max_seq_length: int, labels: list[str]) -> float:
     """Accuracy of the exported (deployed) model on the dev split."""
-    import predict
+    import evaluation
+    import features
     import tasks
 
     spec = tasks.custom_task("bbc", labels)
     examples = tasks.read_custom_examples(data_dir / "dev.tsv", tasks.Columns("text", None, "label"), spec, "dev")
-    encoded = tasks.encode_examples(predictor.tokenizer, examples, max_seq_length, spec)
-    logits = predict.predict_logits(predictor, encoded, batch_size=64, desc="dev set")
+    encoded = features.encode_examples(predictor.tokenizer, examples, max_seq_length, spec)
+    logits = evaluation.predict_logits(predictor.run, encoded, 64, predictor.tokenizer.pad_token_id, desc="dev set")
     return float((logits.argmax(-1) == encoded.labels).mean())
 
 
@@ -195,10 +198,9 @@ def latency_ms(predictor, batch_size: int, seq_len: int, repeats: int, vocab_siz
 
 
 def parameter_count(checkpoint: Path) -> int:
-    import export_model
     import modeling
 
-    return modeling.count_parameters(export_model.load_trained_model(checkpoint)[0])
+    return modeling.count_parameters(modeling.load_classifier(checkpoint))
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -218,9 +220,9 @@ def write_report(out: Path, rows: dict[str, dict], notes: list[str]) -> str:
     summary = (f"student keeps {student['dev_accuracy'] / max(teacher['dev_accuracy'], 1e-9):.1%} of the "
                f"teacher's dev accuracy with {student['parameters'] / teacher['parameters']:.0%} of its "
                f"parameters, {teacher['latency_b32_ms'] / student['latency_b32_ms']:.2f}x faster at batch 32")
-    (out / "report.md").write_text("# TinyBERT demo report\n\n" + table + "\n\n" + summary + "\n\n"
+    checkpoints.write_text(out / "report.md", "# TinyBERT demo report\n\n" + table + "\n\n" + summary + "\n\n"
                                    + "\n".join(f"- {n}" for n in notes) + "\n")
-    (out / "report.json").write_text(json.dumps({"models": rows, "notes": notes}, indent=1) + "\n")
+    checkpoints.write_json(out / "report.json", {"models": rows, "notes": notes})
     write_chart(out / "report.png", rows)
     return table + "\n\n" + summary
 
@@ -252,7 +254,8 @@ def write_chart(path: Path, rows: dict[str, dict]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     import assets
-    import predict
+    import inference
+    import modeling
 
     out = Path(args.output_dir).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else None
@@ -334,12 +337,12 @@ def main(argv: Sequence[str] | None = None) -> None:
           "(Paddle Inference, medians)", flush=True)
     rows = {}
     for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
-        config = json.loads((folder / "best_model" / "config.json").read_text())
-        vocab = config["vocab_size"]
-        predictor = predict.load_predictor(export_dir / name)  # Paddle Inference, oneDNN: the deployed model
+        config = modeling.read_config(folder / "best_model")
+        vocab = config.vocab_size
+        predictor = inference.load_predictor(export_dir / name)  # Paddle Inference, oneDNN: the deployed model
         rows[name] = {
-            "layers": config["num_hidden_layers"],
-            "hidden_size": config["hidden_size"],
+            "layers": config.num_hidden_layers,
+            "hidden_size": config.hidden_size,
             "dev_accuracy": dev_accuracy(predictor, data_dir, args.max_seq_length, labels),
             "parameters": parameter_count(folder / "best_model"),
             "size_mb": folder_megabytes(export_dir / name),

@@ -20,3 +20,12 @@ class DataError(UserError):
         self.path, self.line, self.problem = str(path), line, problem
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
+
+
+class Interrupted(UserError):
+    """A run stopped by Ctrl-C or SIGTERM. `resumable`: the same command with --resume continues it
+    (cli.run_main prints that command)."""
+
+    def __init__(self, message: str, resumable: bool = False):
+        super().__init__(message)
+        self.resumable = resumable

@@ -12,13 +12,15 @@ import cli  # noqa: F401  (first: sets the environment before paddle loads)
 
 import argparse
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
 import paddle
 import paddle.nn.functional as F
 
+import checkpoints
+import evaluation
+import features
 import modeling
 import tasks
 import trainer
@@ -34,8 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "convert_checkpoint.py) or a name in PaddleNLP's model cache.")
     parser.add_argument("--max_seq_length", type=int, default=128,
                         help="Longer inputs are truncated (longest text first).")
-    tasks.add_data_args(parser)
-    trainer.add_training_args(parser)
+    cli.add_data_args(parser, splits=("train", "dev"))
+    cli.add_training_args(parser)
     cli.add_device_args(parser)
     return parser.parse_args(argv)
 
@@ -50,23 +52,13 @@ def sequence_classification_loss(model: paddle.nn.Layer, batch: dict[str, paddle
     return F.cross_entropy(logits, batch["label"]), {}
 
 
-def has_classifier(model_dir: Path) -> bool:
-    """Whether the checkpoint was saved with a sequence-classification head (by its configs)."""
-    names = []
-    for fname, key in ((modeling.CONFIG_JSON, "architectures"), (modeling.CONFIG_PADDLENLP, "init_class")):
-        if (model_dir / fname).is_file():
-            value = json.loads((model_dir / fname).read_text(encoding="utf-8")).get(key) or []
-            names += [value] if isinstance(value, str) else list(value)
-    return any("SequenceClassification" in name for name in names)
-
-
 def load_classifier(model_type: str, model_dir: Path, spec: tasks.TaskSpec) -> modeling.PretrainedBert:
     """The model with a classification head for the task's labels. A checkpoint that already has a head
     (or names its labels) must number them as the task does: otherwise its head would be read as the
     wrong classes. A bare encoder's placeholder labels (LABEL_0, ...) mean nothing and are replaced."""
     label2id = modeling.read_config(model_dir).label2id
     named = bool(label2id) and any(not label.startswith("LABEL_") for label in label2id)
-    if has_classifier(model_dir) or named:
+    if checkpoints.has_classifier(model_dir) or named:
         tasks.check_label_order(spec, label2id)
     head = {"num_labels": 1} if spec.is_regression else {"label2id": spec.label2id}
     return modeling.model_class(model_type, "classification").from_pretrained(model_dir, **head)
@@ -81,29 +73,24 @@ def save_checkpoint(tokenizer: BertTokenizer, model: modeling.PretrainedBert, fo
 @cli.run_main
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    trainer.check_output_dir(args)
-    cli.set_device(args.device)
-    trainer.init_distributed()
-    if args.n_gpu > 1 and trainer.world_size() == 1:
-        print(f"note: --n_gpu {args.n_gpu} is ignored; start several processes with "
-              "python -m paddle.distributed.launch --nproc_per_node N finetune_teacher.py ...")
+    config = cli.start_training(args, "finetune_teacher.py")
     trainer.set_seed(args.seed)  # the new classifier head's initialisation is part of the run
 
-    spec, data = tasks.load_task_data(args, splits=("train", "dev"))
-    model_dir = modeling.resolve_model_dir(args.model_name_or_path)
+    spec, data = tasks.load_task_data(cli.data_config(args), splits=("train", "dev"))
+    model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
     model = load_classifier(args.model_type, model_dir, spec)
 
-    encode = functools.partial(tasks.encode_examples, tokenizer, max_seq_length=args.max_seq_length, spec=spec)
+    encode = functools.partial(features.encode_examples, tokenizer, max_seq_length=args.max_seq_length, spec=spec)
     train_set = encode(data["train"])
     dev_sets = {split: encode(data[split]) for split in tasks.dev_splits(data)}
-    collate = functools.partial(tasks.collate, pad_token_id=tokenizer.pad_token_id)
+    collate = functools.partial(features.collate, pad_token_id=tokenizer.pad_token_id)
     if trainer.is_main_process():
         sizes = ", ".join(f"{split} {len(d)}" for split, d in dev_sets.items())
         print(f"{spec.name}: train {len(train_set)}, {sizes}; {modeling.count_parameters(model):,} parameters")
 
-    return trainer.train(model, train_set, sequence_classification_loss, args,
-                         evaluate=trainer.task_evaluator(spec, dev_sets, args.batch_size, collate),
+    return trainer.train(model, train_set, sequence_classification_loss, config,
+                         evaluate=evaluation.task_evaluator(spec, dev_sets, args.batch_size, tokenizer.pad_token_id),
                          save_model=functools.partial(save_checkpoint, tokenizer), collate_fn=collate)
 
 

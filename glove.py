@@ -22,7 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
+import checkpoints
 from errors import DataError, UserError
+
 
 CACHE_VERSION = "glove-cache-v1"
 # Rows of similarities computed at once: bounds the [words, vocabulary] score matrix to about 128 MB.
@@ -200,9 +202,7 @@ def _load_text_cached(path: Path, vocab_size: int | None, cache: bool,
     try:
         matrix_path.parent.mkdir(parents=True, exist_ok=True)
         words, _ = _parse_text(path, matrix_path, verbose)
-        tmp = words_path.with_name(words_path.name + ".tmp")
-        tmp.write_text(stamp + "\n" + "".join(w + "\n" for w in words), encoding="utf-8")
-        os.replace(tmp, words_path)
+        checkpoints.write_text(words_path, stamp + "\n" + "".join(w + "\n" for w in words))
     except OSError as e:
         if verbose:
             print(f"note: could not write the GloVe cache ({e}); parsing the text each time", file=sys.stderr)
@@ -243,7 +243,17 @@ def _count_lines(path: Path) -> int:
 
 def _parse_text(path: Path, out_matrix: Path | None, verbose: bool,
                 limit: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Parse `word v1 ... vD` lines. With out_matrix, vectors stream into that .npy (memory stays flat)."""
+    """Parse `word v1 ... vD` lines. With out_matrix, vectors stream into that .npy (memory stays flat),
+    written atomically."""
+    if out_matrix is None:
+        return _parse_into(path, None, verbose, limit)
+    with checkpoints.atomic_path(out_matrix) as tmp:
+        words, _ = _parse_into(path, tmp, verbose, limit)
+    return words, np.load(out_matrix, mmap_mode="r")
+
+
+def _parse_into(path: Path, out_matrix: Path | None, verbose: bool,
+                limit: int | None = None) -> tuple[list[str], np.ndarray]:
     from tqdm import tqdm
 
     try:
@@ -269,8 +279,7 @@ def _parse_text(path: Path, out_matrix: Path | None, verbose: bool,
             raise UserError(f"the GloVe file {path} has no word vectors")
         n = total if limit is None else min(total, limit)
         if out_matrix is not None:
-            tmp = out_matrix.with_name(out_matrix.name + ".tmp.npy")
-            matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+            matrix = np.lib.format.open_memmap(out_matrix, mode="w+", dtype=np.float32, shape=(n, dim))
         else:
             matrix = np.empty((n, dim), dtype=np.float32)
         words: list[str] = []
@@ -302,12 +311,10 @@ def _parse_text(path: Path, out_matrix: Path | None, verbose: bool,
     if len(words) < n:  # blank lines made the guess from the line count too big: save the true length
         trimmed = np.array(matrix[:len(words)])
         del matrix
-        np.save(tmp, trimmed)
-    else:
-        matrix.flush()
-        del matrix
-    os.replace(tmp, out_matrix)
-    return words, np.load(out_matrix, mmap_mode="r")
+        np.save(out_matrix, trimmed)
+        return words, trimmed
+    matrix.flush()
+    return words, matrix
 
 
 def _flush(path: Path, matrix: np.ndarray, dim: int, chunk: list[tuple[int, str, str]], words: list[str],

@@ -1,11 +1,12 @@
-"""GLUE metrics: accuracy, F1, Matthews correlation, Pearson/Spearman, and each task's main metric.
+"""GLUE metrics: accuracy, F1, Matthews correlation, Pearson/Spearman, and each task's metric family.
 
     preds = logits_to_predictions(spec, logits)          # class ids, or scores for STS-B
-    compute_metrics("SST-2", preds, labels)              # {"acc": 0.91}
+    compute_metrics(spec, preds, labels)                 # SST-2: {"acc": 0.91}
     merge_split_metrics({"dev_matched": {...}, "dev_mismatched": {...}})   # MNLI: {"acc": .., "acc_mm": ..}
 
 Labels and predictions are class ids (the position in the task's label list), or float scores for
-regression. The formulas are scikit-learn's and scipy's, as in GLUE's own scoring.
+regression. The formulas are scikit-learn's and scipy's, as in GLUE's own scoring. A task (its
+TaskSpec, tasks.py) says which metric is its main one; this module imports no task code.
 """
 from __future__ import annotations
 
@@ -14,28 +15,7 @@ from typing import Any
 
 import numpy as np
 
-# scikit-learn and scipy are imported inside the functions: they take about a second to load, and
-# every script imports this module (through tasks.py) for MAIN_METRIC alone.
-
-# The one table of main metrics: it picks OUTPUT_DIR/best_model. For MRPC/QQP and STS-B the combined
-# scores (mean of accuracy and F1; mean of Pearson and Spearman) so that neither half is traded away;
-# MNLI's "acc" is the matched dev set's accuracy (the mismatched one is reported as "acc_mm").
-MAIN_METRIC: dict[str, str] = {
-    "CoLA": "mcc",
-    "SST-2": "acc",
-    "MRPC": "acc_and_f1",
-    "STS-B": "corr",
-    "QQP": "acc_and_f1",
-    "MNLI": "acc",
-    "QNLI": "acc",
-    "RTE": "acc",
-    "WNLI": "acc",
-}
-# Users' own data: accuracy for classification, mean correlation for regression.
-CUSTOM_MAIN_METRIC = {"classification": "acc", "regression": "corr"}
-
-# Which metric family each GLUE task reports.
-_KIND = {"CoLA": "mcc", "MRPC": "acc_f1", "QQP": "acc_f1", "STS-B": "corr"}
+# scikit-learn and scipy are imported inside the functions: they take about a second to load.
 
 
 def accuracy(preds: np.ndarray, labels: np.ndarray) -> float:
@@ -66,22 +46,23 @@ def correlations(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {"pearson": pearson, "spearman": spearman, "corr": (pearson + spearman) / 2}
 
 
-def compute_metrics(task_name_or_spec: Any, preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Metrics of one evaluation split: a GLUE task by name or spec, or a user's own task (spec)."""
-    import tasks  # here, not at the top: tasks imports MAIN_METRIC from this module
+def compute_metrics(spec: Any, preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Metrics of one evaluation split of a task (a TaskSpec: tasks.get_task(name) for a GLUE task).
 
-    spec = (tasks.get_task(task_name_or_spec) if isinstance(task_name_or_spec, str)
-            else task_name_or_spec)
+    The family follows the task's main metric: Matthews correlation (CoLA), accuracy and F1
+    (MRPC, QQP), correlations (regression), else accuracy, plus macro F1 for users' data of more
+    than two classes."""
+    if isinstance(spec, str):
+        raise TypeError(f"compute_metrics takes a task spec, not the name {spec!r}: use tasks.get_task")
     preds, labels = np.asarray(preds), np.asarray(labels)
     if preds.shape[0] != labels.shape[0]:
         raise ValueError(f"{preds.shape[0]} predictions for {labels.shape[0]} labels")
     if spec.is_regression:
         return correlations(preds.astype(np.float64), labels.astype(np.float64))
     preds, labels = preds.astype(np.int64), labels.astype(np.int64)
-    kind = _KIND.get(spec.name) if spec.is_glue else None
-    if kind == "mcc":
+    if spec.main_metric == "mcc":
         return {"mcc": mcc(preds, labels)}
-    if kind == "acc_f1":
+    if spec.main_metric == "acc_and_f1":
         return acc_and_f1(preds, labels)
     result = {"acc": accuracy(preds, labels)}
     if not spec.is_glue and spec.num_labels > 2:  # users' many-class data: macro F1 shows rare classes

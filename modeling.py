@@ -19,9 +19,7 @@ equal PaddleNLP's, so folders load in both directions without renaming.
 """
 from __future__ import annotations
 
-import errors
 import contextlib
-import json
 import os
 import sys
 from dataclasses import asdict, dataclass, fields
@@ -33,12 +31,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-
-
-WEIGHTS_PDPARAMS = "model_state.pdparams"
-WEIGHTS_SAFETENSORS = "model.safetensors"
-CONFIG_PADDLENLP = "model_config.json"  # PaddleNLP 2.x form: {"init_args": [...], "init_class": ...}
-CONFIG_JSON = "config.json"             # newer PaddleNLP / Hugging Face form: flat fields
+import checkpoints
+import errors
 
 # Added to the scores of padded keys before softmax. PaddleNLP uses the same value; it is safe in fp16.
 MASK_NEGATIVE = -1e4
@@ -235,31 +229,6 @@ class BertPooler(nn.Layer):
 # Loading and saving (shared by every model class)
 
 
-def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
-    """A local folder, else PaddleNLP's model cache ($PPNLP_HOME/models/NAME). Nothing is downloaded."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path
-    name = str(name_or_path)
-    home = Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
-    cached = home / "models" / name
-    if "/" not in name and os.sep not in name and cached.is_dir() and _find_weights(cached, name):
-        return cached
-    raise errors.UserError(
-        f"model {name!r} not found: not a local folder, and no weights in PaddleNLP's cache at {cached} "
-        f"(nothing is downloaded; pass a local folder, or convert a Hugging Face checkpoint with "
-        f"convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR)")
-
-
-def _find_weights(folder: Path, name: str | None = None) -> Path | None:
-    """Safetensors first (no pickle), then model_state.pdparams, then PaddleNLP cache's NAME.pdparams."""
-    for candidate in (WEIGHTS_SAFETENSORS, WEIGHTS_PDPARAMS, f"{name or folder.name}.pdparams"):
-        if (folder / candidate).is_file():
-            return folder / candidate
-    found = sorted(folder.glob("*.pdparams"))
-    return found[0] if len(found) == 1 else None
-
-
 # Configs of PaddleNLP's built-in names, for cache folders that hold only NAME.pdparams (older PaddleNLP).
 _BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                   intermediate_size=3072, type_vocab_size=2)
@@ -277,33 +246,17 @@ BUILTIN_CONFIGS["tinybert-6l-768d-v2"] = BUILTIN_CONFIGS["tinybert-6l-768d"]
 
 
 def read_config(folder: Path) -> BertConfig:
-    """config.json (newer form) if present, else model_config.json (PaddleNLP 2.x), else a built-in name."""
-    for fname in (CONFIG_JSON, CONFIG_PADDLENLP):
-        path = folder / fname
-        if path.is_file():
-            try:
-                return BertConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-            except (json.JSONDecodeError, TypeError, ValueError) as e:
-                raise errors.UserError(f"{path}: not a valid model config ({e})") from None
+    """The config that wins in the folder (checkpoints.CONFIG_ORDER), else a built-in PaddleNLP name's."""
+    found = checkpoints.read_config_dict(folder)
+    if found is not None:
+        path, d = found
+        try:
+            return BertConfig.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise errors.DataError(path, None, f"not a valid model config ({e})") from None
     if folder.name in BUILTIN_CONFIGS:
         return BertConfig(**BUILTIN_CONFIGS[folder.name])
-    raise errors.UserError(f"{folder}: no {CONFIG_JSON} or {CONFIG_PADDLENLP} found")
-
-
-def load_state_file(path: Path) -> dict[str, np.ndarray]:
-    """Weights as numpy arrays. A .pdparams file is a pickle: load only files from trusted sources."""
-    if path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
-        return load_file(str(path))
-    state = paddle.load(str(path), return_numpy=True)
-    return {k: np.asarray(v) for k, v in state.items()}
-
-
-def has_mlm_head(name_or_dir: str | os.PathLike) -> bool:
-    """Whether a checkpoint folder holds masked-LM head weights (cls.predictions.*)."""
-    folder = resolve_model_dir(name_or_dir)
-    weights = _find_weights(folder)
-    return weights is not None and any(k.startswith("cls.predictions.") for k in load_state_file(weights))
+    raise errors.UserError(f"{folder}: no {checkpoints.CONFIG_JSON} or {checkpoints.CONFIG_PADDLENLP} found")
 
 
 def _info(msg: str) -> None:
@@ -379,7 +332,7 @@ class PretrainedBert(nn.Layer):
         A freshly initialised head is reported on stderr; a missing encoder weight is a UserError.
         The model is returned in eval mode; call .train() before training.
         """
-        folder = resolve_model_dir(name_or_dir)
+        folder = checkpoints.resolve_model_dir(name_or_dir)
         config = config or read_config(folder)
         if config_overrides:
             d = config.to_dict()
@@ -390,12 +343,10 @@ class PretrainedBert(nn.Layer):
                 raise TypeError(f"unknown config fields: {sorted(unknown)}")
             d.update(config_overrides)
             config = BertConfig.from_dict(d)
-        weights = _find_weights(folder, folder.name)
-        if weights is None:
-            raise errors.UserError(f"{folder}: no {WEIGHTS_SAFETENSORS} or {WEIGHTS_PDPARAMS} found")
+        weights = checkpoints.require_weights(folder)
         with _skip_init():  # 110M random numbers take seconds; the checkpoint overwrites them anyway
             model = cls(config)
-        fresh = model.load_checkpoint_state(load_state_file(weights), source=str(weights))
+        fresh = model.load_checkpoint_state(checkpoints.load_state(weights), source=str(weights))
         if fresh:
             model.init_weights(only=set(fresh))
         model.eval()
@@ -469,22 +420,10 @@ class PretrainedBert(nn.Layer):
     def save_pretrained(self, save_dir: str | os.PathLike, safe_serialization: bool = False) -> None:
         """Write weights (model_state.pdparams, or model.safetensors), model_config.json and config.json."""
         save_dir = Path(save_dir)
-        save_dir.mkdir(parents=True, exist_ok=True)
         state = {k: v.numpy() for k, v in self.state_dict().items()}
-        if safe_serialization:
-            from safetensors.numpy import save_file
-            target, stale = save_dir / WEIGHTS_SAFETENSORS, save_dir / WEIGHTS_PDPARAMS
-            tmp = target.with_name(target.name + ".tmp")
-            save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp), metadata={"format": "np"})
-        else:
-            target, stale = save_dir / WEIGHTS_PDPARAMS, save_dir / WEIGHTS_SAFETENSORS
-            tmp = target.with_name(target.name + ".tmp")
-            paddle.save(state, str(tmp))
-        os.replace(tmp, target)
-        if stale.exists():  # the loader prefers safetensors: an old file of the other kind would win
-            stale.unlink()
-        _write_json(save_dir / CONFIG_PADDLENLP, self.paddlenlp_config())
-        _write_json(save_dir / CONFIG_JSON, self.flat_config())
+        checkpoints.save_weights(state, save_dir, safe_serialization)
+        checkpoints.write_json(save_dir / checkpoints.CONFIG_PADDLENLP, self.paddlenlp_config())
+        checkpoints.write_json(save_dir / checkpoints.CONFIG_JSON, self.flat_config())
 
     def paddlenlp_config(self) -> dict[str, Any]:
         """PaddleNLP 2.x model_config.json: the encoder's args nested in init_args for head models."""
@@ -520,12 +459,6 @@ ENCODER_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attenti
 def paddle_dtype_to_numpy(dtype) -> str:
     name = str(dtype).replace("paddle.", "")
     return {"bfloat16": "float32"}.get(name, name)
-
-
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -712,6 +645,14 @@ def model_class(model_type: str, head: str) -> type[PretrainedBert]:
         raise errors.UserError(f"no model for model_type={model_type!r}, head={head!r}; "
                             f"choose from {sorted(MODEL_CLASSES)}")
     return MODEL_CLASSES[key]
+
+
+def load_classifier(name_or_dir: str | os.PathLike, model_type: str | None = None,
+                    **config_overrides: Any) -> PretrainedBert:
+    """A trained classification folder, its class from --model_type or else from what its config records."""
+    folder = checkpoints.resolve_model_dir(name_or_dir)
+    cls = model_class(model_type or checkpoints.model_type(folder), "classification")
+    return cls.from_pretrained(folder, **config_overrides)
 
 
 def count_parameters(model: nn.Layer) -> int:

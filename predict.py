@@ -15,78 +15,30 @@ from __future__ import annotations
 
 import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
-
-import errors
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
 import numpy as np
-from tqdm import tqdm
 
-import export_model
+import datafiles
+import errors
+import evaluation
+import features
+import inference
 import tasks
 from tasks import Example, TaskSpec
 
-RUNTIMES = ("paddle_inference", "onnxruntime")
+
 STDIN = "-"
 
 
-# ------------------------------------------------------------------------------------------- the model
-
-@dataclass
-class Predictor:
-    """A model ready to run: `run(batch) -> logits` plus what reading its outputs needs."""
-    run: Callable[[export_model.Batch], np.ndarray]
-    tokenizer: object
-    num_labels: int                # 1: regression (the output is a score)
-    labels: list[str] | None       # output names, None when the model names none
-    task_name: str | None          # the GLUE task recorded at export, if any
-    max_seq_length: int
-    max_positions: int
-    runtime: str                   # paddle_inference, onnxruntime or eager
-
-    @property
-    def is_regression(self) -> bool:
-        return self.num_labels == 1
-
-
-def load_predictor(model_path: str | Path, device: str = "cpu", cpu_threads: int | None = None,
-                   runtime: str = "paddle_inference") -> Predictor:
-    """An exported folder (Paddle Inference or ONNX Runtime) or a checkpoint folder (eager Paddle)."""
-    from tokenization import BertTokenizer
-
-    path = Path(model_path)
-    if not path.is_dir():
-        raise errors.UserError(f"--model_path {model_path}: no such folder")
-    tokenizer = BertTokenizer.from_pretrained(path)
-    if export_model.is_exported_dir(path):
-        info_path = path / export_model.INFERENCE_CONFIG
-        if not info_path.is_file():
-            raise errors.UserError(f"{info_path} is missing: re-export the model with export_model.py")
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-        run = (export_model.OnnxModel(path, device, cpu_threads) if runtime == "onnxruntime"
-               else export_model.PaddleInferenceModel(path, device, cpu_threads))
-        return Predictor(run, tokenizer, int(info["num_labels"]), info.get("labels"), info.get("task_name"),
-                         int(info.get("max_seq_length") or 128), int(info.get("max_position_embeddings") or 512),
-                         runtime)
-    if runtime == "onnxruntime":
-        raise errors.UserError(f"{path} is a training checkpoint; --runtime onnxruntime needs a folder written by "
-                            "`export_model.py --onnx`")
-    cli.set_device(device)
-    if device == "cpu":
-        export_model.set_eager_threads(cpu_threads)
-    model, _, _ = export_model.load_trained_model(path)
-    config = model.config
-    return Predictor(export_model.EagerModel(model), tokenizer, config.num_labels,
-                     export_model.known_labels(config, None), None, min(128, config.max_position_embeddings),
-                     config.max_position_embeddings, "eager")
-
+# ------------------------------------------------------------------------------------------- outputs
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)  # exp of non-positive numbers cannot overflow
@@ -94,24 +46,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def predict_logits(predictor: Predictor, encoded: tasks.EncodedDataset, batch_size: int,
-                   desc: str = "predicting") -> np.ndarray:
-    """Logits for every example, in the dataset's order. Batches hold sequences of similar length."""
-    batches = tasks.batch_indices(encoded.lengths, batch_size, shuffle=False, bucket=True)
-    logits = np.zeros((len(encoded), predictor.num_labels), dtype=np.float32)
-    for ids in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, leave=False):
-        batch = tasks.collate([encoded[i] for i in ids], predictor.tokenizer.pad_token_id)
-        logits[ids] = predictor.run(batch).reshape(len(ids), -1)
-    return logits
-
-
 # ---------------------------------------------------------------------------------------------- inputs
 
 def read_lines(stream: TextIO, name: str = "<stdin>") -> list[Example]:
-    """One example per line; a TAB splits a sentence pair. Blank lines are left out (and counted)."""
+    """One example per line; a TAB splits a sentence pair. Blank lines are left out (and counted).
+    Bytes are checked as UTF-8 line by line, as in files (datafiles.stream_lines)."""
     examples, blank = [], 0
-    for line_no, line in enumerate(stream, start=1):
-        line = line.rstrip("\r\n")
+    for line_no, line in datafiles.stream_lines(stream, name):
         if not line.strip():
             blank += 1
             continue
@@ -126,14 +67,15 @@ def read_lines(stream: TextIO, name: str = "<stdin>") -> list[Example]:
     return examples
 
 
-def resolve_task(args: argparse.Namespace, predictor: Predictor) -> TaskSpec | None:
+def resolve_task(config: tasks.DataConfig, glue_submission: str | None,
+                 predictor: inference.Predictor) -> TaskSpec | None:
     """The GLUE task to read and write by, when there is one, checked against the model's outputs.
 
     A task recorded at export is used when GLUE flags (--data_dir, --glue_dir, --glue_submission) are
     given without --task_name."""
-    name = args.task_name
-    if name is None and (args.data_dir or args.glue_dir or args.glue_submission) and predictor.task_name:
-        name = args.task_name = predictor.task_name
+    name = config.task_name
+    if name is None and (config.data_dir or config.glue_dir or glue_submission) and predictor.task_name:
+        name = predictor.task_name
     if not tasks.is_glue_task(name):
         return None
     spec = tasks.get_task(name)
@@ -145,14 +87,13 @@ def resolve_task(args: argparse.Namespace, predictor: Predictor) -> TaskSpec | N
     return spec
 
 
-def own_labels(args: argparse.Namespace, predictor: Predictor) -> list[str] | None:
+def own_labels(given: list[str] | None, predictor: inference.Predictor) -> list[str] | None:
     """Label names for the user's own data: --labels, else the model's, else 0..n-1; None for regression."""
     if predictor.is_regression:
-        if args.labels:
+        if given:
             raise errors.UserError("the model predicts a score (one output); --labels is for classifiers")
         return None
-    if args.labels:
-        given = [label.strip() for label in args.labels.split(",") if label.strip()]
+    if given:
         if len(given) != predictor.num_labels:
             raise errors.UserError(f"--labels names {len(given)} labels but the model has {predictor.num_labels} outputs")
         if predictor.labels and given != predictor.labels:
@@ -162,22 +103,26 @@ def own_labels(args: argparse.Namespace, predictor: Predictor) -> list[str] | No
     return predictor.labels or [str(i) for i in range(predictor.num_labels)]
 
 
-def load_inputs(args: argparse.Namespace, predictor: Predictor,
+def load_inputs(args: argparse.Namespace, predictor: inference.Predictor,
                 stdin: TextIO) -> tuple[TaskSpec, dict[str, list[Example]]]:
-    """(spec, {split: examples}): the GLUE test set, the user's file, or lines on stdin."""
-    spec = resolve_task(args, predictor)
-    labels = own_labels(args, predictor) if spec is None else spec.labels
-    from_stdin = args.test_file == STDIN or (spec is None and not args.test_file)
+    """(spec, {split: examples}): the GLUE test set, the user's file, or lines on stdin.
+
+    The task and labels are the model's where the flags leave them open; they go to the library in
+    the DataConfig (args stay as parsed)."""
+    config = cli.data_config(args)
+    spec = resolve_task(config, args.glue_submission, predictor)
+    from_stdin = config.test_file == STDIN or (spec is None and not config.test_file)
+    if spec is not None:
+        config = dataclasses.replace(config, task_name=spec.name)
+    else:  # the model says what the labels are (or that it predicts a score)
+        config = dataclasses.replace(config, labels=own_labels(config.labels, predictor),
+                                     regression=predictor.is_regression)
     if from_stdin:
         if stdin.isatty():
             print("reading texts from stdin, one per line (a TAB between the sentences of a pair); "
                   "end with Ctrl-D", file=sys.stderr)
-        spec = spec or tasks.custom_task(args.task_name, labels)
-        return spec, {"test": read_lines(stdin)}
-    if spec is None:
-        args.regression = predictor.is_regression
-        args.labels = None  # checked above; passed as a list so that a comma in a label is no problem
-    return tasks.load_task_data(args, splits=("test",), labels=labels)
+        return spec or tasks.custom_task(config.task_name, config.labels), {"test": read_lines(stdin)}
+    return tasks.load_task_data(config, splits=("test",))
 
 
 # --------------------------------------------------------------------------------------------- outputs
@@ -276,9 +221,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--model_path", required=True,
                         help="Folder from export_model.py, or a trained checkpoint folder.")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="paddle_inference",
+    parser.add_argument("--runtime", choices=inference.RUNTIMES, default="paddle_inference",
                         help="For an exported folder: Paddle Inference, or ONNX Runtime (needs model.onnx).")
-    tasks.add_data_args(parser)  # --test_file - reads stdin; so does giving no data at all
+    cli.add_data_args(parser, splits=("test",), regression=False)  # --test_file - (or no data) reads stdin
     parser.add_argument("--output_file", default=None,
                         help="Where to write predictions: .tsv or .jsonl (default: TSV on stdout).")
     parser.add_argument("--output_format", choices=["auto", "tsv", "jsonl"], default="auto",
@@ -289,7 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_seq_length", type=int, default=None,
                         help="Truncation length (default: the one recorded at export, else 128).")
-    cli.add_device_args(parser)
+    cli.add_device_args(parser, devices=("cpu", "gpu"), n_gpu=False)
     parser.add_argument("--cpu_threads", type=int, default=None,
                         help="CPU threads (default: every core this process may use).")
     return parser.parse_args(argv)
@@ -299,12 +244,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     args = parse_args(argv)
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    if args.device not in ("cpu", "gpu"):
-        raise errors.UserError(f"--device {args.device}: predict.py runs on cpu or gpu")
     if args.batch_size < 1:
         raise errors.UserError("--batch_size must be at least 1")
     check_outputs_free(args)
-    predictor = load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
+    predictor = inference.load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
     max_seq_length = args.max_seq_length or predictor.max_seq_length
     if max_seq_length > predictor.max_positions:
         raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
@@ -320,8 +263,9 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
 
     start, count, logits = time.perf_counter(), 0, {}
     for split, examples in data.items():
-        encoded = tasks.encode_examples(predictor.tokenizer, examples, max_seq_length, spec)
-        logits[split] = predict_logits(predictor, encoded, args.batch_size, desc=f"predicting {split}")
+        encoded = features.encode_examples(predictor.tokenizer, examples, max_seq_length, spec)
+        logits[split] = evaluation.predict_logits(predictor.run, encoded, args.batch_size,
+                                                  predictor.tokenizer.pad_token_id, desc=f"predicting {split}")
         count += len(examples)
     seconds = time.perf_counter() - start
     written = write_outputs(args, spec, data, logits, stdout)

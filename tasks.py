@@ -1,36 +1,45 @@
-"""Tasks: the nine GLUE tasks read from their original TSV files, users' own CSV/TSV/JSONL data,
-features (batched tokenization) and batches (dynamic padding, optional length bucketing).
+"""Tasks: the nine GLUE tasks (labels, main metric, files and column layouts), users' own tasks,
+finding and reading a task's data into Examples, and GLUE submission files.
 
-    spec, data = load_task_data(args, splits=("train", "dev"))    # args from add_data_args(parser)
-    train = encode_examples(tokenizer, data["train"], 128, spec)
-    for ids in batch_indices(train.lengths, 32, shuffle=True, seed=42, epoch=0):
-        batch = collate([train[i] for i in ids], tokenizer.pad_token_id)
+    config = cli.data_config(args)                       # flags from cli.add_data_args(parser)
+    spec, data = load_task_data(config, splits=("train", "dev"))
+    train = features.encode_examples(tokenizer, data["train"], 128, spec)
 
-GLUE files are read exactly as `download_glue_data.py` wrote them: split on tabs, quoting off (the
-sentences hold quote characters), each task's own columns, header or not. Every bad row is an error
-naming the file and line (errors.DataError), unless --skip_bad_rows, which reports what it skipped.
-MNLI's dev and test sets come in two files each: asking for "dev" gives "dev_matched" and
-"dev_mismatched" (see dev_splits()).
+Files are read by datafiles.py (the one reader: GLUE layouts and users' CSV/TSV/JSONL, the same
+rules for every script); this module says which file holds a split, in which layout, and turns its
+rows into Examples. MNLI's dev and test sets come in two files each: asking for "dev" gives
+"dev_matched" and "dev_mismatched" (see dev_splits()).
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import itertools
-import json
-import math
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TextIO
+from typing import Any, Iterable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
+import datafiles
+from datafiles import Columns, LabelRule
 from errors import DataError, UserError
-from metrics import CUSTOM_MAIN_METRIC, MAIN_METRIC
+
+# The one table of main metrics: it picks OUTPUT_DIR/best_model. For MRPC/QQP and STS-B the combined
+# scores (mean of accuracy and F1; mean of Pearson and Spearman) so that neither half is traded away;
+# MNLI's "acc" is the matched dev set's accuracy (the mismatched one is reported as "acc_mm").
+# metrics.compute_metrics computes the metric family a task's main metric names.
+MAIN_METRIC: dict[str, str] = {
+    "CoLA": "mcc",
+    "SST-2": "acc",
+    "MRPC": "acc_and_f1",
+    "STS-B": "corr",
+    "QQP": "acc_and_f1",
+    "MNLI": "acc",
+    "QNLI": "acc",
+    "RTE": "acc",
+    "WNLI": "acc",
+}
+# Users' own data: accuracy for classification, mean correlation for regression.
+CUSTOM_MAIN_METRIC = {"classification": "acc", "regression": "corr"}
 
 # ----------------------------------------------------------------------------------------------
 # The GLUE tasks
@@ -202,7 +211,7 @@ def check_label_order(spec: TaskSpec, label2id: dict[str, int] | None) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Examples and reading files
+# Examples from a file's rows
 
 
 @dataclass(slots=True)
@@ -216,55 +225,8 @@ class Example:
     line: int
 
 
-class BadRows:
-    """Rows left out under --skip_bad_rows, reported once the file is read: nothing vanishes silently."""
-
-    def __init__(self, path: Path | str, skip: bool):
-        self.path, self.skip = str(path), skip
-        self.lines: list[int] = []
-        self.first_problem = ""
-
-    def handle(self, line: int, problem: str) -> None:
-        """Raise the DataError, or remember the line when skipping."""
-        if not self.skip:
-            raise DataError(self.path, line, problem)
-        if not self.lines:
-            self.first_problem = f"line {line}: {problem}"
-        self.lines.append(line)
-
-    def report(self) -> None:
-        if not self.lines:
-            return
-        shown = ", ".join(map(str, self.lines[:50])) + (" ..." if len(self.lines) > 50 else "")
-        print(f"warning: {self.path}: skipped {len(self.lines)} bad rows (--skip_bad_rows) at lines "
-              f"{shown}; first: {self.first_problem}", file=sys.stderr)
-
-
-def _decoded_lines(path: Path, bad: BadRows) -> Iterator[tuple[int, str]]:
-    """(line number, text) per line: UTF-8 checked line by line, BOM and line ending removed.
-
-    Splitting bytes on b"\\n" (and not text on every Unicode line break) keeps a row whole even when
-    its text holds odd separators; a final line without newline (CoLA dev) is read like the others."""
-    _check_file(path)  # now, not at the first next(): a missing file is reported up front
-
-    def lines() -> Iterator[tuple[int, str]]:
-        with open(path, "rb") as f:
-            for line_no, raw in enumerate(f, start=1):
-                if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):  # MRPC's files start with a BOM
-                    raw = raw[3:]
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    bad.handle(line_no, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1})")
-                    continue
-                yield line_no, text.rstrip("\n").removesuffix("\r")
-
-    return lines()
-
-
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(path, None, "file not found" if not path.exists() else "not a file")
+def _as_spec(task: str | TaskSpec) -> TaskSpec:
+    return get_task(task) if isinstance(task, str) else task
 
 
 def _infer_split(spec: TaskSpec, path: Path) -> str:
@@ -273,275 +235,63 @@ def _infer_split(spec: TaskSpec, path: Path) -> str:
     return stem if stem in spec.files or stem in ("dev", "test") else "train"
 
 
-def read_glue_table(path: str | Path, task: str | TaskSpec, split: str | None = None,
-                    skip_bad_rows: bool = False) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
-    """Stream a GLUE file's raw rows: (header or None, iterator of (line number, fields)).
+def label_rule(spec: TaskSpec | None) -> LabelRule:
+    """What the label column of this task's files may hold (spec None: labels not known yet)."""
+    if spec is None:
+        return LabelRule()
+    if spec.is_regression:
+        return LabelRule(regression=True, task=spec.name if spec.is_glue else None)
+    return LabelRule(names=tuple(spec.labels), task=spec.name if spec.is_glue else None)
 
-    Every row is checked (column count, UTF-8, non-empty texts, known label) before it is yielded,
-    so what an augmenter copies out is valid. The split (hence the layout) comes from the file name
-    unless given; files under other names (train_aug.tsv) are read as train files."""
-    spec = get_task(task) if isinstance(task, str) else task
+
+def glue_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
+              skip_bad_rows: bool = False) -> datafiles.GlueRows:
+    """A GLUE file's raw rows in the layout of `split` (by default from the file name; files under
+    other names, such as train_aug.tsv, are train files)."""
+    spec, path = _as_spec(task), Path(path)
+    layout = spec.layout(split or _infer_split(spec, path))
+    return datafiles.open_glue(path, spec.name, layout, label_rule(spec), skip_bad_rows)
+
+
+def own_rows(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str, file_format: str = "auto",
+             skip_bad_rows: bool = False, need_label: bool = True) -> datafiles.Rows:
+    """A user's own file (CSV/TSV/JSONL). Its label column is needed unless it is a test file (or
+    need_label is False: augmentation copies whatever the rows hold)."""
     path = Path(path)
-    split = split or _infer_split(spec, path)
-    layout = spec.layout(split)
-    bad = BadRows(path, skip_bad_rows)
-    lines = _decoded_lines(path, bad)
-    header = None
-    if layout.has_header:
-        first = next(lines, None)
-        if first is None:
-            raise DataError(path, 1, f"empty file; expected the {spec.name} header "
-                                     f"({_tab_names(layout.columns)})")
-        header = first[1].split("\t")
-        _check_header(path, spec, layout, header)
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        for line_no, text in lines:
-            fields = text.split("\t")
-            problem = _glue_row_problem(spec, layout, fields)
-            if problem:
-                bad.handle(line_no, problem)
-            else:
-                yield line_no, fields
-        bad.report()
-
-    return header, rows()
+    fmt = datafiles.resolve_format(path, file_format, glue_task=False)
+    return datafiles.open_table(path, fmt, columns, label_rule(spec),
+                                need_label and not split.startswith("test"), skip_bad_rows)
 
 
-def _tab_names(columns: Sequence[str]) -> str:
-    return " | ".join(columns)
-
-
-def _check_header(path: Path, spec: TaskSpec, layout: Layout, header: list[str]) -> None:
-    """The header must have the layout's columns; the ones read must carry their GLUE names."""
-    if len(header) != len(layout.columns):
-        raise DataError(path, 1, f"the header has {len(header)} columns, a {spec.name} file of this kind "
-                                 f"has {len(layout.columns)} ({_tab_names(layout.columns)})")
-    for i in (layout.text_a, layout.text_b, layout.label, layout.index):
-        if i is not None and header[i].strip().lower() != layout.columns[i].lower():
-            raise DataError(path, 1, f"column {i + 1} of the header is {header[i]!r}, expected "
-                                     f"{layout.columns[i]!r} ({spec.name} columns: {_tab_names(layout.columns)})")
-
-
-def _glue_row_problem(spec: TaskSpec, layout: Layout, fields: list[str]) -> str | None:
-    """What is wrong with one row, or None."""
-    if len(fields) != len(layout.columns):
-        return (f"expected {len(layout.columns)} tab-separated columns ({_tab_names(layout.columns)}), "
-                f"found {len(fields)}")
-    for i in layout.text_columns:
-        if not fields[i].strip():
-            return f"empty text in column {layout.columns[i]!r}"
-    if layout.label is not None:
-        return _label_problem(spec, fields[layout.label], layout.columns[layout.label])
-    return None
-
-
-def _label_problem(spec: TaskSpec, value: str, column: str) -> str | None:
-    if spec.labels is None:
-        return None if _parse_score(value) is not None else f"score {value!r} in column {column!r} is not a number"
-    if value.strip() not in spec.label2id:
-        return f"unknown label {value!r} in column {column!r} ({spec.name} labels: {', '.join(spec.labels)})"
-    return None
-
-
-def _parse_score(value: Any) -> float | None:
-    """A finite float, or None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        return None
-    return score if math.isfinite(score) else None
+def examples_from(rows: datafiles.Rows, id_prefix: str = "") -> list[Example]:
+    """Examples of every good row; the id is the file's index column, else prefix + running number."""
+    examples = []
+    pair = len(rows.text_fields) > 1
+    for line, row in rows.read_numbered():
+        texts = rows.texts(row)
+        guid = row[rows.id_key] if rows.id_key is not None else f"{id_prefix}{len(examples)}"
+        examples.append(Example(texts[0], texts[1] if pair else None, rows.label(row), guid, line))
+    return examples
 
 
 def read_glue_examples(path: str | Path, task: str | TaskSpec, split: str | None = None,
                        skip_bad_rows: bool = False) -> list[Example]:
-    """All examples of a GLUE file (see read_glue_table for the checks)."""
-    spec = get_task(task) if isinstance(task, str) else task
+    """All examples of a GLUE file (datafiles checks every row as it is read)."""
+    spec = _as_spec(task)
     split = split or _infer_split(spec, Path(path))
-    layout = spec.layout(split)
-    _, rows = read_glue_table(path, spec, split, skip_bad_rows)
-    examples = []
-    for k, (line_no, fields) in enumerate(rows):
-        label = None
-        if layout.label is not None:
-            raw = fields[layout.label]
-            label = _parse_score(raw) if spec.is_regression else raw.strip()
-        examples.append(Example(
-            text_a=fields[layout.text_a],
-            text_b=None if layout.text_b is None else fields[layout.text_b],
-            label=label,
-            guid=fields[layout.index] if layout.index is not None else f"{split}-{k}",
-            line=line_no))
-    return examples
-
-
-def glue_text_columns(task: str | TaskSpec, split: str = "train") -> tuple[int, ...]:
-    """Indices of the text columns in a row of `split` (1 or 2): what an augmenter rewrites."""
-    spec = get_task(task) if isinstance(task, str) else task
-    return spec.layout(split).text_columns
-
-
-def open_glue_output(path: str | Path, overwrite: bool = False) -> TextIO:
-    """A file to write GLUE rows into: UTF-8, "\\n" line ends on every OS, never replacing one by accident."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; remove it or choose another output path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", encoding="utf-8", newline="\n")
-
-
-def write_glue_row(f: TextIO, fields: Sequence[str]) -> None:
-    """One row, tab-separated, quoting off as in GLUE. A tab or line break inside a field would
-    shift the columns of every later reader, so it is refused."""
-    for value in fields:
-        if "\t" in value or "\n" in value or "\r" in value:
-            raise ValueError(f"a GLUE field cannot hold a tab or line break: {value!r}")
-    f.write("\t".join(fields) + "\n")
-
-
-# ----------------------------------------------------------------------------------------------
-# Users' own data: CSV, TSV, JSONL
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Which columns (CSV/TSV header names, JSONL keys) hold the texts and the label."""
-    text_a: str = "text"
-    text_b: str | None = None
-    label: str = "label"
-
-
-def detect_format(path: Path, file_format: str = "auto") -> str:
-    if file_format != "auto":
-        return file_format
-    suffix = path.suffix.lower()
-    formats = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
-               ".ndjson": "jsonl"}
-    if suffix not in formats:
-        raise UserError(f"{path}: cannot tell the format from {suffix or 'no extension'!r}; "
-                        f"give --file_format csv, tsv or jsonl")
-    return formats[suffix]
-
-
-def _table_records(path: Path, fmt: str, bad: BadRows) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line, {column: value}) per record; a str in place of the dict is that row's problem."""
-    if fmt == "jsonl":
-        for line_no, text in _decoded_lines(path, bad):
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield line_no, f"not a JSON object: {e.msg}" if text.strip() else "empty line"
-                continue
-            yield line_no, record if isinstance(record, dict) else "not a JSON object"
-        return
-    if fmt == "tsv":  # plain tabs, quoting off, like GLUE
-        rows: Iterable[tuple[int, list[str]]] = ((n, t.split("\t")) for n, t in _decoded_lines(path, bad))
-    else:
-        rows = _csv_rows(path)
-    header: list[str] | None = None
-    for line_no, fields in rows:
-        if header is None:
-            header = [name.strip() for name in fields]
-            continue
-        if len(fields) != len(header):
-            yield line_no, f"expected {len(header)} columns ({', '.join(header)}), found {len(fields)}"
-        else:
-            yield line_no, dict(zip(header, fields))
-    if header is None:
-        raise DataError(path, 1, "empty file; expected a header line naming the columns")
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """CSV with standard quoting (a quoted field may span lines; its record gets its first line)."""
-    _check_file(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        # A CSV record may span lines, so one bad byte cannot be skipped row by row.
-        raise DataError(path, data[:e.start].count(b"\n") + 1, "not valid UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start = 1
-    try:
-        for fields in reader:
-            yield start, fields
-            start = reader.line_num + 1
-    except csv.Error as e:
-        raise DataError(path, reader.line_num, f"bad CSV: {e}") from None
+    return examples_from(glue_rows(path, spec, split, skip_bad_rows), f"{split}-")
 
 
 def read_custom_examples(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str,
                          file_format: str = "auto", skip_bad_rows: bool = False) -> list[Example]:
     """Examples of a user's file. spec None: classification labels not known yet (the training
     file of a task whose labels come from the data), so any non-empty label is accepted."""
-    path = Path(path)
-    fmt = detect_format(path, file_format)
-    bad = BadRows(path, skip_bad_rows)
-    examples = []
-    label_seen = None  # whether this file has the label column (test files may not)
-    for line_no, record in _table_records(path, fmt, bad):
-        if isinstance(record, str):
-            bad.handle(line_no, record)
-            continue
-        if label_seen is None:
-            _check_columns(path, line_no, record, columns, fmt, split)
-            label_seen = columns.label in record
-        problem, example = _custom_example(record, columns, spec, label_seen, len(examples), line_no)
-        if problem:
-            bad.handle(line_no, problem)
-        else:
-            examples.append(example)
-    bad.report()
-    return examples
+    return examples_from(own_rows(path, columns, spec, split, file_format, skip_bad_rows))
 
 
-def _check_columns(path: Path, line: int, record: dict, columns: Columns, fmt: str, split: str) -> None:
-    """The first record names the columns; a wrong column flag is one error, not one per row."""
-    wanted = [("--text_a_column", columns.text_a), ("--text_b_column", columns.text_b)]
-    if not split.startswith("test"):
-        wanted.append(("--label_column", columns.label))
-    where = 1 if fmt != "jsonl" else line
-    for flag, name in wanted:
-        if name is not None and name not in record:
-            raise DataError(path, where, f"no column {name!r} (columns: {', '.join(map(str, record))}); "
-                                         f"name the right one with {flag}")
-
-
-def _custom_example(record: dict, columns: Columns, spec: TaskSpec | None, has_label: bool, k: int,
-                    line: int) -> tuple[str | None, Example | None]:
-    """(problem, None) or (None, the example) for one record."""
-    if columns.label not in record and has_label:
-        return f"no {columns.label!r} key", None
-    texts = []
-    for name in (columns.text_a, columns.text_b):
-        if name is None:
-            texts.append(None)
-            continue
-        if name not in record:
-            return f"no {name!r} key", None
-        value = record[name]
-        if not isinstance(value, str):
-            return f"{name!r} is {type(value).__name__}, not text", None
-        if not value.strip():
-            return f"empty text in column {name!r}", None
-        texts.append(value)
-    label: str | float | None = None
-    if has_label:
-        raw = record[columns.label]
-        if spec is not None and spec.is_regression:
-            label = _parse_score(raw)
-            if label is None:
-                return f"score {raw!r} in column {columns.label!r} is not a number", None
-        else:
-            label = str(raw).strip() if raw is not None else ""
-            if not label:
-                return f"empty label in column {columns.label!r}", None
-            if spec is not None and label not in spec.label2id:
-                return (f"unknown label {label!r} in column {columns.label!r} "
-                        f"(labels: {', '.join(spec.labels)})"), None
-    return None, Example(texts[0], texts[1], label, str(k), line)
+def glue_text_columns(task: str | TaskSpec, split: str = "train") -> tuple[int, ...]:
+    """Indices of the text columns in a row of `split` (1 or 2): what an augmenter rewrites."""
+    return _as_spec(task).layout(split).text_columns
 
 
 def _sorted_labels(labels: Iterable[str]) -> list[str]:
@@ -556,34 +306,31 @@ def _sorted_labels(labels: Iterable[str]) -> list[str]:
 # Finding the data: --data_dir, --glue_dir/TASK, or PaddleNLP's cache
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("data")
-    g.add_argument("--task_name", default=None,
-                   help=f"GLUE task ({', '.join(GLUE_TASKS)}; any case), or a name for your own data.")
-    g.add_argument("--data_dir", default=None,
-                   help="Folder with the task's GLUE files (train.tsv, dev.tsv, ...).")
-    g.add_argument("--glue_dir", default=None,
-                   help="Folder holding one folder per GLUE task (GLUE_DIR/SST-2/train.tsv, ...). Without "
-                        "--data_dir or --glue_dir, PaddleNLP's dataset cache ($PPNLP_HOME/datasets/Glue, "
-                        "default ~/.paddlenlp/datasets/Glue) is used.")
-    g.add_argument("--train_file", default=None,
-                   help="Training file: CSV, TSV or JSONL of your own, or for a GLUE task a file in that "
-                        "task's GLUE format (e.g. train_aug.tsv from data_augmentation.py).")
-    g.add_argument("--dev_file", default=None, help="Evaluation file (same formats as --train_file).")
-    g.add_argument("--test_file", default=None, help="Unlabelled file to predict (same formats).")
-    g.add_argument("--file_format", default="auto", choices=["auto", "glue", "csv", "tsv", "jsonl"],
-                   help="Format of --*_file: by extension (auto), where .tsv with a GLUE task means "
-                        "that task's GLUE layout; csv/tsv need a header line.")
-    g.add_argument("--text_a_column", default="text", help="Column (or JSONL key) of the first text.")
-    g.add_argument("--text_b_column", default=None, help="Column of the second text, for pair tasks.")
-    g.add_argument("--label_column", default="label", help="Column of the label.")
-    g.add_argument("--labels", default=None,
-                   help="Comma-separated label list of your own data, in class-id order "
-                        "(default: the labels of the training file, sorted).")
-    g.add_argument("--regression", action="store_true",
-                   help="Your own data has a numeric score to predict, not classes.")
-    g.add_argument("--skip_bad_rows", action="store_true",
-                   help="Leave out malformed rows (reported with their line numbers) instead of stopping.")
+@dataclass(frozen=True)
+class DataConfig:
+    """Where a script's data is and how to read it: built once from the flags (cli.data_config), so
+    that no library function reads an argparse Namespace.
+
+    task_name: a GLUE task, or a name for one's own data. data_dir/glue_dir: GLUE folders. *_file:
+    single files replacing a split's (own data, or a GLUE task's file such as train_aug.tsv).
+    labels: own data's class names in id order (None: from the training file); regression: own data
+    has scores."""
+    task_name: str | None = None
+    data_dir: str | None = None
+    glue_dir: str | None = None
+    train_file: str | None = None
+    dev_file: str | None = None
+    test_file: str | None = None
+    file_format: str = "auto"
+    columns: Columns = Columns()
+    labels: list[str] | None = None
+    regression: bool = False
+    skip_bad_rows: bool = False
+
+    def file_for(self, split: str) -> str | None:
+        """The --train_file/--dev_file/--test_file standing for a split (dev_matched -> dev_file)."""
+        kind = split.split("_")[0]
+        return {"train": self.train_file, "dev": self.dev_file, "test": self.test_file}.get(kind)
 
 
 def paddlenlp_glue_cache() -> Path:
@@ -625,79 +372,75 @@ def resolve_glue_file(spec: TaskSpec, split: str, data_dir: str | None = None,
                     f"(looked for {name} in PaddleNLP's cache, {path.parent})")
 
 
-def _file_flag(args: argparse.Namespace, split: str) -> str | None:
-    kind = split.split("_")[0]  # dev_matched -> dev
-    return getattr(args, f"{kind}_file", None) if kind in ("train", "dev", "test") else None
+def glue_task_of(config: DataConfig) -> TaskSpec | None:
+    """The GLUE task the config names (its --labels/--regression checked against it), or None for
+    one's own data. A name that is no GLUE task without any file of one's own is an error."""
+    if is_glue_task(config.task_name):
+        spec = get_task(config.task_name)
+        if config.labels and config.labels != spec.labels:
+            raise UserError(f"{spec.name}'s labels are fixed ({', '.join(spec.labels or ['a score'])}); "
+                            f"--labels is for your own data")
+        if config.regression and not spec.is_regression:
+            raise UserError(f"{spec.name} is a classification task; --regression is for your own data")
+        return spec
+    if config.task_name and not any(config.file_for(s) for s in ("train", "dev", "test")):
+        get_task(config.task_name)  # raises: unknown task, and how to give one's own files
+    return None
 
 
-def load_task_data(args: argparse.Namespace, splits: Sequence[str] = ("train", "dev"),
-                   labels: list[str] | None = None) -> tuple[TaskSpec, dict[str, list[Example]]]:
-    """Read the splits the flags of add_data_args point at: (spec, {split: examples}).
-
-    A GLUE task reads its files from --data_dir, --glue_dir/TASK or PaddleNLP's cache; --train_file
-    (and --dev_file/--test_file) replace single files. Without a GLUE task name, the files are the
-    user's own. MNLI's "dev" yields the keys dev_matched and dev_mismatched (unless --dev_file).
-    `labels` (e.g. from a checkpoint's id2label) names the classes of own data read without a
-    training file."""
-    skip = getattr(args, "skip_bad_rows", False)
-    if is_glue_task(args.task_name):
-        spec = get_task(args.task_name)
-        _check_glue_flags(args, spec)
-        return spec, {split: examples for want in splits
-                      for split, examples in _load_glue_split(args, spec, want, skip).items()}
-    if args.task_name and not any(_file_flag(args, s) for s in ("train", "dev", "test")):
-        get_task(args.task_name)  # raises: unknown task, and how to give one's own files
-    return _load_custom(args, splits, labels, skip)
+def open_data_file(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str,
+                   need_label: bool = True) -> datafiles.Rows:
+    """One file of the data, in the layout datafiles.resolve_format decides: a GLUE task's own
+    layout, or the user's format with the config's columns."""
+    path = Path(path).expanduser()
+    glue = spec is not None and spec.is_glue
+    if datafiles.resolve_format(path, config.file_format, glue) == "glue":
+        return glue_rows(path, spec, split, config.skip_bad_rows)
+    return own_rows(path, config.columns, spec, split, config.file_format, config.skip_bad_rows, need_label)
 
 
-def _check_glue_flags(args: argparse.Namespace, spec: TaskSpec) -> None:
-    given = getattr(args, "labels", None)
-    if given and _split_labels(given) != spec.labels:
-        raise UserError(f"{spec.name}'s labels are fixed ({', '.join(spec.labels or ['a score'])}); "
-                        f"--labels is for your own data")
-    if getattr(args, "regression", False) and not spec.is_regression:
-        raise UserError(f"{spec.name} is a classification task; --regression is for your own data")
-
-
-def _load_glue_split(args: argparse.Namespace, spec: TaskSpec, split: str, skip: bool) -> dict[str, list[Example]]:
-    explicit = _file_flag(args, split)
+def split_paths(config: DataConfig, spec: TaskSpec | None, split: str) -> dict[str, Path]:
+    """{split: file} of one split asked for: --<split>_file, else the GLUE files (MNLI's "dev" is
+    dev_matched and dev_mismatched)."""
+    explicit = config.file_for(split)
     if explicit:
-        path = Path(explicit).expanduser()
-        fmt = args.file_format
-        if fmt == "glue" or (fmt == "auto" and path.suffix.lower() == ".tsv"):
-            return {split: read_glue_examples(path, spec, split, skip)}
-        columns = Columns(args.text_a_column, args.text_b_column, args.label_column)
-        return {split: read_custom_examples(path, columns, spec, split, fmt, skip)}
-    return {s: read_glue_examples(resolve_glue_file(spec, s, args.data_dir, args.glue_dir), spec, s, skip)
-            for s in spec.splits_for(split)}
+        return {split: Path(explicit).expanduser()}
+    if spec is None:
+        raise UserError(f"no {split} data: give --{split.split('_')[0]}_file (or a GLUE --task_name)")
+    return {s: resolve_glue_file(spec, s, config.data_dir, config.glue_dir) for s in spec.splits_for(split)}
 
 
-def _split_labels(text: str) -> list[str]:
-    return [label.strip() for label in text.split(",") if label.strip()]
+def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
+                   ) -> tuple[TaskSpec, dict[str, list[Example]]]:
+    """Read the splits the config points at: (spec, {split: examples}).
+
+    A GLUE task reads its files from data_dir, glue_dir/TASK or PaddleNLP's cache; train_file (and
+    dev_file/test_file) replace single files. Without a GLUE task name, the files are the user's
+    own, their classes config.labels or those of the training file. MNLI's "dev" yields the keys
+    dev_matched and dev_mismatched (unless dev_file)."""
+    spec = glue_task_of(config)
+    if spec is not None:
+        return spec, {split: read_examples(path, config, spec, split)
+                      for want in splits for split, path in split_paths(config, spec, want).items()}
+    return _load_custom(config, splits)
 
 
-def _load_custom(args: argparse.Namespace, splits: Sequence[str], labels: list[str] | None,
-                 skip: bool) -> tuple[TaskSpec, dict[str, list[Example]]]:
-    if args.data_dir or args.glue_dir:
+def read_examples(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str) -> list[Example]:
+    """The examples of one file of the data (see open_data_file)."""
+    rows = open_data_file(path, config, spec, split)
+    return examples_from(rows, f"{split}-" if rows.fmt == "glue" else "")
+
+
+def _load_custom(config: DataConfig, splits: Sequence[str]) -> tuple[TaskSpec, dict[str, list[Example]]]:
+    if config.data_dir or config.glue_dir:
         raise UserError("--data_dir/--glue_dir need a GLUE --task_name "
                         f"({', '.join(GLUE_TASKS)}); for your own data give --train_file/--dev_file")
-    columns = Columns(args.text_a_column, args.text_b_column, args.label_column)
-    paths = {}
-    for split in splits:
-        path = _file_flag(args, split)
-        if not path:
-            flag = f"--{split.split('_')[0]}_file"
-            raise UserError(f"no {split} data: give {flag} (or a GLUE --task_name)")
-        paths[split] = Path(path).expanduser()
-    if getattr(args, "labels", None):
-        labels = _split_labels(args.labels)
-    spec = custom_task(args.task_name, None) if args.regression else None
-    if spec is None and labels:
-        spec = custom_task(args.task_name, labels)
-
-    def read(split: str, spec: TaskSpec | None) -> list[Example]:
-        return read_custom_examples(paths[split], columns, spec, split, args.file_format, skip)
-
+    paths = {split: split_paths(config, None, split)[split] for split in splits}
+    spec = None
+    if config.regression:
+        spec = custom_task(config.task_name, None)
+    elif config.labels:
+        spec = custom_task(config.task_name, list(config.labels))
     data = {}
     if spec is None:
         # Labels come from the data: the training file, or else the labelled files given.
@@ -705,125 +448,20 @@ def _load_custom(args: argparse.Namespace, splits: Sequence[str], labels: list[s
         if not source:
             raise UserError("the labels of your own data are unknown: give --labels (or a training file)")
         for split in source:
-            data[split] = read(split, None)
+            data[split] = read_examples(paths[split], config, None, split)
         found = {e.label for split in source for e in data[split] if e.label is not None}
         if not found:
             raise UserError(f"no labelled rows in {paths[source[0]]}: cannot tell the classes")
-        spec = custom_task(args.task_name, _sorted_labels(found))
+        spec = custom_task(config.task_name, _sorted_labels(found))
     for split in splits:
         if split not in data:
-            data[split] = read(split, spec)
+            data[split] = read_examples(paths[split], config, spec, split)
     return spec, {split: data[split] for split in splits}
 
 
 def dev_splits(data: dict[str, Any]) -> list[str]:
     """The evaluation splits among load_task_data's keys: ["dev"], or MNLI's matched and mismatched."""
     return [split for split in data if split.startswith("dev")]
-
-
-# ----------------------------------------------------------------------------------------------
-# Features and batches
-
-
-class EncodedDataset:
-    """Tokenized examples, stored flat (one array of all token ids plus offsets) to stay small.
-
-    Item i is {"input_ids", "token_type_ids": int64 [len_i], "label": int64 or float32 scalar};
-    test sets have no "label". `.lengths` holds every sequence length, for batch_indices."""
-
-    def __init__(self, input_ids: list[list[int]], token_type_ids: list[list[int]],
-                 labels: np.ndarray | None):
-        self.lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        total = int(self.offsets[-1])
-        self.ids = np.fromiter(itertools.chain.from_iterable(input_ids), dtype=np.int32, count=total)
-        self.types = np.fromiter(itertools.chain.from_iterable(token_type_ids), dtype=np.int8, count=total)
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        start, end = self.offsets[i], self.offsets[i + 1]
-        item = {"input_ids": self.ids[start:end].astype(np.int64),
-                "token_type_ids": self.types[start:end].astype(np.int64)}
-        if self.labels is not None:
-            item["label"] = self.labels[i]
-        return item
-
-
-def encode_labels(spec: TaskSpec, examples: Sequence[Example]) -> np.ndarray | None:
-    """Label ids (int64) or scores (float32); None when no example has a label (a test set)."""
-    if all(e.label is None for e in examples):
-        return None
-    if any(e.label is None for e in examples):
-        missing = next(e for e in examples if e.label is None)
-        raise ValueError(f"example {missing.guid} (line {missing.line}) has no label while others do")
-    if spec.is_regression:
-        return np.array([e.label for e in examples], dtype=np.float32)
-    label2id = spec.label2id
-    return np.array([label2id[e.label] for e in examples], dtype=np.int64)
-
-
-def encode_examples(tokenizer: Any, examples: Sequence[Example], max_seq_length: int, spec: TaskSpec,
-                    chunk_size: int = 4096) -> EncodedDataset:
-    """Tokenize in batches (the fast tokenizer runs a whole chunk at once): [CLS] a [SEP] (b [SEP]),
-    longest-first truncation to max_seq_length, no padding (collate pads per batch)."""
-    input_ids: list[list[int]] = []
-    token_type_ids: list[list[int]] = []
-    pair = any(e.text_b is not None for e in examples)
-    quiet = True if len(examples) < 20000 else None  # None: tqdm shows the bar on terminals only
-    with tqdm(total=len(examples), desc="tokenizing", unit="ex", disable=quiet, leave=False) as bar:
-        for start in range(0, len(examples), chunk_size):
-            chunk = examples[start:start + chunk_size]
-            texts_a = [e.text_a for e in chunk]
-            texts_b = [e.text_b or "" for e in chunk] if pair else None
-            encoded = tokenizer(texts_a, texts_b, max_seq_length=max_seq_length)
-            input_ids.extend(encoded["input_ids"])
-            token_type_ids.extend(encoded["token_type_ids"])
-            bar.update(len(chunk))
-    return EncodedDataset(input_ids, token_type_ids, encode_labels(spec, examples))
-
-
-def collate(items: Sequence[dict[str, np.ndarray]], pad_token_id: int) -> dict[str, np.ndarray]:
-    """Pad to the longest sequence of this batch (not max_seq_length): [B, L] int64 input_ids,
-    token_type_ids, attention_mask (1 real, 0 pad); labels and other per-example values stacked."""
-    longest = max(len(item["input_ids"]) for item in items)
-    batch = {"input_ids": np.full((len(items), longest), pad_token_id, dtype=np.int64),
-             "token_type_ids": np.zeros((len(items), longest), dtype=np.int64),
-             "attention_mask": np.zeros((len(items), longest), dtype=np.int64)}
-    for row, item in enumerate(items):
-        n = len(item["input_ids"])
-        batch["input_ids"][row, :n] = item["input_ids"]
-        batch["token_type_ids"][row, :n] = item["token_type_ids"]
-        batch["attention_mask"][row, :n] = 1
-    for key in items[0]:
-        if key not in batch:
-            batch[key] = np.stack([item[key] for item in items])
-    return batch
-
-
-def batch_indices(lengths: Sequence[int] | np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                  epoch: int = 0, bucket: bool = False, pool_batches: int = 50) -> list[list[int]]:
-    """Example indices of every batch; the same (seed, epoch) gives the same batches. All examples
-    are used (the last batch may be smaller).
-
-    bucket=True groups sequences of similar length so less padding is computed: shuffled, then
-    sorted by length within pools of `pool_batches` batches, then the batch order shuffled, so
-    batches stay random while each is nearly uniform in length. Without shuffling, bucketing sorts
-    the whole set by length (fast evaluation): the indices say where each prediction belongs."""
-    lengths = np.asarray(lengths)
-    n = len(lengths)
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(n) if shuffle else np.arange(n)
-    if bucket:
-        pool = batch_size * pool_batches if shuffle else max(n, 1)
-        order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")]
-                                for chunk in np.array_split(order, range(pool, n, pool))]) if n else order
-    batches = [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
-    if bucket and shuffle:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
 
 
 # ----------------------------------------------------------------------------------------------
@@ -843,10 +481,10 @@ def write_predictions(spec: TaskSpec, examples: Sequence[Example], preds: Sequen
     if len(examples) != len(preds):
         raise ValueError(f"{len(preds)} predictions for {len(examples)} examples")
     path = Path(path)
-    with open_glue_output(path, overwrite) as f:
-        write_glue_row(f, ["index", "prediction"])
+    with datafiles.open_output(path, overwrite) as f:
+        f.write(datafiles.tab_line(["index", "prediction"]))
         for example, pred in zip(examples, preds):
-            write_glue_row(f, [example.guid, format_prediction(spec, pred)])
+            f.write(datafiles.tab_line([example.guid, format_prediction(spec, pred)]))
     return path
 
 

@@ -7,8 +7,6 @@ vocab.txt. Pairs become [CLS] a [SEP] b [SEP] with token_type_ids 0...0 1...1; n
 """
 from __future__ import annotations
 
-import errors
-import json
 import os
 import re
 from pathlib import Path
@@ -18,6 +16,8 @@ from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 
+import checkpoints
+import errors
 
 
 VOCAB_FILE = "vocab.txt"
@@ -27,11 +27,21 @@ _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS)
 
 
 def read_vocab(path: Path) -> dict[str, int]:
-    """One token per line; the line number (0-based) is the id."""
+    """One token per line; the line number (0-based) is the id. A broken file is one DataError naming it."""
     vocab: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            vocab.setdefault(line.rstrip("\n").rstrip("\r"), i)
+    try:
+        with open(path, "rb") as f:
+            for i, raw in enumerate(f):
+                try:
+                    token = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise errors.DataError(path, i + 1, "not UTF-8 text: a vocab.txt holds one token per "
+                                                        "line") from None
+                vocab.setdefault(token.rstrip("\n").rstrip("\r"), i)
+    except OSError as e:
+        raise errors.DataError(path, None, f"cannot read the vocabulary: {e.strerror}") from None
+    if not vocab:
+        raise errors.DataError(path, None, "empty vocabulary")
     return vocab
 
 
@@ -71,11 +81,7 @@ class BertTokenizer:
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike, do_lower_case: bool | None = None) -> "BertTokenizer":
         """vocab.txt from a folder (or PaddleNLP's cache); lower-casing from the flag, else tokenizer_config.json."""
-        from modeling import resolve_model_dir  # same folder / cache rules as the model
-
-        folder = Path(name_or_dir)
-        if not folder.is_dir():
-            folder = resolve_model_dir(name_or_dir)
+        folder = checkpoints.resolve_model_dir(name_or_dir)  # same folder / cache rules as the model
         vocab_path = folder / VOCAB_FILE
         if not vocab_path.is_file():  # PaddleNLP's cache names it NAME-vocab.txt
             found = sorted(folder.glob("*-vocab.txt"))
@@ -87,20 +93,25 @@ class BertTokenizer:
             do_lower_case = not (folder.name.endswith("-cased") or "-cased-" in folder.name)
             config_path = folder / TOKENIZER_CONFIG
             if config_path.is_file():
-                config = json.loads(config_path.read_text(encoding="utf-8"))
+                config = checkpoints.read_json(config_path, "tokenizer config")
                 do_lower_case = bool(config.get("do_lower_case", do_lower_case))
-        return cls(read_vocab(vocab_path), do_lower_case=do_lower_case)
+        try:
+            return cls(read_vocab(vocab_path), do_lower_case=do_lower_case)
+        except errors.DataError:
+            raise
+        except errors.UserError as e:  # e.g. special tokens missing: name the file they are missing from
+            raise errors.DataError(vocab_path, None, str(e)) from None
 
     def save_pretrained(self, save_dir: str | os.PathLike) -> None:
         """vocab.txt (ids in order) and tokenizer_config.json, readable by PaddleNLP and transformers."""
         save_dir = Path(save_dir)
         save_dir.mkdir(parents=True, exist_ok=True)
         tokens = [self.ids_to_tokens[i] for i in sorted(self.ids_to_tokens)]
-        (save_dir / VOCAB_FILE).write_text("\n".join(tokens) + "\n", encoding="utf-8")
+        checkpoints.write_text(save_dir / VOCAB_FILE, "\n".join(tokens) + "\n")
         config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
                   "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                   "mask_token": "[MASK]"}
-        (save_dir / TOKENIZER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        checkpoints.write_json(save_dir / TOKENIZER_CONFIG, config)
 
     # -- tokens -----------------------------------------------------------------------------------
 

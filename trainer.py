@@ -5,7 +5,7 @@ AdamW without decay on biases and LayerNorm, linear warm-up then linear decay, g
 accumulation, periodic evaluation with the best checkpoint kept, resumable atomic checkpoints, a NaN stop,
 data parallelism under `python -m paddle.distributed.launch`, AMP on GPU, a JSONL log and a progress bar.
 
-Data: `train_data` is any sequence of items (dicts of numpy arrays), e.g. tasks.EncodedDataset. An epoch is a
+Data: `train_data` is any sequence of items (dicts of numpy arrays), e.g. features.EncodedDataset. An epoch is a
 permutation of the items drawn from (seed, epoch) only, so a resumed run sees exactly the batches that an
 uninterrupted run would have seen.
 
@@ -18,17 +18,14 @@ with its attributes (student.tinybert.fit_dense) that a wrapper hides, and whate
 
 Checkpoint layout (OUTPUT_DIR):
     last/         the latest state: what save_model writes (model, tokenizer, labels) plus trainer_state.json,
-                  optimizer.pdopt, rng_state.pkl; `--resume` continues from here.
+                  optimizer.pdopt, rng_state.pdparams; `--resume` continues from here.
     best_model/   what save_model writes, at the best evaluation so far, plus eval_results.json.
     train_log.jsonl   one JSON object per logged step, evaluation, resume and stop.
 """
 from __future__ import annotations
 
-import errors
-import argparse
 import json
 import math
-import pickle
 import random
 import shutil
 import time
@@ -41,6 +38,10 @@ import paddle
 import paddle.distributed as dist
 from tqdm.auto import tqdm
 
+import checkpoints
+import errors
+import features
+import safe_pickle
 
 
 Batch = dict[str, paddle.Tensor]
@@ -49,7 +50,7 @@ LossFn = Callable[[paddle.nn.Layer, Batch], "tuple[paddle.Tensor, dict[str, floa
 LAST_DIR, BEST_DIR = "last", "best_model"
 LOG_FILE = "train_log.jsonl"
 STATE_FILE, OPTIMIZER_FILE, RNG_FILE, EXTRA_PARAMS_FILE = (
-    "trainer_state.json", "optimizer.pdopt", "rng_state.pkl", "extra_params.pdparams")
+    "trainer_state.json", "optimizer.pdopt", "rng_state.pdparams", "extra_params.pdparams")
 EVAL_RESULTS_FILE = "eval_results.json"
 # Settings that fix which items each step sees: resuming with a different value would not continue the same run.
 DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", "world_size", "seed")
@@ -61,52 +62,43 @@ class TrainingDiverged(errors.UserError):
 
 # ----------------------------------------------------------------------------------------------- arguments
 
-def add_training_args(parser: argparse.ArgumentParser) -> None:
-    """Flags common to every training stage. A stage changes defaults with parser.set_defaults(...)."""
-    g = parser.add_argument_group("training")
-    g.add_argument("--output_dir", required=True, help="Folder for best_model/, last/ and train_log.jsonl.")
-    g.add_argument("--overwrite_output_dir", action="store_true",
-                   help="Start afresh in a non-empty output folder (removes its last/, best_model/ and log).")
-    g.add_argument("--resume", action="store_true", help="Continue the run saved in OUTPUT_DIR/last.")
-    g.add_argument("--learning_rate", type=float, default=2e-5, help="Peak learning rate of AdamW.")
-    g.add_argument("--num_train_epochs", type=float, default=3, help="Epochs (ignored when --max_steps > 0).")
-    g.add_argument("--max_steps", type=int, default=-1, help="Optimizer steps in total; overrides epochs if > 0.")
-    g.add_argument("--batch_size", type=int, default=32,
-                   help="Examples per device per forward pass (the global batch is this x devices x accumulation).")
-    g.add_argument("--gradient_accumulation_steps", type=int, default=1,
-                   help="Forward/backward passes summed before each optimizer step.")
-    g.add_argument("--warmup_proportion", type=float, default=0.1,
-                   help="Fraction of the steps over which the learning rate rises linearly from 0.")
-    g.add_argument("--warmup_steps", type=int, default=0,
-                   help="Warm-up length in steps; overrides --warmup_proportion when > 0.")
-    g.add_argument("--weight_decay", type=float, default=0.01,
-                   help="AdamW decoupled weight decay (never applied to biases and LayerNorm).")
-    g.add_argument("--adam_epsilon", type=float, default=1e-6)
-    g.add_argument("--max_grad_norm", type=float, default=1.0, help="Clip the global gradient norm; 0 = off.")
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--logging_steps", type=int, default=10, help="Log the mean loss every N optimizer steps.")
-    g.add_argument("--save_steps", type=int, default=500,
-                   help="Evaluate and save OUTPUT_DIR/last every N optimizer steps (and at the end).")
-    g.add_argument("--amp", "--use_amp", dest="amp", action="store_true",
-                   help="Mixed precision on GPU (no effect on CPU).")
-    g.add_argument("--amp_dtype", default="float16", choices=["float16", "bfloat16"],
-                   help="Half type for --amp; float16 uses dynamic loss scaling.")
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a stage trains. Scripts build it from their flags (cli.train_config); the defaults are the flags'."""
+    output_dir: str
+    overwrite_output_dir: bool = False
+    resume: bool = False
+    learning_rate: float = 2e-5
+    num_train_epochs: float = 3
+    max_steps: int = -1
+    batch_size: int = 32
+    gradient_accumulation_steps: int = 1
+    warmup_proportion: float = 0.1
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    logging_steps: int = 10
+    save_steps: int = 500
+    amp: bool = False
+    amp_dtype: str = "float16"
+    # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
+    run_args: dict[str, Any] = field(default_factory=dict, compare=False)
 
-
-def check_training_args(args: argparse.Namespace) -> None:
-    """Reject settings that cannot work, with the flag named."""
-    positive = ["batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"]
-    for name in positive:
-        if getattr(args, name) < 1:
-            raise errors.UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.max_steps <= 0 and args.num_train_epochs <= 0:
-        raise errors.UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
-    if not 0 <= args.warmup_proportion <= 1:
-        raise errors.UserError(f"--warmup_proportion must be within [0, 1], got {args.warmup_proportion}")
-    if args.learning_rate <= 0:
-        raise errors.UserError(f"--learning_rate must be positive, got {args.learning_rate}")
-    if args.resume and args.overwrite_output_dir:
-        raise errors.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
+    def check(self) -> None:
+        """Reject settings that cannot work, with the flag named."""
+        for name in ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise errors.UserError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise errors.UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
+        if not 0 <= self.warmup_proportion <= 1:
+            raise errors.UserError(f"--warmup_proportion must be within [0, 1], got {self.warmup_proportion}")
+        if not self.learning_rate > 0:
+            raise errors.UserError(f"--learning_rate must be positive, got {self.learning_rate}")
+        if self.resume and self.overwrite_output_dir:
+            raise errors.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
 
 
 # ------------------------------------------------------------------------------------ processes and seeds
@@ -158,44 +150,6 @@ def _make_deterministic() -> None:
 
 
 # -------------------------------------------------------------------------------------------------- batches
-
-def default_collate(items: Sequence[dict[str, np.ndarray]], pad_token_id: int = 0) -> dict[str, np.ndarray]:
-    """Stack items into a batch; sequences of unequal length are right-padded (input_ids with pad_token_id,
-    others with 0), and an attention_mask (1 real / 0 pad) is added when input_ids are padded."""
-    batch: dict[str, np.ndarray] = {}
-    lengths = None
-    for key in items[0]:
-        arrays = [np.asarray(item[key]) for item in items]
-        if arrays[0].ndim == 0 or len({a.shape for a in arrays}) == 1:
-            batch[key] = np.stack(arrays)
-            continue
-        longest = max(len(a) for a in arrays)
-        fill = pad_token_id if key == "input_ids" else 0
-        padded = np.full((len(arrays), longest) + arrays[0].shape[1:], fill, dtype=arrays[0].dtype)
-        for i, a in enumerate(arrays):
-            padded[i, :len(a)] = a
-        batch[key] = padded
-        if key == "input_ids":
-            lengths = [len(a) for a in arrays]
-    if "input_ids" in batch and "attention_mask" not in batch:
-        ids = batch["input_ids"]
-        mask = np.ones(ids.shape, dtype="int64")
-        for i, n in enumerate(lengths or []):
-            mask[i, n:] = 0
-        batch["attention_mask"] = mask
-    return batch
-
-
-def resolve_collate(dataset: Any, collate_fn: Callable | None = None) -> Callable[[list], dict[str, np.ndarray]]:
-    """The dataset's own `collate(items)` when it has one, else default_collate with its pad_token_id."""
-    if collate_fn is not None:
-        return collate_fn
-    own = getattr(dataset, "collate", None)
-    if callable(own):
-        return own
-    pad = getattr(dataset, "pad_token_id", 0)
-    return lambda items: default_collate(items, pad)
-
 
 def to_tensors(batch: dict[str, np.ndarray]) -> Batch:
     return {k: paddle.to_tensor(v) for k, v in batch.items()}
@@ -287,17 +241,17 @@ def no_decay_names(model: paddle.nn.Layer, params: Sequence[paddle.Tensor]) -> s
     return exempt
 
 
-def build_optimizer(model: paddle.nn.Layer, params: Sequence[paddle.Tensor], args: argparse.Namespace,
+def build_optimizer(model: paddle.nn.Layer, params: Sequence[paddle.Tensor], config: TrainConfig,
                     total_steps: int) -> tuple[paddle.optimizer.AdamW, paddle.optimizer.lr.LambdaDecay]:
     """AdamW with decoupled weight decay on weight matrices only, linear warm-up/decay, global-norm clipping."""
-    warmup = getattr(args, "warmup_steps", 0) or int(args.warmup_proportion * total_steps)
+    warmup = config.warmup_steps or int(config.warmup_proportion * total_steps)
     scheduler = paddle.optimizer.lr.LambdaDecay(
-        args.learning_rate, lambda step: linear_schedule_factor(step, warmup, total_steps))
+        config.learning_rate, lambda step: linear_schedule_factor(step, warmup, total_steps))
     exempt = no_decay_names(model, params)
-    clip = paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
+    clip = paddle.nn.ClipGradByGlobalNorm(config.max_grad_norm) if config.max_grad_norm > 0 else None
     optimizer = paddle.optimizer.AdamW(
-        learning_rate=scheduler, parameters=list(params), weight_decay=args.weight_decay,
-        epsilon=args.adam_epsilon, grad_clip=clip, apply_decay_param_fun=lambda name: name not in exempt)
+        learning_rate=scheduler, parameters=list(params), weight_decay=config.weight_decay,
+        epsilon=config.adam_epsilon, grad_clip=clip, apply_decay_param_fun=lambda name: name not in exempt)
     return optimizer, scheduler
 
 
@@ -348,106 +302,59 @@ def _mean_over_processes(values: list[float], world: int) -> list[float]:
 
 # ------------------------------------------------------------------------------------------- checkpoints
 
-def atomic_save(final_dir: Path, write: Callable[[Path], None]) -> None:
-    """Write a checkpoint folder so that a crash at any moment leaves either the old or the new one whole.
-
-    `write` fills a temporary sibling folder; then the old folder is moved aside and the new one renamed into
-    place (both renames are atomic). A crash between the two renames leaves '.NAME.old', which
-    recover_checkpoint() puts back.
-    """
-    final_dir = Path(final_dir)
-    tmp, old = _tmp_path(final_dir), _old_path(final_dir)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    if final_dir.exists():
-        final_dir.rename(old)
-    tmp.rename(final_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def recover_checkpoint(final_dir: Path) -> None:
-    """Finish an interrupted atomic_save: restore '.NAME.old' if NAME is missing; drop a half-written temp."""
-    final_dir = Path(final_dir)
-    old = _old_path(final_dir)
-    if not final_dir.exists() and old.exists():
-        old.rename(final_dir)
-    shutil.rmtree(_tmp_path(final_dir), ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _tmp_path(d: Path) -> Path:
-    return d.parent / f".{d.name}.tmp"
-
-
-def _old_path(d: Path) -> Path:
-    return d.parent / f".{d.name}.old"
-
-
 def default_save_model(model: paddle.nn.Layer, folder: Path) -> None:
     """save_pretrained when the model has it, else its state dict as model_state.pdparams."""
     if hasattr(model, "save_pretrained"):
         model.save_pretrained(folder)
     else:
-        paddle.save(model.state_dict(), str(Path(folder) / "model_state.pdparams"))
+        checkpoints.save_weights({k: v.numpy() for k, v in model.state_dict().items()}, Path(folder))
 
 
-def load_model_weights(model: paddle.nn.Layer, folder: Path) -> None:
-    """Load the weights a checkpoint folder holds (model_state.pdparams or model.safetensors) into model."""
-    folder = Path(folder)
-    if (folder / "model_state.pdparams").exists():
-        state = paddle.load(str(folder / "model_state.pdparams"), return_numpy=True)
-    elif (folder / "model.safetensors").exists():
-        from safetensors.numpy import load_file
-        state = load_file(str(folder / "model.safetensors"))
-    else:
-        raise errors.UserError(f"{folder}: no model_state.pdparams or model.safetensors to resume from")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    if missing:
-        raise errors.UserError(f"{folder}: checkpoint lacks {len(missing)} weights of this model "
-                            f"(e.g. {missing[0]}); was it saved by another model?")
-    model.set_state_dict({k: state[k] for k in own})
-
-
-def check_output_dir(args: argparse.Namespace) -> None:
-    """Refuse a non-empty output folder unless --overwrite_output_dir or --resume; changes nothing.
-
-    Scripts call this before loading data, so that the mistake is reported at once; train() checks again.
-    """
-    check_training_args(args)
-    output_dir = Path(args.output_dir)
-    if args.resume:
+def check_output_dir(config: TrainConfig) -> None:
+    """Refuse a non-empty output folder unless --resume, or --overwrite_output_dir on a folder this project
+    wrote; changes nothing. A folder left by a run that failed before its first checkpoint (only the log)
+    does not block the corrected rerun. Scripts call this before loading data; train() checks again."""
+    config.check()
+    output_dir = Path(config.output_dir)
+    if config.resume:
         last = output_dir / LAST_DIR
-        if not ((last / STATE_FILE).exists() or (_old_path(last) / STATE_FILE).exists()):
+        if not any((d / STATE_FILE).exists() for d in (last, *checkpoints.dir_leftovers(last))):
             raise errors.UserError(f"--resume: no saved run in {last} (it is written every --save_steps)")
-    elif output_dir.exists() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
+        return
+    if _failed_before_first_checkpoint(output_dir):
+        return
+    if output_dir.exists() and output_dir.is_dir() and any(output_dir.iterdir()) and not config.overwrite_output_dir:
         raise errors.UserError(f"output folder {output_dir} is not empty; pass --overwrite_output_dir to "
-                            "start afresh there or --resume to continue the run saved in it")
+                               "start afresh there or --resume to continue the run saved in it")
+    checkpoints.check_output_folder(output_dir, "--output_dir", config.overwrite_output_dir,
+                                    "--overwrite_output_dir")
 
 
-def prepare_output_dir(args: argparse.Namespace) -> None:
+def _failed_before_first_checkpoint(output_dir: Path) -> bool:
+    """Only a log (and the project's mark) in the folder: an earlier run stopped before saving anything."""
+    if not output_dir.is_dir():
+        return False
+    names = {p.name for p in output_dir.iterdir()}
+    return bool(names) and names <= {LOG_FILE, checkpoints.OUTPUT_MARK}
+
+
+def prepare_output_dir(config: TrainConfig) -> None:
     """check_output_dir, then (rank 0) finish an interrupted save, or clear our old outputs for a fresh run."""
-    check_output_dir(args)
+    check_output_dir(config)
     barrier()  # every process has checked before rank 0 changes anything
-    output_dir = Path(args.output_dir)
+    output_dir = Path(config.output_dir)
     if is_main_process():
-        if args.resume:
-            recover_checkpoint(output_dir / LAST_DIR)
-            recover_checkpoint(output_dir / BEST_DIR)
+        if config.resume:
+            checkpoints.recover_dir(output_dir / LAST_DIR)
+            checkpoints.recover_dir(output_dir / BEST_DIR)
         else:
-            if args.overwrite_output_dir:
-                # Only what a run writes: a stale best_model of another run must not pose as this one's.
-                for name in (LAST_DIR, BEST_DIR):
-                    for d in (output_dir / name, _tmp_path(output_dir / name), _old_path(output_dir / name)):
-                        shutil.rmtree(d, ignore_errors=True)
-                (output_dir / LOG_FILE).unlink(missing_ok=True)
+            # Only what a run writes: a stale best_model of another run must not pose as this one's.
+            for name in (LAST_DIR, BEST_DIR):
+                for d in (output_dir / name, *checkpoints.dir_leftovers(output_dir / name)):
+                    shutil.rmtree(d, ignore_errors=True)
+            (output_dir / LOG_FILE).unlink(missing_ok=True)
             output_dir.mkdir(parents=True, exist_ok=True)
+            checkpoints.mark_output(output_dir, "trainer.py")
     barrier()
 
 
@@ -461,10 +368,6 @@ class TrainState:
     best_metrics: dict[str, float] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
     main_metric: str | None = None
-
-
-def _json_safe(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None), list))}
 
 
 class JsonlLog:
@@ -490,24 +393,24 @@ def _print(msg: str) -> None:
 class Trainer:
     """One run of the loop; `train()` below is the public entry point."""
 
-    def __init__(self, model, train_data, loss_fn, args, evaluate, save_model, parameters, main_metric,
-                 collate_fn, save_at_epoch_end):
-        self.model, self.train_data, self.loss_fn, self.args = model, train_data, loss_fn, args
+    def __init__(self, model, train_data, loss_fn, config: TrainConfig, evaluate, save_model, parameters,
+                 main_metric, collate_fn, save_at_epoch_end):
+        self.model, self.train_data, self.loss_fn, self.config = model, train_data, loss_fn, config
         self.evaluate, self.save_model = evaluate, save_model or default_save_model
         self.main_metric = main_metric or getattr(evaluate, "main_metric", None)
-        self.collate = resolve_collate(train_data, collate_fn)
+        self.collate = collate_fn or features.collate  # padding with 0 unless collate_fn says otherwise
         self.save_at_epoch_end = save_at_epoch_end
-        self.out = Path(args.output_dir)
+        self.out = Path(config.output_dir)
         self.world, self.rank = world_size(), rank()
         self.params = [p for p in (parameters if parameters is not None else model.parameters())
                        if not p.stop_gradient]
         self.names = parameter_names(model, self.params)
         self.extra_params = {self.names[p.name]: p for p in self.params if self.names[p.name].startswith("extra.")}
-        self.plan = Plan(len(train_data), args.batch_size, self.world, args.gradient_accumulation_steps,
-                         args.seed, args.num_train_epochs, args.max_steps)
+        self.plan = Plan(len(train_data), config.batch_size, self.world, config.gradient_accumulation_steps,
+                         config.seed, config.num_train_epochs, config.max_steps)
         if self.plan.micro_batches_per_epoch == 0:
             raise errors.UserError(f"{len(train_data)} training examples are fewer than the {self.world} processes")
-        self.optimizer, self.scheduler = build_optimizer(model, self.params, args, self.plan.total_steps)
+        self.optimizer, self.scheduler = build_optimizer(model, self.params, config, self.plan.total_steps)
         self.amp_dtype = self._amp_setting()
         self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
                        if self.amp_dtype == "float16" else None)
@@ -518,12 +421,12 @@ class Trainer:
 
     # -- set-up
     def _amp_setting(self) -> str | None:
-        if not getattr(self.args, "amp", False):
+        if not self.config.amp:
             return None
         if not paddle.get_device().startswith("gpu"):
             _print("note: --amp has no effect on CPU (paddle.amp.auto_cast only casts on GPU); training in float32")
             return None
-        dtype = getattr(self.args, "amp_dtype", "float16")
+        dtype = self.config.amp_dtype
         if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
             raise errors.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
         return dtype
@@ -541,34 +444,37 @@ class Trainer:
     def _trainer_state(self) -> dict[str, Any]:
         return {**asdict(self.state), "epoch": self.state.global_step / self.plan.steps_per_epoch,
                 "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.plan.total_steps,
-                "num_examples": len(self.train_data), "batch_size": self.args.batch_size,
-                "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
-                "world_size": self.world, "seed": self.args.seed, "args": _json_safe(self.args)}
+                "num_examples": len(self.train_data), "batch_size": self.config.batch_size,
+                "gradient_accumulation_steps": self.config.gradient_accumulation_steps,
+                "world_size": self.world, "seed": self.config.seed, "args": self._run_args()}
+
+    def _run_args(self) -> dict[str, Any]:
+        settings = {k: v for k, v in asdict(self.config).items() if k != "run_args"}
+        return {**settings, **self.config.run_args}
 
     def save_last(self) -> None:
         rng_states: list = []
-        local_rng = {"paddle": paddle.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        local_rng = safe_pickle.capture_rng_state()  # plain data: read back without running code
         if self.world > 1:
             dist.all_gather_object(rng_states, local_rng)
         else:
             rng_states = [local_rng]
         if is_main_process():
-            atomic_save(self.out / LAST_DIR, lambda d: self._write_last(d, rng_states))
+            checkpoints.atomic_dir(self.out / LAST_DIR, lambda d: self._write_last(d, rng_states))
         barrier()
 
     def _write_last(self, folder: Path, rng_states: list) -> None:
         self.save_model(self.model, folder)
-        if not ((folder / "model_state.pdparams").exists() or (folder / "model.safetensors").exists()):
-            paddle.save(self.model.state_dict(), str(folder / "model_state.pdparams"))
+        if checkpoints.find_weights(folder) is None:
+            default_save_model(self.model, folder)
         opt_state = {k: v for k, v in self.optimizer.state_dict().items() if k != "LR_Scheduler"}
-        paddle.save({"optimizer": _rename_optimizer_state(opt_state, self.names),
+        checkpoints.save_paddle({"optimizer": _rename_optimizer_state(opt_state, self.names),
                      "scheduler": self.scheduler.state_dict(),
-                     "scaler": self.scaler.state_dict() if self.scaler else None}, str(folder / OPTIMIZER_FILE))
+                     "scaler": self.scaler.state_dict() if self.scaler else None}, folder / OPTIMIZER_FILE)
         if self.extra_params:
-            paddle.save({k: p for k, p in self.extra_params.items()}, str(folder / EXTRA_PARAMS_FILE))
-        with open(folder / RNG_FILE, "wb") as f:
-            pickle.dump(rng_states, f)
-        (folder / STATE_FILE).write_text(json.dumps(self._trainer_state(), indent=2) + "\n", encoding="utf-8")
+            checkpoints.save_paddle({k: p for k, p in self.extra_params.items()}, folder / EXTRA_PARAMS_FILE)
+        checkpoints.save_paddle(rng_states, folder / RNG_FILE)
+        checkpoints.write_json(folder / STATE_FILE, self._trainer_state())
 
     def save_best(self) -> None:
         if is_main_process():
@@ -576,14 +482,14 @@ class Trainer:
                 self.save_model(self.model, folder)
                 results = {"step": self.state.global_step, "main_metric": self.state.main_metric,
                            **self.state.best_metrics}
-                (folder / EVAL_RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-            atomic_save(self.out / BEST_DIR, write)
+                checkpoints.write_json(folder / EVAL_RESULTS_FILE, results)
+            checkpoints.atomic_dir(self.out / BEST_DIR, write)
         barrier()
 
     def resume(self) -> None:
         """Restore model, optimizer, schedule, step, RNG and best-so-far from OUTPUT_DIR/last."""
         last = self.out / LAST_DIR
-        saved = json.loads((last / STATE_FILE).read_text(encoding="utf-8"))
+        saved = checkpoints.read_json(last / STATE_FILE, "trainer state")
         now = self._trainer_state()
         changed = [f"{k} {saved.get(k)} -> {now[k]}" for k in DATA_ORDER_KEYS if saved.get(k) != now[k]]
         if changed:
@@ -592,28 +498,29 @@ class Trainer:
         if saved["total_steps"] != now["total_steps"]:
             _print(f"note: total steps changed from {saved['total_steps']} to {now['total_steps']}; "
                    "the learning-rate schedule follows the new total")
-        load_model_weights(self.model, last)
+        checkpoints.load_model_weights(self.model, last)
         if self.extra_params:
-            extra = paddle.load(str(last / EXTRA_PARAMS_FILE))
+            extra = checkpoints.load_state(last / EXTRA_PARAMS_FILE)
             for k, p in self.extra_params.items():
                 p.set_value(extra[k])
-        opt = paddle.load(str(last / OPTIMIZER_FILE))
+        opt = safe_pickle.load(last / OPTIMIZER_FILE, "optimizer state")
         current = {stable: internal for internal, stable in self.names.items()}
         self.optimizer.set_state_dict(_rename_optimizer_state(opt["optimizer"], current))
         self.scheduler.set_state_dict(opt["scheduler"])
         if self.scaler is not None and opt.get("scaler"):
             self.scaler.load_state_dict(opt["scaler"])
-        with open(last / RNG_FILE, "rb") as f:
-            rng = pickle.load(f)[self.rank]
-        paddle.set_rng_state(rng["paddle"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        rng_file = last / RNG_FILE
+        rng = safe_pickle.load(rng_file, "RNG state")
+        if not isinstance(rng, list) or len(rng) <= self.rank:
+            raise errors.DataError(rng_file, None, f"holds no RNG state for process {self.rank}; "
+                                   "resume with the number of processes the run was saved with")
+        safe_pickle.restore_rng_state(rng[self.rank], str(rng_file))
         self.state = TrainState(**{k: saved[k] for k in asdict(TrainState())})
         self.state.main_metric = self.state.main_metric or self.main_metric
         # best_model may be newer than last when a run stopped between writing the two.
         best_file = self.out / BEST_DIR / EVAL_RESULTS_FILE
         if best_file.exists():
-            best = json.loads(best_file.read_text(encoding="utf-8"))
+            best = checkpoints.read_json(best_file, "evaluation record")
             key = best.get("main_metric")
             if key in best and (self.state.best_metric is None or best[key] > self.state.best_metric):
                 self.state.best_metric, self.state.best_step = best[key], best["step"]
@@ -681,36 +588,62 @@ class Trainer:
             return _nullcontext()
         return paddle.amp.auto_cast(enable=True, dtype=self.amp_dtype, level="O1")
 
+    def _saved_step(self) -> int | None:
+        """The step of the checkpoint in last/, or None when none has been written yet."""
+        state = self.out / LAST_DIR / STATE_FILE
+        return checkpoints.read_json(state, "trainer state")["global_step"] if state.exists() else None
+
     def _stop_diverged(self, value: float) -> None:
         step = self.state.global_step + 1
-        last = self.out / LAST_DIR
-        kept = "no checkpoint had been saved yet"
-        if (last / STATE_FILE).exists():
-            saved_step = json.loads((last / STATE_FILE).read_text(encoding="utf-8"))["global_step"]
-            kept = f"the last good checkpoint is {last} (step {saved_step})"
+        saved = self._saved_step()
+        kept = ("no checkpoint had been saved yet" if saved is None
+                else f"the last good checkpoint is {self.out / LAST_DIR} (step {saved})")
         self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value)})
         raise TrainingDiverged(f"loss is {value} at step {step}; training stopped ({kept}). "
                                "Try a lower --learning_rate, or check the data")
 
     # -- the loop
     def run(self) -> dict[str, Any]:
-        args, plan = self.args, self.plan
-        if getattr(args, "resume", False):
+        config, plan = self.config, self.plan
+        if config.resume:
             self.resume()
         else:
             self.log.write({"event": "start", "world_size": self.world, "num_examples": len(self.train_data),
                             "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
-                            "args": _json_safe(args)})
+                            "args": self._run_args()})
         self._broadcast_parameters()
         total, start = plan.total_steps, self.state.global_step
-        _print(f"training: {len(self.train_data)} examples, {self.world} process(es) x batch {args.batch_size} x "
-               f"accumulation {args.gradient_accumulation_steps}, {plan.steps_per_epoch} steps/epoch, "
+        _print(f"training: {len(self.train_data)} examples, {self.world} process(es) x batch {config.batch_size} x "
+               f"accumulation {config.gradient_accumulation_steps}, {plan.steps_per_epoch} steps/epoch, "
                f"{total} steps")
         began = time.time()
         bar = tqdm(total=total, initial=start, desc="train", disable=not is_main_process(), dynamic_ncols=True)
+        try:
+            self._loop(bar)
+        except KeyboardInterrupt:
+            bar.close()
+            self._stop_interrupted()
+        bar.close()
+        if start >= total:
+            _print(f"the saved run had already reached step {start} of {total}; nothing to train")
+        return self._summary(time.time() - began)
+
+    def _stop_interrupted(self) -> None:
+        saved = self._saved_step()
+        self.log.write({"event": "stop", "reason": "interrupted", "step": self.state.global_step,
+                        "checkpoint_step": saved})
+        if saved is None:
+            raise errors.Interrupted(f"at step {self.state.global_step}, before the first checkpoint "
+                                     f"(--save_steps {self.config.save_steps}); nothing to resume: run the "
+                                     "command again")
+        raise errors.Interrupted(f"at step {self.state.global_step}; the last checkpoint is {self.out / LAST_DIR} "
+                                 f"(step {saved})", resumable=True)
+
+    def _loop(self, bar) -> None:
+        config, plan, total = self.config, self.plan, self.plan.total_steps
         window: list[list[float]] = []
         self.model.train()
-        epoch, skip = divmod(start, plan.steps_per_epoch)
+        epoch, skip = divmod(self.state.global_step, plan.steps_per_epoch)
         while self.state.global_step < total:
             steps = plan.steps_of_epoch(epoch)
             for step_batches in steps[skip:]:
@@ -718,19 +651,15 @@ class Trainer:
                 self.state.global_step += 1
                 step = self.state.global_step
                 bar.update(1)
-                if step % args.logging_steps == 0 or step == total:
+                if step % config.logging_steps == 0 or step == total:
                     self._log_window(window, bar)
                     window = []
                 end_of_epoch = step % plan.steps_per_epoch == 0
-                if step % args.save_steps == 0 or step == total or (end_of_epoch and self.save_at_epoch_end):
+                if step % config.save_steps == 0 or step == total or (end_of_epoch and self.save_at_epoch_end):
                     self.evaluate_and_save()
                 if step >= total:
                     break
             epoch, skip = epoch + 1, 0
-        bar.close()
-        if start >= total:
-            _print(f"the saved run had already reached step {start} of {total}; nothing to train")
-        return self._summary(time.time() - began)
 
     def _log_window(self, window: list[list[float]], bar) -> None:
         mean = np.mean(np.asarray(window), axis=0).tolist()
@@ -768,7 +697,7 @@ class _nullcontext:
 
 
 def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], loss_fn: LossFn,
-          args: argparse.Namespace, evaluate: Callable[[paddle.nn.Layer], dict[str, float]] | None = None,
+          config: TrainConfig, evaluate: Callable[[paddle.nn.Layer], dict[str, float]] | None = None,
           save_model: Callable[[paddle.nn.Layer, Path], None] | None = None,
           parameters: Sequence[paddle.Tensor] | None = None, *, main_metric: str | None = None,
           collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None,
@@ -777,7 +706,7 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
 
     loss_fn(model, batch) -> (scalar loss tensor, {name: float} extra values to log); batch is a dict of
     tensors (this process's slice of the global batch). evaluate(model) -> metrics dict runs on every process
-    (use predict_logits, which splits the data and gathers); the main metric (higher is better) picks
+    (use evaluation.predict_logits, which splits the data and gathers); the main metric (higher is better) picks
     OUTPUT_DIR/best_model: `main_metric`, else evaluate.main_metric, else the first key. save_model(model, dir)
     writes a checkpoint folder (default: save_pretrained). `parameters` (default: the model's trainable ones)
     may include tensors outside the model; they are checkpointed too.
@@ -787,74 +716,10 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
     """
     init_distributed()
     _make_deterministic()
-    prepare_output_dir(args)
-    set_seed(args.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
-    trainer = Trainer(model, train_data, loss_fn, args, evaluate, save_model, parameters, main_metric,
+    prepare_output_dir(config)
+    set_seed(config.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
+    trainer = Trainer(model, train_data, loss_fn, config, evaluate, save_model, parameters, main_metric,
                       collate_fn, save_at_epoch_end)
     summary = trainer.run()
     barrier()
     return summary
-
-
-# --------------------------------------------------------------------------------------------- prediction
-
-def predict_logits(model: paddle.nn.Layer, dataset: Sequence[dict[str, np.ndarray]], batch_size: int,
-                   collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None) -> np.ndarray:
-    """Logits for every item of `dataset`, in the dataset's order.
-
-    Under several processes each one runs a slice and the slices are gathered, so every process returns the
-    whole array (metrics are then computed over the whole dev set, not one shard). Items are run sorted by
-    length (when the dataset has `.lengths`) to waste little on padding.
-    """
-    init_distributed()
-    if len(dataset) == 0:
-        raise errors.UserError("nothing to predict: the dataset is empty")
-    collate = resolve_collate(dataset, collate_fn)
-    lengths = getattr(dataset, "lengths", None)
-    order = (np.argsort(np.asarray(lengths), kind="stable") if lengths is not None
-             else np.arange(len(dataset)))
-    mine = order[rank()::world_size()]
-    was_training = model.training
-    model.eval()
-    outputs = []
-    with paddle.no_grad():
-        for i in range(0, len(mine), batch_size):
-            batch = to_tensors(collate([dataset[int(j)] for j in mine[i:i + batch_size]]))
-            inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in batch}
-            out = model(**inputs)
-            logits = out.logits if hasattr(out, "logits") else out
-            outputs.append(logits.astype("float32").numpy())
-    if was_training:
-        model.train()
-    local = (mine, np.concatenate(outputs) if outputs else None)
-    parts = [local]
-    if world_size() > 1:
-        parts = []
-        dist.all_gather_object(parts, local)
-    width = next(p[1].shape[1:] for p in parts if p[1] is not None)
-    result = np.zeros((len(dataset),) + width, dtype="float32")
-    for idx, logits in parts:
-        if logits is not None:
-            result[idx] = logits
-    return result
-
-
-def task_evaluator(spec: Any, dev_sets: dict[str, Sequence[dict[str, np.ndarray]]], batch_size: int,
-                   collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None
-                   ) -> Callable[[paddle.nn.Layer], dict[str, float]]:
-    """evaluate(model) for a task: logits over each dev split (whole split, all processes), the task's
-    metrics, MNLI's two dev sets merged (mismatched suffixed "_mm"); `.main_metric` is the task's."""
-    import metrics  # the data engineer's module; imported here so the loop itself needs no task code
-
-    def evaluate(model: paddle.nn.Layer) -> dict[str, float]:
-        per_split = {}
-        for split, data in dev_sets.items():
-            labels = getattr(data, "labels", None)
-            if labels is None:
-                labels = np.asarray([item["label"] for item in data])
-            logits = predict_logits(model, data, batch_size, collate_fn)
-            per_split[split] = metrics.compute_metrics(spec, metrics.logits_to_predictions(spec, logits), labels)
-        return metrics.merge_split_metrics(per_split)
-
-    evaluate.main_metric = spec.main_metric
-    return evaluate

@@ -24,7 +24,6 @@ data_augmentation.py's with its defaults (`single` input); the `pair` figure abo
 """
 from __future__ import annotations
 
-import errors
 import sys
 from pathlib import Path
 
@@ -32,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repository's flat modules
 
 import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
-
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -44,7 +42,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import augment  # noqa: E402
 import data_augmentation as da  # noqa: E402
+import errors  # noqa: E402
 from glove import GloVe, load_glove  # noqa: E402
 
 
@@ -90,15 +90,15 @@ def sst2_rows(glue_dir: Path, n: int) -> list[str]:
 class Reference:
     """The released code's way: one batch-of-one forward pass per word, full logits, full sorts."""
 
-    def __init__(self, model, tokenizer, glove: GloVe, config: da.AugmentConfig):
+    def __init__(self, model, tokenizer, glove: GloVe, config: augment.AugmentConfig):
         self.model, self.tok, self.glove, self.config = model, tokenizer, glove, config
-        self.banned = da.banned_tokens(tokenizer)
+        self.banned = augment.banned_tokens(tokenizer)
 
     def mlm_candidates(self, pieces: list[int], pos: int) -> tuple[str, ...]:
         import paddle
 
         tok, c = self.tok, self.config
-        ids, types, m = da.masked_input(pieces, pos, "pair", c.max_seq_length, tok.cls_token_id,
+        ids, types, m = augment.masked_input(pieces, pos, "pair", c.max_seq_length, tok.cls_token_id,
                                         tok.sep_token_id, tok.mask_token_id)
         with paddle.no_grad():
             logits = self.model(paddle.to_tensor([ids]), paddle.to_tensor([types])).logits  # [1, S, V]
@@ -129,17 +129,17 @@ class Reference:
             start += len(p)
         return out
 
-    def augment_file(self, rows: da.GlueRows, output: Path) -> int:
+    def augment_file(self, rows: da.datafiles.Rows, output: Path) -> int:
         c = self.config
         n = 0
         with open(output, "w", encoding="utf-8", newline="\n") as f:
             f.write(rows.header_text())
             for index, row in enumerate(rows.read()):
                 f.write(rows.row_text(row))
-                rng = da.example_rng(c.seed, index)
+                rng = augment.example_rng(c.seed, index)
                 for side, text in enumerate(rows.texts(row)):
                     words = self.tok.basic_tokenize(text)
-                    for new in da.sample_sentences(words, self.candidates(words), c.N, c.p, rng):
+                    for new in augment.sample_sentences(words, self.candidates(words), c.N, c.p, rng):
                         f.write(rows.row_text(rows.with_text(row, side, new)))
                 n += 1
         return n
@@ -201,30 +201,30 @@ def run_benchmark(args, model, tok, glove: GloVe, model_dir: Path, load_s: float
                   rounds: int, batch_size: int) -> None:
     source = work / "train.tsv"
     source.write_text("\n".join(sst2_rows(Path(args.glue_dir), n_sent)) + "\n", encoding="utf-8")
-    rows = da.GlueRows(source, da.tasks.get_task("SST-2"))
+    rows = da.tasks.glue_rows(source, "SST-2", "train")
 
     fast = {}
     setup_s = {}
     for mode in ("single", "pair"):
-        config = da.AugmentConfig(mlm_input=mode, batch_size=batch_size)
+        config = augment.AugmentConfig(mlm_input=mode, batch_size=batch_size)
         t0 = time.perf_counter()
-        predictor = da.MaskedLMPredictor(model, tok, config.K, batch_size, args.engine, args.device, args.threads)
+        predictor = augment.MaskedLMPredictor(model, tok, config.K, batch_size, args.engine, args.device, args.threads)
         setup_s[mode] = time.perf_counter() - t0
         fast[mode] = (config, predictor)
-    reference = Reference(model, tok, glove, da.AugmentConfig(mlm_input="pair"))
+    reference = Reference(model, tok, glove, augment.AugmentConfig(mlm_input="pair"))
 
     def run_fast(mode: str) -> None:
         config, predictor = fast[mode]
         glove._cache.clear()  # each round starts cold, as a fresh run would
-        finder = da.CandidateFinder(tok, glove, predictor, config)
+        finder = augment.CandidateFinder(tok, glove, predictor, config)
         da.run_augmentation(rows, finder, config, work / f"fast_{mode}.tsv", {}, overwrite=True, verbose=False)
 
     # Correctness first: the fast `pair` path must give the reference's output (a few sentences).
     check_src = work / "check.tsv"
     check_src.write_text("\n".join(sst2_rows(Path(args.glue_dir), min(8, n_sent))) + "\n", encoding="utf-8")
-    check_rows = da.GlueRows(check_src, da.tasks.get_task("SST-2"))
+    check_rows = da.tasks.glue_rows(check_src, "SST-2", "train")
     config, predictor = fast["pair"]
-    da.run_augmentation(check_rows, da.CandidateFinder(tok, glove, predictor, config), config,
+    da.run_augmentation(check_rows, augment.CandidateFinder(tok, glove, predictor, config), config,
                         work / "check_fast.tsv", {}, overwrite=True, verbose=False)
     reference.augment_file(check_rows, work / "check_ref.tsv")
     a = (work / "check_fast.tsv").read_text(encoding="utf-8").splitlines()

@@ -15,14 +15,12 @@ Paddle Inference at the run's largest setting (batch 32, sequence length 128).
 """
 from __future__ import annotations
 
-import errors
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's flat modules
 
 import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
-
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -37,7 +35,8 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import export_model  # noqa: E402
+import errors  # noqa: E402
+import inference  # noqa: E402
 
 BACKENDS = ("eager", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime")
 DEFAULT_BACKENDS = ("eager", "paddle_inference", "onnxruntime")
@@ -138,13 +137,13 @@ def time_in_rounds(runners: dict[str, Callable], batch: dict, rounds: int, warmu
 
 def make_runner(backend: str, model, export_dir: Path, device: str, threads: int) -> Callable:
     if backend == "eager":
-        return export_model.EagerModel(model)
+        return inference.EagerModel(model)
     if backend == "paddle_inference":
-        return export_model.PaddleInferenceModel(export_dir, device, threads)
+        return inference.exported_runner(export_dir, device, threads)
     if backend == "paddle_inference_no_onednn":
-        return export_model.PaddleInferenceModel(export_dir, device, threads, use_onednn=False)
+        return inference.exported_runner(export_dir, device, threads, use_onednn=False)
     if backend == "onnxruntime":
-        return export_model.OnnxModel(export_dir, device, threads)
+        return inference.onnx_runner(export_dir, device, threads)
     raise ValueError(backend)
 
 
@@ -251,9 +250,9 @@ def run_benchmark(shapes: tuple[Shape, ...], settings: tuple[tuple[int, int], ..
             for name, model in tqdm(models.items(), desc="export", leave=False):
                 export_dirs[name] = Path(tmp) / name
                 export_dirs[name].mkdir()
-                export_model.save_static_model(model, export_dirs[name])
+                inference.save_static_model(model, export_dirs[name])
                 if "onnxruntime" in backends:
-                    export_model.convert_to_onnx(export_dirs[name])
+                    inference.convert_to_onnx(export_dirs[name])
         progress = tqdm(total=len(backends) * len(settings) * rounds, desc="rounds", leave=False)
         for backend in backends:
             runners = {name: make_runner(backend, model, export_dirs.get(name), device, threads)
@@ -289,7 +288,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @cli.run_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    threads = args.cpu_threads or export_model.default_cpu_threads()
+    threads = args.cpu_threads or inference.default_cpu_threads()
     requested = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(requested) - set(BACKENDS))
     if unknown:
@@ -299,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.output_json and Path(args.output_json).exists():
         raise errors.UserError(f"{args.output_json} exists; remove it or choose another --output_json")
     cli.set_device(args.device)
-    export_model.set_eager_threads(threads)
+    inference.set_eager_threads(threads)
     backends, notes = available_backends(requested, args.device)
 
     if args.quick:

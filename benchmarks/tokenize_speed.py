@@ -16,6 +16,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import assets  # noqa: E402
+import features  # noqa: E402
 import tasks  # noqa: E402
 from tokenization import BertTokenizer, read_vocab  # noqa: E402
 
@@ -51,14 +52,14 @@ def main() -> None:
     read_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    data = tasks.encode_examples(tokenizer, examples, args.max_seq_length, spec)
+    data = features.encode_examples(tokenizer, examples, args.max_seq_length, spec)
     tokenize_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    batches = tasks.batch_indices(data.lengths, args.batch_size, shuffle=True, seed=0, bucket=args.bucket)
+    batches = features.batch_indices(data.lengths, args.batch_size, shuffle=True, seed=0, bucket=args.bucket)
     padded = 0
     for ids in batches:
-        batch = tasks.collate([data[i] for i in ids], tokenizer.pad_token_id)
+        batch = features.collate([data[i] for i in ids], tokenizer.pad_token_id)
         padded += batch["input_ids"].size
     batch_s = time.perf_counter() - start
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import augment
 import data_augmentation as da
 import tasks
 from conftest import write_vocab
+
 
 # Rigged head: the logit ranking, best first. "##ing" and "[UNK]" are never candidates.
 RANKING = ["##ing", "good", "[UNK]", "great", "fine", "bad", "awful", "fun", "sad", "happy"]
@@ -68,21 +70,21 @@ def glove_file(tmp_path_factory) -> Path:
     return path
 
 
-def load(model_dir: Path, config: da.AugmentConfig, engine: str = "eager"):
+def load(model_dir: Path, config: augment.AugmentConfig, engine: str = "eager"):
     import modeling
     from tokenization import BertTokenizer
 
     tok = BertTokenizer.from_pretrained(model_dir)
     model = modeling.BertForMaskedLM.from_pretrained(model_dir)
-    return tok, model, da.MaskedLMPredictor(model, tok, config.K, config.batch_size, engine)
+    return tok, model, augment.MaskedLMPredictor(model, tok, config.K, config.batch_size, engine)
 
 
-def finder_for(model_dir: Path, glove_file: Path, **config) -> da.CandidateFinder:
+def finder_for(model_dir: Path, glove_file: Path, **config) -> augment.CandidateFinder:
     from glove import load_glove
 
-    config = da.AugmentConfig(**config)
+    config = augment.AugmentConfig(**config)
     tok, _, predictor = load(model_dir, config)
-    return da.CandidateFinder(tok, load_glove(glove_file, verbose=False), predictor, config)
+    return augment.CandidateFinder(tok, load_glove(glove_file, verbose=False), predictor, config)
 
 
 def run(argv: list[str], capsys) -> tuple[int, str]:
@@ -131,7 +133,7 @@ def test_fast_top_k_equals_the_full_models_predictions(random_dir):
     """Last layer and vocabulary projection only at the [MASK]: same result as the whole model."""
     import paddle
 
-    config = da.AugmentConfig(K=6, batch_size=3)
+    config = augment.AugmentConfig(K=6, batch_size=3)
     tok, model, predictor = load(random_dir, config)
     sentences = [["the", "movie", "was", "good"], ["a", "cat"], ["it", "is", "a", "very", "big", "red", "dog"]]
     inputs = []
@@ -139,11 +141,11 @@ def test_fast_top_k_equals_the_full_models_predictions(random_dir):
         pieces = [tok.vocab[w] for w in words]
         for pos in range(len(words)):
             for mode in ("single", "pair"):
-                ids, types, m = da.masked_input(pieces, pos, mode, 64, tok.cls_token_id, tok.sep_token_id,
+                ids, types, m = augment.masked_input(pieces, pos, mode, 64, tok.cls_token_id, tok.sep_token_id,
                                                 tok.mask_token_id)
                 inputs.append((ids, types, m, pieces[pos]))
     expected = []
-    banned = da.banned_tokens(tok)
+    banned = augment.banned_tokens(tok)
     with paddle.no_grad():
         for ids, types, m, word in inputs:  # one at a time, full logits at every position
             logits = model(paddle.to_tensor([ids]), paddle.to_tensor([types])).logits.numpy()[0, m]
@@ -152,7 +154,7 @@ def test_fast_top_k_equals_the_full_models_predictions(random_dir):
             expected.append(np.argsort(-logits, kind="stable")[:6])
     args = [[x[i] for x in inputs] for i in range(4)]
     np.testing.assert_array_equal(predictor.top_k(*args), np.array(expected))
-    inference = da.MaskedLMPredictor(model, tok, 6, 4, "inference")
+    inference = augment.MaskedLMPredictor(model, tok, 6, 4, "inference")
     assert inference.engine == "inference"
     np.testing.assert_array_equal(inference.top_k(*args), np.array(expected))
 
@@ -182,13 +184,13 @@ def test_single_input_hides_the_word_and_pair_input_shows_it(rigged_dir, glove_f
 
 def test_long_sentences_get_a_window_around_the_masked_word():
     pieces = list(range(100, 140))  # 40 pieces
-    ids, types, m = da.masked_input(pieces, 30, "single", 12, 1, 2, 3)
+    ids, types, m = augment.masked_input(pieces, 30, "single", 12, 1, 2, 3)
     assert len(ids) == 12 and ids[m] == 3 and ids[0] == 1 and ids[-1] == 2
     assert ids[1:-1] == [3 if p == 130 else p for p in range(125, 135)]
-    ids, types, m = da.masked_input(pieces, 39, "pair", 13, 1, 2, 3)  # 5 pieces per side
+    ids, types, m = augment.masked_input(pieces, 39, "pair", 13, 1, 2, 3)  # 5 pieces per side
     assert ids == [1, 135, 136, 137, 138, 3, 2, 135, 136, 137, 138, 139, 2] and m == 5
     assert types == [0] * 7 + [1] * 6
-    ids, _, m = da.masked_input(pieces, 0, "single", 12, 1, 2, 3)
+    ids, _, m = augment.masked_input(pieces, 0, "single", 12, 1, 2, 3)
     assert ids[1:3] == [3, 101] and m == 1
 
 
@@ -200,7 +202,7 @@ def test_n_p_k_semantics_over_many_samples():
     K, N, p = 5, 4000, 0.3
     words = ["w0", "w1", "w2", "w3", "stay"]
     candidates = [tuple(f"{w}_c{j}" for j in range(K)) for w in words[:4]] + [()]
-    samples = da.sample_sentences(words, candidates, N, p, np.random.default_rng(0))
+    samples = augment.sample_sentences(words, candidates, N, p, np.random.default_rng(0))
     assert len(samples) == N
     grid = np.array([s.split(" ") for s in samples])
     assert (grid[:, 4] == "stay").all()  # no candidates: never replaced
@@ -216,8 +218,8 @@ def test_n_p_k_semantics_over_many_samples():
     # Independence between words: both replaced about p^2 of the time.
     both = (replaced[:, 0] & replaced[:, 1]).mean()
     assert abs(both - p * p) < 4 * np.sqrt(p * p * (1 - p * p) / N)
-    assert da.sample_sentences(words, candidates, 3, 0.0, np.random.default_rng(1)) == [" ".join(words)] * 3
-    assert all(" ".join(words[:4]) not in s for s in da.sample_sentences(words, candidates, 50, 1.0,
+    assert augment.sample_sentences(words, candidates, 3, 0.0, np.random.default_rng(1)) == [" ".join(words)] * 3
+    assert all(" ".join(words[:4]) not in s for s in augment.sample_sentences(words, candidates, 50, 1.0,
                                                                         np.random.default_rng(2)))
 
 
@@ -236,10 +238,10 @@ def test_k_candidates_per_word_and_n_rows_per_side(rigged_dir, glove_file, tmp_p
 
 
 def test_each_example_has_its_own_random_stream():
-    a = da.example_rng(7, 3).random(5)
-    np.testing.assert_array_equal(a, da.example_rng(7, 3).random(5))
-    assert not np.array_equal(a, da.example_rng(7, 4).random(5))
-    assert not np.array_equal(a, da.example_rng(8, 3).random(5))
+    a = augment.example_rng(7, 3).random(5)
+    np.testing.assert_array_equal(a, augment.example_rng(7, 3).random(5))
+    assert not np.array_equal(a, augment.example_rng(7, 4).random(5))
+    assert not np.array_equal(a, augment.example_rng(8, 3).random(5))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,8 +273,8 @@ def test_glue_format_round_trip(task, glove_file, tmp_path, capsys):
                      tmp_path / task, "--N", 2, "--p", 1.0], capsys)
     assert code == 0, err
     out = tmp_path / task / "train_aug.tsv"  # the default output, beside train.tsv
-    out_header, out_rows = tasks.read_glue_table(out, spec, "train")
-    out_rows = [fields for _, fields in out_rows]
+    out_table = tasks.glue_rows(out, spec, "train")
+    out_header, out_rows = out_table.header, list(out_table.read())
     assert out_header == (list(layout.columns) if layout.has_header else None)
     sides = len(layout.text_columns)
     assert len(out_rows) == 3 * (1 + 2 * sides)
@@ -474,11 +476,11 @@ def test_the_benchmarks_reference_gives_the_pair_inputs_output(random_dir, glove
     spec = importlib.util.spec_from_file_location("augmentation_speed", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    config = da.AugmentConfig(mlm_input="pair", N=3, K=5)
+    config = augment.AugmentConfig(mlm_input="pair", N=3, K=5)
     tok, model, predictor = load(random_dir, config)
     glove = load_glove(glove_file, verbose=False)
-    rows = da.GlueRows(write_sst2(tmp_path / "train.tsv", SENTENCES[:4]), tasks.get_task("SST-2"))
+    rows = tasks.glue_rows(write_sst2(tmp_path / "train.tsv", SENTENCES[:4]), "SST-2", "train")
     bench.Reference(model, tok, glove, config).augment_file(rows, tmp_path / "reference.tsv")
-    da.run_augmentation(rows, da.CandidateFinder(tok, glove, predictor, config), config, tmp_path / "fast.tsv",
+    da.run_augmentation(rows, augment.CandidateFinder(tok, glove, predictor, config), config, tmp_path / "fast.tsv",
                         {}, verbose=False)
     assert (tmp_path / "fast.tsv").read_text() == (tmp_path / "reference.tsv").read_text()

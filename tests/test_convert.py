@@ -131,18 +131,20 @@ def test_unprefixed_base_model_and_cli(tmp_path):
 
 
 def test_bad_inputs_are_user_errors(tmp_path):
+    out, tmp_path = tmp_path / "out", tmp_path / "hf"
+    tmp_path.mkdir()
     with pytest.raises(errors.UserError, match="config.json"):
-        convert_hf_checkpoint(tmp_path, tmp_path / "out")
+        convert_hf_checkpoint(tmp_path, out)
     (tmp_path / "config.json").write_text(json.dumps({**HF_CFG, "model_type": "roberta"}))
     with pytest.raises(errors.UserError, match="not BERT"):
-        convert_hf_checkpoint(tmp_path, tmp_path / "out")
+        convert_hf_checkpoint(tmp_path, out)
     (tmp_path / "config.json").write_text(json.dumps(HF_CFG))
     (tmp_path / "pytorch_model.bin").write_bytes(b"")
     try:
         import torch  # noqa: F401
     except ImportError:
         with pytest.raises(errors.UserError, match="needs torch"):
-            convert_hf_checkpoint(tmp_path, tmp_path / "out")
+            convert_hf_checkpoint(tmp_path, out)
 
 
 # ---- the real model ------------------------------------------------------------------------------

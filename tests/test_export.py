@@ -1,15 +1,16 @@
 """export_model.py: the static graph's files, dynamic shapes, parity with the eager model, labels, errors."""
 from __future__ import annotations
 
-import errors
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-
+import errors
 import export_model
+import inference
+import modeling
 from conftest import write_vocab
 
 
@@ -53,9 +54,9 @@ def checkpoint(tmp_path: Path) -> Path:
     return make_checkpoint(tmp_path / "ckpt", labels=["negative", "neutral", "positive"])
 
 
-def eager_runner(folder: Path) -> export_model.EagerModel:
-    model, _, _ = export_model.load_trained_model(folder)
-    return export_model.EagerModel(model)
+def eager_runner(folder: Path) -> inference.EagerModel:
+    model = modeling.load_classifier(folder)
+    return inference.EagerModel(model)
 
 
 def test_export_writes_model_tokenizer_and_labels(checkpoint: Path, tmp_path: Path):
@@ -81,7 +82,7 @@ def test_paddle_inference_matches_eager_for_any_batch_and_length(checkpoint: Pat
     out = tmp_path / "infer"
     export_model.export_model(checkpoint, out)
     eager = eager_runner(checkpoint)
-    static = export_model.PaddleInferenceModel(out, cpu_threads=1, use_onednn=use_onednn)
+    static = inference.exported_runner(out, cpu_threads=1, use_onednn=use_onednn)
     for batch_size, seq_len, seed in [(1, 5, 0), (4, 23, 1), (7, 64, 2), (2, 9, 3)]:  # dynamic B and S
         batch = random_batch(batch_size, seq_len, seed)
         expected = eager(batch)
@@ -98,7 +99,7 @@ def test_bert_regression_model_exports(tmp_path: Path):
     saved = json.loads((out / "inference_config.json").read_text())
     assert (saved["model_type"], saved["num_labels"], saved["labels"], saved["max_seq_length"]) == ("bert", 1, None, 32)
     batch = random_batch(3, 12, 0)
-    np.testing.assert_allclose(export_model.PaddleInferenceModel(out)(batch), eager_runner(checkpoint)(batch),
+    np.testing.assert_allclose(inference.exported_runner(out)(batch), eager_runner(checkpoint)(batch),
                                rtol=0, atol=1e-5)
 
 
@@ -111,7 +112,7 @@ def test_onnx_export_matches_eager(checkpoint: Path, tmp_path: Path):
     assert info["max_abs_diff"]["onnxruntime"] <= 1e-5
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input_ids", "token_type_ids", "attention_mask"]
-    runner, eager = export_model.OnnxModel(out, cpu_threads=1), eager_runner(checkpoint)
+    runner, eager = inference.onnx_runner(out, cpu_threads=1), eager_runner(checkpoint)
     for batch_size, seq_len, seed in [(1, 4, 0), (5, 31, 1)]:
         batch = random_batch(batch_size, seq_len, seed)
         np.testing.assert_allclose(runner(batch), eager(batch), rtol=0, atol=1e-5)
@@ -142,8 +143,15 @@ def test_existing_output_is_kept_unless_overwrite(checkpoint: Path, tmp_path: Pa
     with pytest.raises(errors.UserError, match="--overwrite"):
         export_model.export_model(checkpoint, out)
     assert (out / "keep.txt").read_text() == "mine"
-    export_model.export_model(checkpoint, out, overwrite=True)
-    assert export_model.is_exported_dir(out) and not (out / "keep.txt").exists()
+    # --overwrite replaces only a folder this project wrote: the user's folder is refused, and kept.
+    with pytest.raises(errors.UserError, match="replaces only a folder this project wrote"):
+        export_model.export_model(checkpoint, out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "mine"
+    ours = tmp_path / "ours"
+    export_model.export_model(checkpoint, ours)
+    (ours / "stale.txt").write_text("from an older export")
+    export_model.export_model(checkpoint, ours, overwrite=True)
+    assert inference.is_exported_dir(ours) and not (ours / "stale.txt").exists()
 
 
 def test_command_line_export_and_one_line_errors(checkpoint: Path, tmp_path: Path, capsys):
@@ -163,4 +171,4 @@ def test_command_line_export_and_one_line_errors(checkpoint: Path, tmp_path: Pat
 
 def test_runner_refuses_a_folder_without_an_export(checkpoint: Path):
     with pytest.raises(errors.UserError, match="export_model.py"):
-        export_model.PaddleInferenceModel(checkpoint)
+        inference.exported_runner(checkpoint)

@@ -1,7 +1,6 @@
 """modeling.py: the forward contract, numbers against plain numpy, checkpoints in PaddleNLP's layout."""
 from __future__ import annotations
 
-import errors
 import json
 from pathlib import Path
 
@@ -9,11 +8,13 @@ import numpy as np
 import paddle
 import pytest
 
-
+import checkpoints
+import errors
 import modeling
 from modeling import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, TinyBertModel,
                       TinyBertForSequenceClassification)
 from numpy_bert import forward_ours
+
 
 ALL_CLASSES = [BertModel, BertForSequenceClassification, BertForMaskedLM, TinyBertModel,
                TinyBertForSequenceClassification]
@@ -237,12 +238,12 @@ def test_encoder_shape_mismatch_is_an_error(tmp_path):
 
 def test_masked_lm_needs_mlm_weights(tmp_path):
     make(BertForSequenceClassification).save_pretrained(tmp_path / "cls")
-    assert not modeling.has_mlm_head(tmp_path / "cls")
+    assert not checkpoints.has_mlm_head(tmp_path / "cls")
     with pytest.raises(errors.UserError, match="masked-LM head"):
         BertForMaskedLM.from_pretrained(tmp_path / "cls")
     mlm = make(BertForMaskedLM)
     mlm.save_pretrained(tmp_path / "mlm")
-    assert modeling.has_mlm_head(tmp_path / "mlm")
+    assert checkpoints.has_mlm_head(tmp_path / "mlm")
     loaded = BertForMaskedLM.from_pretrained(tmp_path / "mlm")
     np.testing.assert_array_equal(run(loaded).logits.numpy(), run(mlm).logits.numpy())
 
@@ -283,7 +284,7 @@ def test_bare_name_resolves_to_paddlenlp_cache(tmp_path, monkeypatch):
     cached = tmp_path / "ppnlp" / "models" / "tinybert-test"
     model = make(TinyBertForSequenceClassification)
     model.save_pretrained(cached)
-    assert modeling.resolve_model_dir("tinybert-test") == cached
+    assert checkpoints.resolve_model_dir("tinybert-test") == cached
     loaded = TinyBertForSequenceClassification.from_pretrained("tinybert-test")
     np.testing.assert_array_equal(run(loaded).logits.numpy(), run(model).logits.numpy())
 

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_export import make_checkpoint
 
 import export_model
+import inference
+import modeling
 import predict
-from test_export import make_checkpoint
+
 
 REVIEWS = ["a very good film", "this movie was awful and boring", "fun", "the plot is not funny but the actor is great",
            "i love this cat", "sad story"]
@@ -53,8 +56,8 @@ def reference_probabilities(checkpoint: Path, texts_a: list[str], texts_b: list[
     """Softmax, in numpy, of the eager model's logits, one example at a time (no padding at all)."""
     from tokenization import BertTokenizer
 
-    model, _, _ = export_model.load_trained_model(checkpoint)
-    eager, tokenizer = export_model.EagerModel(model), BertTokenizer.from_pretrained(checkpoint)
+    model = modeling.load_classifier(checkpoint)
+    eager, tokenizer = inference.EagerModel(model), BertTokenizer.from_pretrained(checkpoint)
     encoded = tokenizer(texts_a, texts_b, max_seq_length=64)
     rows = []
     for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"]):
@@ -122,11 +125,11 @@ def test_regression_model_writes_scores(models, tmp_path: Path):
     run(["--model_path", str(models["score_export"]), "--output_file", str(out)], "\n".join(REVIEWS))
     rows = read_tsv(out.read_text())
     assert list(rows[0]) == ["index", "text_a", "score"]
-    model, _, _ = export_model.load_trained_model(models["score"])
+    model = modeling.load_classifier(models["score"])
     from tokenization import BertTokenizer
 
     ids = BertTokenizer.from_pretrained(models["score"])(REVIEWS[:1])["input_ids"][0]
-    expected = export_model.EagerModel(model)({"input_ids": np.array([ids]), "token_type_ids": np.zeros((1, len(ids))),
+    expected = inference.EagerModel(model)({"input_ids": np.array([ids]), "token_type_ids": np.zeros((1, len(ids))),
                                                "attention_mask": np.ones((1, len(ids)))})[0, 0]
     assert float(rows[0]["score"]) == pytest.approx(float(expected), abs=1e-5)
 

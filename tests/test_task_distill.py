@@ -14,12 +14,17 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
+import distill
+import errors
+import evaluation
+import features
 import modeling
-import tasks
 import task_distill
+import tasks
 import trainer
 from conftest import write_vocab
 from tokenization import BertTokenizer
+
 
 POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
 NEGATIVE = ["bad", "awful", "boring", "sad", "hate", "slow"]
@@ -51,8 +56,8 @@ def write_sst2(folder: Path, train: int = 96, dev: int = 48) -> Path:
 
 def batch_of(tokenizer, spec, rows) -> dict[str, paddle.Tensor]:
     examples = [tasks.Example(s, None, str(y), str(i), i + 2) for i, (s, y) in enumerate(rows)]
-    data = tasks.encode_examples(tokenizer, examples, 32, spec)
-    return trainer.to_tensors(tasks.collate([data[i] for i in range(len(data))], tokenizer.pad_token_id))
+    data = features.encode_examples(tokenizer, examples, 32, spec)
+    return trainer.to_tensors(features.collate([data[i] for i in range(len(data))], tokenizer.pad_token_id))
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +110,9 @@ def parse(toy: dict, *extra: str):
 
 def models(toy: dict, *extra: str):
     args = parse(toy, *extra)
-    teacher = task_distill.load_teacher(args, toy["spec"])
-    student = task_distill.build_student(args, teacher, toy["spec"], toy["tokenizer"])
+    teacher = distill.load_teacher(args.teacher_path, args.teacher_model_type, toy["spec"])
+    student = distill.build_student(args.model_type, toy["spec"], teacher, toy["tokenizer"], args.model_name_or_path,
+                                    args.student_config)
     return args, teacher, student
 
 
@@ -119,9 +125,9 @@ def test_no_gradient_reaches_the_teacher_and_the_teacher_stops_at_the_deepest_ma
         layer.register_forward_post_hook(lambda layer, inp, out, i=i: calls.append(i))
     for name, model in (("teacher", teacher), ("student", student)):  # no pooler work in this stage
         model.base.pooler.register_forward_post_hook(lambda layer, inp, out, name=name: calls.append(name))
-    projection = task_distill.fit_projection(student, teacher)
+    projection = distill.fit_projection(student, teacher)
     assert projection is student.tinybert.fit_dense
-    loss_fn = task_distill.intermediate_loss_fn(teacher, [1, 2], projection, {"emb": 1, "hidden": 1, "attn": 1})
+    loss_fn = distill.intermediate_loss_fn(teacher, [1, 2], projection, {"emb": 1, "hidden": 1, "attn": 1})
     batch = batch_of(toy["tokenizer"], toy["spec"], sentences(8, 5))
     loss, logs = loss_fn(student, batch)
     loss.backward()
@@ -144,7 +150,7 @@ def test_regression_prediction_stage_gradient_is_not_zero(toy):
     spec = tasks.get_task("STS-B")
     batch = batch_of(toy["tokenizer"], toy["spec"], sentences(8, 6))
     batch["label"] = paddle.rand([8]) * 5
-    loss, _ = task_distill.prediction_loss_fn(teacher, 1.0, spec.is_regression)(student, batch)
+    loss, _ = distill.prediction_loss_fn(teacher, 1.0, spec.is_regression)(student, batch)
     loss.backward()
     assert float(loss) > 0
     assert float(student.classifier.weight.grad.abs().sum()) > 0
@@ -155,7 +161,7 @@ def test_regression_prediction_stage_gradient_is_not_zero(toy):
 
 def test_init_from_teacher_copies_embeddings_and_mapped_layers(toy):
     args, teacher, student = models(toy, "--student_config", "num_hidden_layers=2", "--init_from_teacher")
-    task_distill.init_student_from_teacher(student, teacher, [2, 4])
+    distill.init_student_from_teacher(student, teacher, [2, 4])
     s, t = student.base, teacher.base
     np.testing.assert_array_equal(s.embeddings.word_embeddings.weight.numpy(),
                                   t.embeddings.word_embeddings.weight.numpy())
@@ -167,8 +173,8 @@ def test_init_from_teacher_copies_embeddings_and_mapped_layers(toy):
 
 def test_init_from_teacher_needs_the_teachers_width(toy):
     _, teacher, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16", "--init_from_teacher")
-    with pytest.raises(task_distill.errors.UserError, match="teacher's widths"):
-        task_distill.init_student_from_teacher(student, teacher, [2, 4])
+    with pytest.raises(errors.UserError, match="teacher's widths"):
+        distill.init_student_from_teacher(student, teacher, [2, 4])
 
 
 def test_student_from_a_general_tinybert_folder_and_from_a_config_file(toy, tmp_path):
@@ -189,7 +195,7 @@ def test_student_from_a_general_tinybert_folder_and_from_a_config_file(toy, tmp_
     other = tmp_path / "other_vocab"
     modeling.TinyBertModel(cfg).save_pretrained(other)
     write_vocab(other, ["zebra", "yak"])
-    with pytest.raises(task_distill.errors.UserError, match="differs from the teacher's vocabulary"):
+    with pytest.raises(errors.UserError, match="differs from the teacher's vocabulary"):
         models(toy, "--model_name_or_path", str(other))
 
 
@@ -197,8 +203,8 @@ def test_saved_student_reloads_with_identical_logits(toy, tmp_path):
     _, _, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16,intermediate_size=32")
     student.eval()
     batch = batch_of(toy["tokenizer"], toy["spec"], sentences(6, 7))
-    inputs = task_distill.model_inputs(batch)
-    save = task_distill.make_save_model(toy["tokenizer"], {"stage": "prediction"})
+    inputs = distill.model_inputs(batch)
+    save = distill.make_save_model(toy["tokenizer"], {"stage": "prediction"})
     save(student, tmp_path / "s")
     reloaded = modeling.TinyBertForSequenceClassification.from_pretrained(tmp_path / "s")
     np.testing.assert_array_equal(student(**inputs).logits.numpy(), reloaded(**inputs).logits.numpy())
@@ -248,7 +254,7 @@ def test_intermediate_stage_loss_falls_and_saves_the_student_with_fit_dense(toy,
     folder = stage1 / trainer.LAST_DIR
     state = paddle.load(str(folder / "model_state.pdparams"))
     assert list(state["tinybert.fit_dense.weight"].shape) == [16, 32]
-    assert json.loads((folder / task_distill.DISTILL_INFO_FILE).read_text())["layer_map"] == [2, 4]
+    assert json.loads((folder / distill.DISTILL_INFO_FILE).read_text())["layer_map"] == [2, 4]
     assert (folder / "vocab.txt").is_file()
 
 
@@ -265,9 +271,9 @@ def test_prediction_stage_from_the_intermediate_student_beats_chance(toy, stage1
     assert results["acc"] == summary["best_metric"]
     # the best checkpoint reloads and scores what was recorded
     reloaded = modeling.TinyBertForSequenceClassification.from_pretrained(best)
-    dev = tasks.encode_examples(toy["tokenizer"], tasks.read_glue_examples(toy["data_dir"] / "dev.tsv", "SST-2"),
+    dev = features.encode_examples(toy["tokenizer"], tasks.read_glue_examples(toy["data_dir"] / "dev.tsv", "SST-2"),
                                 32, toy["spec"])
-    logits = trainer.predict_logits(reloaded, dev, 16, lambda items: tasks.collate(items, 0))
+    logits = evaluation.predict_logits(reloaded, dev, 16, 0)
     assert float((logits.argmax(-1) == dev.labels).mean()) == pytest.approx(results["acc"])
 
 

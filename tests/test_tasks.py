@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cli
 import tasks
 from errors import DataError, UserError
 from tasks import Example
@@ -179,10 +180,11 @@ def write_glue(root: Path, tasks_: list[str] | None = None, folder_name=lambda t
     return root
 
 
-def parse(*argv: str) -> argparse.Namespace:
+def parse(*argv: str) -> tasks.DataConfig:
+    """The DataConfig a script builds from these flags."""
     parser = argparse.ArgumentParser()
-    tasks.add_data_args(parser)
-    return parser.parse_args(list(argv))
+    cli.add_data_args(parser)
+    return cli.data_config(parser.parse_args(list(argv)))
 
 
 def as_tuples(examples: list[Example]) -> list[tuple]:
@@ -365,8 +367,8 @@ def test_bad_input_exits_with_one_line_and_no_traceback(tmp_path):
     script.write_text("import argparse, cli, tasks\n"
                       "@cli.run_main\n"
                       "def main():\n"
-                      "    p = argparse.ArgumentParser(); tasks.add_data_args(p)\n"
-                      "    tasks.load_task_data(p.parse_args())\n"
+                      "    p = argparse.ArgumentParser(); cli.add_data_args(p)\n"
+                      "    tasks.load_task_data(cli.data_config(p.parse_args()))\n"
                       "main()\n")
     done = subprocess.run([sys.executable, str(script), "--task_name", "sst-2", "--data_dir", str(path.parent)],
                           capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""})
@@ -374,51 +376,12 @@ def test_bad_input_exits_with_one_line_and_no_traceback(tmp_path):
     assert done.stderr == f"error: {path}:3: unknown label '2' in column 'label' (SST-2 labels: 0, 1)\n"
 
 
-# ------------------------------------------------------------------------- raw rows, augmentation
-
-
-def test_raw_rows_round_trip_in_the_same_format(tmp_path):
-    glue = write_glue(tmp_path, ["MRPC", "CoLA"])
-    for task, name in (("MRPC", "train.tsv"), ("CoLA", "dev.tsv")):
-        header, rows = tasks.read_glue_table(glue / task / name, task)
-        out = tmp_path / f"{task}_copy.tsv"
-        with tasks.open_glue_output(out) as f:
-            if header:
-                tasks.write_glue_row(f, header)
-            for _, fields in rows:
-                tasks.write_glue_row(f, fields)
-        original = GLUE_FILES[task][name].lstrip(BOM)
-        assert out.read_text(encoding="utf-8") == original.rstrip("\n") + "\n"
-    assert tasks.glue_text_columns("mrpc") == (3, 4)
-    assert tasks.glue_text_columns("CoLA") == (3,)
-    assert tasks.glue_text_columns("mnli", "dev") == (8, 9)
-
-
-def test_raw_rows_stream_and_rewrite_texts(tmp_path):
-    glue = write_glue(tmp_path, ["QNLI"])
-    header, rows = tasks.read_glue_table(glue / "QNLI" / "train.tsv", "qnli")
-    assert header == ["index", "question", "sentence", "label"]
-    line, fields = next(rows)
-    assert line == 2
-    out = tmp_path / "train_aug.tsv"
-    with tasks.open_glue_output(out) as f:
-        tasks.write_glue_row(f, header)
-        for i in tasks.glue_text_columns("qnli"):
-            fields[i] = fields[i].upper()
-        tasks.write_glue_row(f, fields)
-        with pytest.raises(ValueError, match="tab"):
-            tasks.write_glue_row(f, ["0", "a\tb", "c", "entailment"])
-    assert tasks.read_glue_examples(out, "qnli")[0].text_a == "WHEN DID THE THIRD DIGIMON SERIES BEGIN?"
-    with pytest.raises(UserError, match="exists"):
-        tasks.open_glue_output(out)
-
-
 # ------------------------------------------------------------------------------ users' own data
 
 
 def test_custom_csv_tsv_jsonl(tmp_path):
     csv_file = tmp_path / "train.csv"
-    csv_file.write_text('id,review,stars\n1,"Good, very good",pos\n2,"a ""quoted""\nsecond line",neg\n'
+    csv_file.write_text('id,review,stars\n1,"Good, very good",pos\n2,"a ""quoted"" one",neg\n'
                         "3,plain,pos\n", encoding="utf-8")
     tsv_file = tmp_path / "dev.tsv"
     tsv_file.write_text("stars\treview\nneg\t\"unbalanced quote\n", encoding="utf-8")
@@ -429,8 +392,15 @@ def test_custom_csv_tsv_jsonl(tmp_path):
         "--text_a_column", "review", "--label_column", "stars"), splits=("train", "dev", "test"))
     assert (spec.name, spec.labels, spec.is_glue, spec.main_metric) == ("custom", ["neg", "pos"], False, "acc")
     assert as_tuples(data["train"]) == [("Good, very good", None, "pos", "0"),
-                                        ('a "quoted"\nsecond line', None, "neg", "1"), ("plain", None, "pos", "2")]
-    assert [e.line for e in data["train"]] == [2, 3, 5]  # a quoted field may span lines
+                                        ('a "quoted" one', None, "neg", "1"), ("plain", None, "pos", "2")]
+    assert [e.line for e in data["train"]] == [2, 3, 4]
+    # A quoted field may not span lines (one row per line): the line where it opens is the error.
+    multi = tmp_path / "multi.csv"
+    multi.write_text('id,review,stars\n1,"Good, very good",pos\n2,"a ""quoted""\nsecond line",neg\n'
+                     "3,plain,pos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"multi.csv:3: unclosed quote"):
+        tasks.load_task_data(parse("--train_file", str(multi), "--text_a_column", "review",
+                                   "--label_column", "stars"), splits=("train",))
     assert as_tuples(data["dev"]) == [('"unbalanced quote', None, "neg", "0")]
     assert as_tuples(data["test"]) == [("no label here", None, None, "0")]
 
@@ -498,88 +468,6 @@ def test_label_order_mismatch_names_both_orders():
         tasks.check_label_order(tasks.get_task("sst-2"), {"negative": 0, "positive": 1})
     tasks.check_label_order(tasks.get_task("sts-b"), {"LABEL_0": 0})
     tasks.check_label_order(tasks.get_task("rte"), {"Entailment": 0, "Not_Entailment": 1})  # case aside
-
-
-# ---------------------------------------------------------------------------- features, batches
-
-
-@pytest.fixture
-def tokenizer(vocab_dir):
-    from tokenization import BertTokenizer, read_vocab
-    # Built from vocab.txt directly: from_pretrained also loads modeling (and paddle, ~2 s) for its cache rules.
-    return BertTokenizer(read_vocab(vocab_dir / "vocab.txt"), do_lower_case=True)
-
-
-def test_encode_examples_batched_with_pairs_and_labels(tokenizer):
-    spec = tasks.get_task("RTE")
-    examples = [Example("the dog was good", "it is", "entailment", "0", 2),
-                Example("a cat", "the film was not very good", "not_entailment", "1", 3),
-                Example("the movie", "the plot", "entailment", "2", 4)]
-    data = tasks.encode_examples(tokenizer, examples, max_seq_length=8, spec=spec, chunk_size=2)
-    direct = tokenizer([e.text_a for e in examples], [e.text_b for e in examples], max_seq_length=8)
-    assert len(data) == 3
-    for i in range(3):
-        assert data[i]["input_ids"].tolist() == direct["input_ids"][i]
-        assert data[i]["token_type_ids"].tolist() == direct["token_type_ids"][i]
-        assert data[i]["input_ids"].dtype == np.int64
-    assert data.lengths.tolist() == [len(ids) for ids in direct["input_ids"]]
-    assert max(data.lengths) <= 8
-    assert [int(data[i]["label"]) for i in range(3)] == [0, 1, 0]
-    assert data[0]["label"].dtype == np.int64
-
-
-def test_encode_regression_and_unlabelled(tokenizer):
-    stsb = tasks.get_task("sts-b")
-    data = tasks.encode_examples(tokenizer, [Example("a dog", "a cat", 3.8, "0", 2)], 16, stsb)
-    assert data[0]["label"].dtype == np.float32 and float(data[0]["label"]) == pytest.approx(3.8)
-    test = tasks.encode_examples(tokenizer, [Example("a dog", None, None, "0", 2)], 16, tasks.get_task("sst2"))
-    assert "label" not in test[0] and test[0]["input_ids"].tolist() == [2] + tokenizer.convert_tokens_to_ids(
-        ["a", "dog"]) + [3]
-
-
-def test_collate_pads_to_the_longest_in_the_batch():
-    items = [{"input_ids": np.array([2, 7, 3]), "token_type_ids": np.array([0, 0, 0]), "label": np.int64(1)},
-             {"input_ids": np.array([2, 7, 8, 9, 3]), "token_type_ids": np.array([0, 0, 0, 1, 1]),
-              "label": np.int64(0)}]
-    batch = tasks.collate(items, pad_token_id=0)
-    np.testing.assert_array_equal(batch["input_ids"], [[2, 7, 3, 0, 0], [2, 7, 8, 9, 3]])
-    np.testing.assert_array_equal(batch["token_type_ids"], [[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]])
-    np.testing.assert_array_equal(batch["attention_mask"], [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
-    np.testing.assert_array_equal(batch["label"], [1, 0])
-    assert all(batch[k].dtype == np.int64 for k in ("input_ids", "token_type_ids", "attention_mask", "label"))
-    assert tasks.collate(items[:1], pad_token_id=0)["input_ids"].shape == (1, 3)  # not max_seq_length
-
-
-def test_batch_indices_deterministic_complete_and_bucketed():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(3, 128, size=1000)
-    plain = tasks.batch_indices(lengths, 32, shuffle=False)
-    assert plain[0] == list(range(32)) and len(plain[-1]) == 1000 - 31 * 32
-    a = tasks.batch_indices(lengths, 32, shuffle=True, seed=1, epoch=0)
-    assert a == tasks.batch_indices(lengths, 32, shuffle=True, seed=1, epoch=0)
-    assert a != tasks.batch_indices(lengths, 32, shuffle=True, seed=1, epoch=1)
-    assert a != tasks.batch_indices(lengths, 32, shuffle=True, seed=2, epoch=0)
-    for batches in (a, tasks.batch_indices(lengths, 32, shuffle=True, seed=1, epoch=0, bucket=True),
-                    tasks.batch_indices(lengths, 32, shuffle=False, bucket=True)):
-        assert sorted(i for b in batches for i in b) == list(range(1000))  # every example exactly once
-        assert all(len(b) == 32 for b in batches[:-1] if len(b) != 1000 % 32)
-
-    def padded_tokens(batches):
-        return sum(len(b) * lengths[b].max() for b in batches)
-
-    bucketed = tasks.batch_indices(lengths, 32, shuffle=True, seed=1, epoch=0, bucket=True)
-    assert padded_tokens(bucketed) < 0.7 * padded_tokens(a)
-    assert bucketed == tasks.batch_indices(lengths, 32, shuffle=True, seed=1, epoch=0, bucket=True)
-
-
-def test_sst2_train_real_file_tokenizes_and_batches(glue_dir, tokenizer):
-    spec = tasks.get_task("sst-2")
-    examples = tasks.read_glue_examples(glue_dir / "SST-2" / "dev.tsv", spec)
-    data = tasks.encode_examples(tokenizer, examples, 64, spec)
-    batches = tasks.batch_indices(data.lengths, 32, shuffle=True, seed=0, bucket=True)
-    assert sum(len(b) for b in batches) == 872
-    batch = tasks.collate([data[i] for i in batches[0]], tokenizer.pad_token_id)
-    assert batch["input_ids"].shape[1] == data.lengths[batches[0]].max() <= 64
 
 
 # ---------------------------------------------------------------------------------- submissions

@@ -4,8 +4,6 @@ Toy task: label 1 when token 3 occurs in the sequence. Learnable in a few dozen 
 """
 from __future__ import annotations
 
-import errors
-import argparse
 import json
 import math
 import os
@@ -19,8 +17,12 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-
+import checkpoints
+import errors
+import evaluation
+import features
 import trainer
+
 
 VOCAB = 12
 
@@ -40,7 +42,7 @@ class ToyClassifier(paddle.nn.Layer):
 
 
 class ToyData(list):
-    """Variable-length items with input_ids and label; `.lengths` like tasks.EncodedDataset."""
+    """Variable-length items with input_ids and label; `.lengths` like features.EncodedDataset."""
 
     @property
     def lengths(self) -> np.ndarray:
@@ -68,22 +70,17 @@ def toy_loss(model, batch):
 
 def toy_evaluate(dev):
     def evaluate(model):
-        logits = trainer.predict_logits(model, dev, batch_size=16)
+        logits = evaluation.predict_logits(model, dev, batch_size=16)
         labels = np.array([item["label"] for item in dev])
         return {"acc": float((logits.argmax(-1) == labels).mean()), "neg_loss": 0.0}
     evaluate.main_metric = "acc"
     return evaluate
 
 
-def make_args(output_dir: Path, **overrides) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    trainer.add_training_args(parser)
-    args = parser.parse_args(["--output_dir", str(output_dir)])
+def make_args(output_dir: Path, **overrides) -> trainer.TrainConfig:
     defaults = dict(learning_rate=0.05, batch_size=8, max_steps=12, save_steps=4, logging_steps=2,
                     warmup_proportion=0.1, seed=7)
-    for k, v in {**defaults, **overrides}.items():
-        setattr(args, k, v)
-    return args
+    return trainer.TrainConfig(output_dir=str(output_dir), **{**defaults, **overrides})
 
 
 def new_model(dropout: float = 0.0, seed: int = 0) -> ToyClassifier:
@@ -123,10 +120,10 @@ def test_loss_decreases_best_and_last_written_and_loadable(tmp_path, capsys):
     assert state["global_step"] == 36
     # last holds the final weights; best_model reloads to its recorded accuracy.
     reloaded = new_model(seed=99)
-    trainer.load_model_weights(reloaded, out / "last")
+    checkpoints.load_model_weights(reloaded, out / "last")
     for k, v in weights(model).items():
         np.testing.assert_array_equal(weights(reloaded)[k], v)
-    trainer.load_model_weights(reloaded, out / "best_model")
+    checkpoints.load_model_weights(reloaded, out / "best_model")
     assert toy_evaluate(dev)(reloaded)["acc"] == pytest.approx(best["acc"])
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp folders left
     printed = capsys.readouterr().out
@@ -152,7 +149,7 @@ def test_one_adamw_step_matches_numpy_with_clipping_and_no_decay_on_bias_and_lay
     data = toy_data(8)
     model = new_model()
     before = weights(model)
-    batch = trainer.to_tensors(trainer.default_collate(list(data)))
+    batch = trainer.to_tensors(features.collate(list(data)))
     loss, _ = toy_loss(model, batch)
     loss.backward()
     grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
@@ -254,8 +251,8 @@ def test_failure_while_saving_keeps_the_previous_checkpoint(tmp_path):
     last = out / "last"
     assert json.loads((last / trainer.STATE_FILE).read_text())["global_step"] == 2
     assert not (last / "half_written.bin").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["last", trainer.LOG_FILE]
-    trainer.load_model_weights(new_model(), last)
+    assert sorted(p.name for p in out.iterdir()) == ["last", checkpoints.OUTPUT_MARK, trainer.LOG_FILE]
+    checkpoints.load_model_weights(new_model(), last)
 
     # A crash between the two renames of a save leaves only '.last.old': resume puts it back.
     last.rename(out / ".last.old")
@@ -277,7 +274,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
         trainer.train(new_model(), toy_data(64), exploding_loss, make_args(out, max_steps=10, save_steps=2))
     assert json.loads((out / "last" / trainer.STATE_FILE).read_text())["global_step"] == 4
     model = new_model()
-    trainer.load_model_weights(model, out / "last")
+    checkpoints.load_model_weights(model, out / "last")
     assert all(np.isfinite(v).all() for v in weights(model).values())
     assert read_log(out)[-1]["event"] == "stop" and read_log(out)[-1]["step"] == 5
 
@@ -293,13 +290,19 @@ def test_output_folder_protection(tmp_path):
         trainer.train(new_model(), toy_data(16), toy_loss, make_args(out, max_steps=2, resume=True))
     with pytest.raises(errors.UserError, match="contradict"):
         trainer.train(new_model(), toy_data(16), toy_loss, make_args(out, resume=True, overwrite_output_dir=True))
-    # With --overwrite_output_dir an old best_model (of another run) is removed, the user's own files stay.
+    # --overwrite_output_dir replaces only a folder this project wrote: the user's folder is refused.
+    with pytest.raises(errors.UserError, match="replaces only a folder this project wrote"):
+        trainer.train(new_model(), toy_data(16), toy_loss,
+                      make_args(out, max_steps=2, save_steps=2, overwrite_output_dir=True))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    # In a folder of ours an old best_model (of another run) is removed, the user's own files stay.
+    checkpoints.mark_output(out, "trainer.py")
     (out / "best_model").mkdir()
     (out / "best_model" / "eval_results.json").write_text("{}")
     summary = trainer.train(new_model(), toy_data(16), toy_loss,
                             make_args(out, max_steps=2, save_steps=2, overwrite_output_dir=True))
     assert summary["global_step"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["last", "notes.txt", trainer.LOG_FILE]
+    assert sorted(p.name for p in out.iterdir()) == ["last", "notes.txt", checkpoints.OUTPUT_MARK, trainer.LOG_FILE]
 
 
 def test_amp_on_cpu_says_once_it_has_no_effect(tmp_path, capsys):
@@ -313,9 +316,9 @@ def test_predict_logits_keeps_the_dataset_order():
     data = toy_data(23)
     model = new_model()
     model.eval()
-    got = trainer.predict_logits(model, data, batch_size=5)
+    got = evaluation.predict_logits(model, data, batch_size=5)
     for i in (0, 7, 22):
-        batch = trainer.to_tensors(trainer.default_collate([data[i]]))
+        batch = trainer.to_tensors(features.collate([data[i]]))
         np.testing.assert_allclose(got[i], model(**{k: batch[k] for k in ("input_ids", "attention_mask")})
                                    .numpy()[0], rtol=1e-5, atol=1e-6)
 
@@ -333,6 +336,7 @@ import sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import numpy as np
 import paddle
+import evaluation
 import trainer
 from test_trainer import make_args, new_model, toy_data, toy_evaluate, toy_loss, weights
 from pathlib import Path
@@ -341,7 +345,7 @@ model = new_model()
 evaluate = toy_evaluate(toy_data(21, seed=9))
 summary = trainer.train(model, toy_data(20), toy_loss,
                         make_args(out / "run", batch_size=4, max_steps=3, save_steps=3), evaluate=evaluate)
-logits = trainer.predict_logits(model, toy_data(21, seed=9), batch_size=4)
+logits = evaluation.predict_logits(model, toy_data(21, seed=9), batch_size=4)
 rank = trainer.rank()
 np.savez(out / f"rank{{rank}}.npz", logits=logits, world=trainer.world_size(),
          best=summary["best_metric"], **weights(model))
@@ -369,7 +373,7 @@ def test_two_processes_make_the_update_of_one_process_on_the_combined_batch(tmp_
     summary = trainer.train(one, toy_data(20), toy_loss,
                             make_args(tmp_path / "single", batch_size=8, max_steps=3, save_steps=3),
                             evaluate=toy_evaluate(dev))
-    expected_logits = trainer.predict_logits(one, dev, batch_size=4)
+    expected_logits = evaluation.predict_logits(one, dev, batch_size=4)
     for rank in (0, 1):
         got = np.load(tmp_path / f"rank{rank}.npz")
         assert int(got["world"]) == 2

@@ -1,0 +1,318 @@
+"""TinyBERT's data augmentation (Jiao et al., 2020, Algorithm 1): candidates for every word and the sampling
+of new sentences. data_augmentation.py is the command line around it (files, shards, resume).
+
+For each sentence, split into words:
+- a word that BERT keeps as one word piece gets K candidates from the masked-LM: the word is replaced by
+  [MASK] and the K most likely tokens are taken, the word itself excluded. The model sees the masked
+  sentence alone (mlm_input "single", the paper's input) or the masked sentence, [SEP], then the original
+  sentence ("pair", the released code's input, which shows the model the word);
+- a longer word gets its K nearest GloVe words by cosine similarity, itself excluded;
+- a word with no candidates stays.
+Then each of N new sentences replaces each word with probability p by a uniformly drawn candidate.
+
+Speed: many masked sentences go through one forward pass without gradients, batched by length, with
+the vocabulary projection (as costly as the encoder for a small BERT) and the last encoder layer computed
+only at the masked word; on CPU the model runs through Paddle Inference with oneDNN (inference.py).
+Each example draws from its own random generator seeded with (seed, example index), so the output does
+not depend on the batch size or on how the work is split.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+import features
+import inference
+from errors import UserError
+from glove import GloVe
+
+BANNED_LOGIT = -1e9   # added to the logits of tokens that may not be candidates
+MLM_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "word_ids")
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    N: int = 20                 # new samples per sentence
+    p: float = 0.4              # probability of replacing each word
+    K: int = 15                 # candidates per word
+    seed: int = 42
+    mlm_input: str = "single"   # "single": masked sentence; "pair": masked sentence [SEP] original
+    max_seq_length: int = 128   # word pieces the masked-LM sees around each masked word
+    batch_size: int = 64        # masked sentences per forward pass
+
+    def check(self) -> None:
+        if self.N < 1:
+            raise UserError(f"--N must be at least 1 (new samples per sentence), got {self.N}")
+        if not 0.0 <= self.p <= 1.0:
+            raise UserError(f"--p must lie in [0, 1] (probability of replacing a word), got {self.p}")
+        if self.K < 1:
+            raise UserError(f"--K must be at least 1 (candidates per word), got {self.K}")
+        if self.mlm_input not in ("single", "pair"):
+            raise UserError(f"--mlm_input must be single or pair, got {self.mlm_input!r}")
+        if self.max_seq_length < 5:
+            raise UserError(f"--max_seq_length must be at least 5, got {self.max_seq_length}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Masked-LM candidates
+
+
+def masked_input(pieces: Sequence[int], pos: int, mode: str, max_len: int, cls_id: int, sep_id: int,
+                 mask_id: int) -> tuple[list[int], list[int], int]:
+    """(input_ids, token_type_ids, index of [MASK]) for the word piece at `pos` masked.
+
+    single: [CLS] masked [SEP]; pair: [CLS] masked [SEP] original [SEP]. A sentence longer than the
+    budget is cut to a window centred on the masked word (the same window on both sides of a pair)."""
+    budget = max_len - 2 if mode == "single" else (max_len - 3) // 2
+    start = min(max(0, pos - budget // 2), max(0, len(pieces) - budget))
+    window = list(pieces[start:start + budget])
+    masked = list(window)
+    masked[pos - start] = mask_id
+    ids = [cls_id] + masked + [sep_id]
+    types = [0] * len(ids)
+    if mode == "pair":
+        ids += window + [sep_id]
+        types += [1] * (len(window) + 1)
+    return ids, types, 1 + pos - start
+
+
+def banned_tokens(tokenizer) -> np.ndarray:
+    """Tokens that are never candidates: special tokens ([CLS], [unused0], ...) and ## continuations."""
+    banned = np.zeros(tokenizer.vocab_size, dtype=bool)
+    for token, i in tokenizer.vocab.items():
+        if i < len(banned) and (token.startswith("##") or (token.startswith("[") and token.endswith("]"))):
+            banned[i] = True
+    return banned
+
+
+def _build_topk_layer(model, banned: np.ndarray, k: int):
+    """A layer mapping (ids, types, mask, flat [MASK] positions, word ids) to the top-k token ids there.
+
+    Exactly the masked-LM's computation, restricted to what the candidates need: the last encoder layer
+    runs its query, feed-forward and output only at the masked word (its keys and values still at every
+    position), and the vocabulary projection only there too."""
+    import paddle
+    import paddle.nn as nn
+    import paddle.nn.functional as F
+
+    import modeling
+
+    base, head = model.base, model.cls.predictions
+    pad_id, vocab = model.config.pad_token_id, model.config.vocab_size
+
+    class MaskedWordTopK(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.base, self.head = base, head
+            bias = np.where(banned[:vocab], BANNED_LOGIT, 0.0).astype("float32")
+            if len(bias) < vocab:
+                bias = np.concatenate([bias, np.full(vocab - len(bias), BANNED_LOGIT, "float32")])
+            self.register_buffer("banned_bias", paddle.to_tensor(bias), persistable=True)
+
+        def forward(self, input_ids, token_type_ids, attention_mask, masked_positions, word_ids):
+            x = self.base.embeddings(input_ids, token_type_ids)
+            mask_bias = modeling.attention_bias(input_ids, attention_mask, pad_id, x.dtype)
+            layers = self.base.encoder.layers
+            for layer in layers[:-1]:
+                x, _ = layer(x, mask_bias)
+            h = last_layer_at(layers[-1], x, mask_bias, masked_positions)
+            logits = self.head(h) + self.banned_bias
+            logits = logits + BANNED_LOGIT * F.one_hot(word_ids, vocab)  # the word itself
+            return paddle.topk(logits, k)[1]
+
+    def last_layer_at(layer, x, mask_bias, masked_positions):
+        """The post-LayerNorm encoder layer's output at one position per row: [B, H]."""
+        attn = layer.self_attn
+        hidden = x.shape[-1]
+        heads, d = attn.num_heads, attn.head_dim
+        x_m = paddle.gather(x.reshape([-1, hidden]), masked_positions)            # [B, H]
+        q = attn.q_proj(x_m).reshape([-1, heads, 1, d])
+        k_ = attn.split_heads(attn.k_proj(x))                                     # [B, heads, S, d]
+        v = attn.split_heads(attn.v_proj(x))
+        scores = paddle.matmul(q, k_, transpose_y=True) * (d ** -0.5)             # [B, heads, 1, S]
+        probs = F.softmax(scores + mask_bias, axis=-1)
+        context = paddle.matmul(probs, v).reshape([-1, heads * d])
+        h = layer.norm1(x_m + attn.out_proj(context))
+        return layer.norm2(h + layer.linear2(layer.act(layer.linear1(h))))
+
+    layer = MaskedWordTopK()
+    layer.eval()
+    return layer
+
+
+class MaskedLMPredictor:
+    """Top-K masked-word candidates from a BertForMaskedLM, many masked sentences per forward pass.
+
+    engine "inference" runs the model through Paddle Inference (oneDNN on CPU), "eager" in dygraph;
+    "auto" is the first on CPU (falling back to the second if the export fails) and eager on GPUs, where
+    batching alone keeps the device busy."""
+
+    def __init__(self, model, tokenizer, k: int, batch_size: int = 64, engine: str = "auto",
+                 device: str = "cpu", cpu_threads: int | None = None):
+        self.tokenizer, self.batch_size = tokenizer, batch_size
+        self.k = min(k, model.config.vocab_size)
+        self.banned = banned_tokens(tokenizer)
+        self.layer = _build_topk_layer(model, self.banned, self.k)
+        self.engine = "eager"
+        self._predictor = None
+        if engine == "inference" or (engine == "auto" and device == "cpu"):
+            try:
+                self._predictor = _inference_runner(self.layer, device, cpu_threads)
+                self.engine = "inference"
+            except Exception as e:  # an export problem must not stop the augmentation
+                if engine == "inference":
+                    raise UserError(f"could not set up Paddle Inference for the masked-LM: {e}") from None
+                print(f"note: Paddle Inference unavailable ({type(e).__name__}: {e}); running eagerly",
+                      file=sys.stderr)
+
+    def top_k(self, input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]],
+              mask_index: Sequence[int], word_ids: Sequence[int]) -> np.ndarray:
+        """[n, K] token ids, best first: the predictions at each row's [MASK], banned tokens and the
+        masked word itself excluded. Rows are batched by length (little padding)."""
+        n = len(input_ids)
+        out = np.zeros((n, self.k), dtype=np.int64)
+        for rows in features.inference_batches([len(ids) for ids in input_ids], self.batch_size):
+            batch = features.collate([{"input_ids": input_ids[i], "token_type_ids": token_type_ids[i]}
+                                      for i in rows], self.tokenizer.pad_token_id)
+            width = batch["input_ids"].shape[1]
+            batch["masked_positions"] = (np.arange(len(rows), dtype=np.int64) * width
+                                         + np.array([mask_index[i] for i in rows], dtype=np.int64))
+            batch["word_ids"] = np.array([word_ids[i] for i in rows], dtype=np.int64)
+            out[rows] = self._run(batch)
+        return out
+
+    def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        if self._predictor is not None:
+            return self._predictor(batch)
+        import paddle
+
+        with paddle.no_grad():
+            return self.layer(*[paddle.to_tensor(batch[n]) for n in MLM_INPUTS]).numpy()
+
+
+def _inference_runner(layer, device: str, cpu_threads: int | None = None) -> inference.Runner:
+    """Export the layer to a static graph and load it into Paddle Inference (inference.py: fused kernels,
+    oneDNN on CPU with exact GELU, no Python per operator)."""
+    from paddle.static import InputSpec
+
+    specs = [InputSpec([None, None], "int64", n) for n in MLM_INPUTS[:3]] + \
+            [InputSpec([None], "int64", n) for n in MLM_INPUTS[3:]]
+    with tempfile.TemporaryDirectory(prefix="tinybert-aug-") as tmp:
+        graph = inference.static_graph(layer, specs, os.path.join(tmp, "mlm_topk"))
+        # Kernels are made per input shape; the masked-LM sees many, so more of them are kept.
+        return inference.paddle_inference_runner(graph, graph.with_suffix(".pdiparams"), MLM_INPUTS, device,
+                                                 cpu_threads, onednn_cache=64)  # reads the files now
+
+
+# ----------------------------------------------------------------------------------------------
+# Candidates for every word of many sentences
+
+
+class CandidateFinder:
+    """Candidates per word: masked-LM predictions for single-piece words, GloVe neighbours for the rest."""
+
+    def __init__(self, tokenizer, glove: GloVe | None, mlm: MaskedLMPredictor | None, config: AugmentConfig):
+        self.tokenizer, self.glove, self.mlm, self.config = tokenizer, glove, mlm, config
+        self.special = {t for t in tokenizer.vocab if t.startswith("[") and t.endswith("]")}
+
+    def words(self, text: str) -> list[str]:
+        return self.tokenizer.basic_tokenize(text)
+
+    def __call__(self, sentences: Sequence[Sequence[str]]) -> list[list[tuple[str, ...]]]:
+        """For each sentence (a list of words), a tuple of candidates per word."""
+        result: list[list[tuple[str, ...]]] = [[() for _ in s] for s in sentences]
+        pieces = self._word_pieces(sentences) if self.mlm is not None else None
+        glove_words: list[tuple[int, int, str]] = []
+        queries = []  # (sentence, word, flat pieces, piece position, word id)
+        for si, words in enumerate(sentences):
+            flat: list[int] = []
+            starts = []
+            if pieces is not None:
+                for wp in pieces[si]:
+                    starts.append(len(flat))
+                    flat += wp
+            for wi, word in enumerate(words):
+                if word in self.special:
+                    continue
+                if pieces is not None and len(pieces[si][wi]) == 1 and pieces[si][wi][0] != self.tokenizer.unk_token_id:
+                    queries.append((si, wi, flat, starts[wi], pieces[si][wi][0]))
+                else:
+                    glove_words.append((si, wi, word))
+        if queries:
+            self._masked_lm(queries, result)
+        if glove_words and self.glove is not None:
+            neighbours = self.glove.nearest([w for _, _, w in glove_words], self.config.K)
+            for (si, wi, _), found in zip(glove_words, neighbours):
+                result[si][wi] = found
+        return result
+
+    def _word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+        """Word-piece ids of every word, one batched tokenizer call."""
+        flat_words = [w for s in sentences for w in s]
+        if not flat_words:
+            return [[] for _ in sentences]
+        encoded = self.tokenizer(flat_words, max_seq_length=1 << 20)["input_ids"]
+        out, k = [], 0
+        for s in sentences:
+            out.append([ids[1:-1] for ids in encoded[k:k + len(s)]])  # drop [CLS] and [SEP]
+            k += len(s)
+        return out
+
+    def _masked_lm(self, queries: list, result: list[list[tuple[str, ...]]]) -> None:
+        c, tok = self.config, self.tokenizer
+        built = [masked_input(flat, pos, c.mlm_input, c.max_seq_length, tok.cls_token_id, tok.sep_token_id,
+                              tok.mask_token_id) for _, _, flat, pos, _ in queries]
+        # Identical queries (repeated sentences) are predicted once. The masked word is part of the key:
+        # with `single` input, "good" and "bad" in the same place share the input but not the exclusion.
+        unique: dict[tuple[int, ...], int] = {}
+        slot = [unique.setdefault((q[4], *ids), len(unique)) for q, (ids, _, _) in zip(queries, built)]
+        first = {}
+        for qi, s in enumerate(slot):
+            first.setdefault(s, qi)
+        rows = [first[s] for s in range(len(unique))]
+        top = self.mlm.top_k([built[i][0] for i in rows], [built[i][1] for i in rows],
+                             [built[i][2] for i in rows], [queries[i][4] for i in rows])
+        k = top.shape[1]
+        tokens = tok.convert_ids_to_tokens(top.reshape(-1).tolist())
+        per_row = [tuple(tokens[r * k:(r + 1) * k]) for r in range(len(rows))]
+        for (si, wi, _, _, _), s in zip(queries, slot):
+            result[si][wi] = per_row[s]
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling (Algorithm 1, lines 12-18)
+
+
+def example_rng(seed: int, index: int) -> np.random.Generator:
+    """The random generator of one example: a function of (seed, example index) only."""
+    return np.random.default_rng([seed, index])
+
+
+def sample_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
+                     rng: np.random.Generator) -> list[str]:
+    """N new sentences: each word is replaced, with probability p, by one of its candidates drawn
+    uniformly; a word without candidates stays. Words are joined by single spaces."""
+    n_words = len(words)
+    replace = rng.random((N, n_words)) < p
+    pick = rng.random((N, n_words))
+    sizes = np.array([len(c) for c in candidates], dtype=np.int64)
+    choice = np.minimum((pick * sizes).astype(np.int64), np.maximum(sizes - 1, 0))
+    replace &= sizes > 0
+    out = []
+    for n in range(N):
+        new = [candidates[i][choice[n, i]] if replace[n, i] else words[i] for i in range(n_words)]
+        out.append(" ".join(new))
+    return out
+
+

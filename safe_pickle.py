@@ -1,0 +1,577 @@
+"""Read paddle.save files (.pdparams, .pdopt, trainer and RNG state) without letting them run code.
+
+A file written by paddle.save is a pickle, and unpickling calls whatever functions the file names.
+`load` unpickles through an allow-list of the few callables paddle.save and pickle actually write
+(numpy arrays, dtypes and scalars, OrderedDict, tuple/set/frozenset/complex, protocol 2's bytes
+encoding, paddle's wrapper for a saved DenseTensor); any other name in the file is refused with one
+errors.DataError naming the file and the name, before anything is called. Then it does what
+paddle.load(path, return_numpy=True) does to the result (joins arrays split in slices, drops the
+name table, unwraps saved Tensors), so the two return equal objects.
+
+Protected: code execution while loading. Every callable a file can reach is in _SAFE or _GUARDED
+below; none imports, opens, evaluates or calls anything the file chooses. numpy's own pickle format
+is not safe to admit as it is: a file may re-set a dtype's state after an array uses it (give it an
+object field over raw bytes) and crash the process. So the file never gets a numpy dtype or array:
+numpy.dtype and _reconstruct give it placeholders that check every state against the one numpy
+writes, and the arrays are built here, with dtypes the file never holds.
+Not protected: a well-formed file with the wrong content (shapes, dtypes, values and names are not
+checked: that is the caller's job), and resource exhaustion (a file may describe a huge array).
+
+paddle.get_rng_state() returns GeneratorState objects that pickle under the name
+paddle.base.libpaddle.GeneratorState, which `load` refuses; store them with rng_state_to_plain()
+(or capture_rng_state()) and restore with rng_state_from_plain() (or restore_rng_state()).
+"""
+from __future__ import annotations
+
+import _compat_pickle
+import os
+import pickle
+import re
+import reprlib
+import stat
+from collections import OrderedDict
+from typing import IO, Any, Mapping
+
+import numpy as np
+
+from errors import DataError
+
+try:  # numpy 2 (numpy.core is a deprecated alias there)
+    from numpy._core import multiarray as _multiarray
+except ImportError:  # numpy 1
+    from numpy.core import multiarray as _multiarray
+
+# Keys paddle.save adds to a state dict and paddle.load takes out again.
+BIG_PARAMS = "UnpackBigParamInfor@@"  # typos: disable-line  (protocol 2/3: arrays over 1 GiB, as slices)
+NAME_TABLE = "StructuredToParameterName@@"  # {key: tensor name}
+
+_HOLDS = "holds only arrays, numbers and strings"
+# dtype kinds a file may hold: bool, integers, floats, complex, bytes, str. Not object, void
+# (structured), datetime.
+_DTYPE_KINDS = "biufcSU"
+
+
+# ----------------------------------------------------------------------------------------------
+# What a file may call
+
+
+class _Refused(Exception):
+    """Raised inside the unpickler; `load` turns it into a DataError naming the file."""
+
+    def __init__(self, name: str, detail: str = ""):
+        super().__init__(name)
+        self.name, self.detail = name, detail
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlevel = 3
+
+
+def _shown(args: tuple) -> str:
+    """Arguments as a call shows them: ('x', 1)."""
+    return "(" + ", ".join(_short.repr(a) for a in args) + ")"
+
+
+class _Guard:
+    """A stand-in for a callable pickle or paddle.save writes, admitting only the arguments they write.
+
+    No attributes and no __setstate__ (empty __slots__), and a new one for every use: a file cannot
+    alter it.
+    """
+
+    __slots__ = ()
+    name = ""
+
+    def _refuse(self, args: tuple, detail: str = "") -> _Refused:
+        return _Refused(self.name, _shown(args) + detail)
+
+
+class _Latin1(_Guard):
+    """_codecs.encode(text, "latin1"): how protocol 2 writes bytes (the data of every array)."""
+
+    __slots__ = ()
+    name = "_codecs.encode"
+
+    def __call__(self, *args: Any) -> bytes:
+        if len(args) == 2 and type(args[0]) is str and type(args[1]) is str and args[1] in ("latin1", "latin-1"):
+            return args[0].encode("latin-1")
+        raise self._refuse(args)
+
+
+class _Bytes(_Guard):
+    """bytes(): how protocol 2 writes b"" (the data of an empty array)."""
+
+    __slots__ = ()
+    name = "builtins.bytes"
+
+    def __call__(self, *args: Any) -> bytes:
+        if not args:
+            return b""
+        if len(args) == 1 and type(args[0]) in (bytes, bytearray):
+            return bytes(args[0])
+        raise self._refuse(args)
+
+
+class _SavedDenseTensor(_Guard):
+    """eval("data", {"data": array}): how paddle.save writes a core.DenseTensor. Nothing is evaluated:
+    only that exact form is admitted, and it gives back the array."""
+
+    __slots__ = ()
+    name = "builtins.eval"
+
+    def __call__(self, *args: Any) -> Any:
+        if (len(args) == 2 and type(args[0]) is str and args[0] == "data" and type(args[1]) is dict
+                and list(args[1]) == ["data"] and type(args[1]["data"]) in (_Array, np.ndarray)):
+            return args[1]["data"]
+        raise self._refuse(args)
+
+
+class _NDArrayClass(_Guard):
+    """numpy.ndarray: only as the first argument of _reconstruct; calling it is refused."""
+
+    __slots__ = ()
+    name = "numpy.ndarray"
+
+    def __call__(self, *args: Any) -> None:
+        raise self._refuse(args)
+
+
+class _DTypeCall(_Guard):
+    """numpy.dtype(spec, False, True), as an array's __reduce__ writes it: a _DType placeholder."""
+
+    __slots__ = ()
+    name = "numpy.dtype"
+
+    def __call__(self, *args: Any) -> _DType:
+        if len(args) == 3 and type(args[0]) is str and len(args[0]) <= 8 and args[1] is False and type(args[2]) is bool:
+            try:
+                dtype = np.dtype(args[0])
+            except (TypeError, ValueError):
+                raise self._refuse(args, " (not a dtype)") from None
+            if dtype.kind in _DTYPE_KINDS and dtype.fields is None and dtype.subdtype is None:
+                return _DType(args[0], dtype)
+        raise self._refuse(args)
+
+
+class _Reconstruct(_Guard):
+    """numpy's _reconstruct(ndarray, (0,), b"b"), as an array's __reduce__ writes it: an _Array placeholder."""
+
+    __slots__ = ()
+    name = "numpy._core.multiarray._reconstruct"
+
+    def __call__(self, *args: Any) -> _Array:
+        if len(args) == 3 and type(args[0]) is _NDArrayClass and args[1] == (0,) and args[2] in (b"b", "b"):
+            return _Array()
+        raise self._refuse(args)
+
+
+class _Scalar(_Guard):
+    """numpy's scalar(dtype, data): a numpy scalar such as np.float32(1.5)."""
+
+    __slots__ = ()
+    name = "numpy._core.multiarray.scalar"
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) == 2 and type(args[0]) is _DType and type(args[1]) in (bytes, str):
+            data = args[1].encode("latin-1") if type(args[1]) is str else args[1]  # str: Python 2 files
+            if len(data) == args[0].dtype.itemsize:
+                return _multiarray.scalar(args[0].dtype, data)
+        raise self._refuse(args)
+
+
+class _FromBuffer(_Guard):
+    """numpy's _frombuffer(buffer, dtype, shape, order): how protocol 5 writes a contiguous array."""
+
+    __slots__ = ()
+    name = "numpy._core.numeric._frombuffer"
+
+    def __call__(self, *args: Any) -> np.ndarray:
+        if len(args) == 4:
+            buf, dtype, shape, order = args
+            if (type(buf) in (bytes, bytearray) and type(dtype) is _DType and _is_shape(shape)
+                    and type(order) is str and order in ("C", "F")):
+                try:
+                    return np.frombuffer(buf, dtype=dtype.dtype).reshape(shape, order=order)
+                except ValueError as e:
+                    raise self._refuse(args, f" ({e})") from None
+        raise self._refuse(args)
+
+
+def _is_shape(shape: Any) -> bool:
+    return type(shape) is tuple and all(type(n) is int and n >= 0 for n in shape)
+
+
+class _DType:
+    """What the file holds for a numpy dtype. Its one BUILD must carry the state numpy itself writes
+    for that dtype (only the byte order may differ); the real dtype stays out of the file's reach."""
+
+    __slots__ = ("spec", "dtype", "built")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, spec: str, dtype: np.dtype):
+        self.spec, self.dtype, self.built = spec, dtype, False
+
+    def __setstate__(self, state: Any) -> None:
+        if not self.built and type(state) is tuple and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
+            dtype = self.dtype if state[1] in ("|", "=") else self.dtype.newbyteorder(state[1])
+            if dtype.__reduce__()[2] == state:
+                self.dtype, self.built = dtype, True
+                return
+        raise _Refused("numpy.dtype", f"({self.spec!r}) with the state {_short.repr(state)}")
+
+
+class _Array:
+    """What the file holds for a numpy array until load swaps in the array its one BUILD made."""
+
+    __slots__ = ("array",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        if self.array is None and type(state) is tuple and len(state) == 5:
+            version, shape, dtype, fortran, data = state
+            if (type(version) is int and _is_shape(shape) and type(dtype) is _DType and type(fortran) is bool
+                    and type(data) in (bytes, bytearray, str)):
+                array = _multiarray._reconstruct(np.ndarray, (0,), b"b")
+                try:
+                    array.__setstate__((version, shape, dtype.dtype, fortran, data))
+                except (ValueError, TypeError) as e:
+                    raise _Refused("numpy.ndarray.__setstate__", f" ({e})") from None
+                self.array = array
+                return
+        raise _Refused("numpy.ndarray.__setstate__", _shown((state,)))
+
+
+def _numpy_names() -> dict[tuple[str, str], type[_Guard]]:
+    names: dict[tuple[str, str], type[_Guard]] = {("numpy", "ndarray"): _NDArrayClass, ("numpy", "dtype"): _DTypeCall}
+    for core in ("numpy.core", "numpy._core"):  # numpy 1 writes numpy.core, numpy 2 numpy._core
+        names[(f"{core}.multiarray", "_reconstruct")] = _Reconstruct  # an array (protocols 0-4)
+        names[(f"{core}.multiarray", "scalar")] = _Scalar  # a numpy scalar
+        names[(f"{core}.numeric", "_frombuffer")] = _FromBuffer  # an array (protocol 5)
+    return names
+
+
+# Python's own types, given as they are: C types, which no file can modify (setattr on them fails).
+_SAFE: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): OrderedDict,  # OrderedDict(), then its items
+    ("builtins", "tuple"): tuple,  # paddle.save writes a Tensor as tuple((name, array))
+    ("builtins", "set"): set,  # protocols 2 and 3 write a set as set([...])
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "complex"): complex,  # complex(re, im)
+}
+# Stand-ins, a new one for every use.
+_GUARDED: dict[tuple[str, str], type[_Guard]] = {
+    **_numpy_names(),
+    ("_codecs", "encode"): _Latin1,
+    ("builtins", "bytes"): _Bytes,
+    ("builtins", "eval"): _SavedDenseTensor,
+}
+
+
+def _canonical(module: str, name: str) -> tuple[str, str]:
+    """Python 3's name for a global; protocols 0-2 write Python 2's (__builtin__, commands, ...)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+class _Unpickler(pickle.Unpickler):
+    """The C unpickler, with every global the file names looked up in the allow-list."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        key = _canonical(module, name)
+        if key in _SAFE:
+            return _SAFE[key]
+        if key in _GUARDED:
+            return _GUARDED[key]()
+        raise _Refused(".".join(key))
+
+
+def _swap_in_arrays(obj: Any, done: dict[int, Any]) -> Any:
+    """The unpickled object with every _Array and _DType replaced by the real array or dtype."""
+    if type(obj) is _Array:
+        if obj.array is None:
+            raise _Refused("numpy._core.multiarray._reconstruct", " without the array's data")
+        return obj.array
+    if type(obj) is _DType:
+        return obj.dtype
+    if type(obj) not in (dict, OrderedDict, list, tuple) or id(obj) in done:
+        return done.get(id(obj), obj)
+    done[id(obj)] = obj  # before the parts: a list may hold itself
+    if type(obj) is tuple:
+        done[id(obj)] = tuple(_swap_in_arrays(v, done) for v in obj)
+    elif type(obj) is list:
+        obj[:] = [_swap_in_arrays(v, done) for v in obj]
+    else:
+        for key, value in obj.items():
+            obj[key] = _swap_in_arrays(value, done)
+    return done[id(obj)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+def load(path: str | os.PathLike, what: str = "weights file") -> Any:
+    """paddle.load(path, return_numpy=True), through the allow-list; any bad file is one DataError.
+
+    `what` names the kind of file in messages ("weights file", "optimizer state file", ...).
+    """
+    _check_is_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            if not head:
+                raise DataError(path, None, "empty file (0 bytes): truncated or corrupt; re-save or re-download it")
+            f.seek(0)
+            obj = _unpickle(f, path, head, what)
+    except OSError as e:
+        raise DataError(path, None, _unreadable(e)) from None
+    try:
+        return _like_paddle_load(obj, path)
+    except RecursionError:
+        raise DataError(path, None, "corrupt: nested too deeply to be a state dict; re-save or re-download it") from None
+
+
+def _check_is_file(path: str | os.PathLike, what: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(path, None, f"{what} not found; check the path") from None
+    except OSError as e:
+        raise DataError(path, None, _unreadable(e)) from None
+    if stat.S_ISDIR(mode):
+        raise DataError(path, None, f"is a folder, not {_a(what)}; give the path of the file itself")
+    if not stat.S_ISREG(mode):
+        raise DataError(path, None, f"not a regular file, so not {_a(what)}; give the path of the file itself")
+
+
+def _unreadable(e: OSError) -> str:
+    return f"cannot read it ({e.strerror or e}); check that it exists and that you may read it"
+
+
+def _unpickle(f: IO[bytes], path: str | os.PathLike, head: bytes, what: str) -> Any:
+    try:
+        obj = _Unpickler(f, encoding="latin1").load()  # latin1, as paddle.load (for Python 2 files)
+        return _swap_in_arrays(obj, {})
+    except _Refused as e:
+        if _is_dotted_name(e.name):
+            raise DataError(path, None, _refusal(e, what)) from None
+        error: Exception = e  # a garbage name: damaged data, not an attack
+    except OSError:
+        raise
+    except Exception as e:  # the unpickler raises many types (EOFError, UnpicklingError, ValueError...)
+        error = e
+    if not _is_pickle_header(head):
+        raise DataError(path, None, f"not {_a(what)} written by paddle.save: not a pickle ({_what_it_is(head)}); "
+                                    "check that this is the right file")
+    raise DataError(path, None, f"truncated or corrupt ({_reason(error)}); re-save or re-download it")
+
+
+def _refusal(e: _Refused, what: str) -> str:
+    hint = ""
+    if e.name.endswith("GeneratorState"):
+        hint = "; paddle's RNG state must be saved with safe_pickle.rng_state_to_plain()"
+    return (f"refused to load: it would call {e.name}{e.detail} ({_a(what)} {_HOLDS}); it is not {_a(what)} "
+            f"or was tampered with; load only files you trust{hint}")
+
+
+def _is_dotted_name(name: str) -> bool:
+    return re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name) is not None
+
+
+def _is_pickle_header(head: bytes) -> bool:
+    """paddle.save writes protocol 2, 3 or 4; any pickle of protocol 2 or later starts 0x80 <protocol>."""
+    return head[:1] == b"\x80" and (len(head) == 1 or 2 <= head[1] <= pickle.HIGHEST_PROTOCOL)
+
+
+def _what_it_is(head: bytes) -> str:
+    if head.startswith(b"PK\x03\x04"):
+        return "it is a zip archive, e.g. a PyTorch checkpoint"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a .npy file"
+    if head.startswith(b"\x89HDF"):
+        return "it is an HDF5 file"
+    if len(head) > 9 and head[8:10] in (b'{"', b"{}"):
+        return "it looks like a safetensors file: name it *.safetensors"
+    return f"it starts with {head[:8]!r}"
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    first = text[0][:120] if text else ""
+    if isinstance(e, EOFError) or "truncated" in first:
+        return "it ends too early"
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def _a(what: str) -> str:
+    """'a weights file', 'an optimizer state file', 'an RNG state file'."""
+    first = what.split()[0] if what.split() else what
+    vowel = first[:1] in "AEFHILMNORSX" if first.isupper() else first[:1].lower() in "aeiou"
+    return f"{'an' if vowel else 'a'} {what}"
+
+
+# ----------------------------------------------------------------------------------------------
+# What paddle.load(..., return_numpy=True) does after unpickling (paddle/framework/io.py)
+
+
+def _like_paddle_load(obj: Any, path: str | os.PathLike) -> Any:
+    if isinstance(obj, dict):
+        _join_big_params(obj, path)
+        if NAME_TABLE in obj:  # a state dict: paddle.load only drops the name table
+            del obj[NAME_TABLE]
+            return obj
+    if _holds_saved_tensor(obj):
+        return _unwrap_saved_tensors(obj)
+    return obj
+
+
+def _join_big_params(state: dict, path: str | os.PathLike) -> None:
+    """Protocols 2 and 3 cannot hold more than 4 GB in one object, so paddle.save stores an array of
+    more than (2**30 - 1) / itemsize elements (1 GiB) as flat slices "key@@.0", "key@@.1", ... and a
+    table {key: {"OriginShape": shape, "slices": [slice keys]}}; join them back as paddle.load does."""
+    if BIG_PARAMS not in state:
+        return
+    table = state[BIG_PARAMS]
+    if not isinstance(table, dict):
+        raise _bad_table(path, f"it is a {type(table).__name__}")
+    joined: list[str] = []
+    for key, info in table.items():
+        state[key] = _join_slices(state, key, info, path)
+        joined += info["slices"]
+    for name in joined:
+        state.pop(name, None)
+    state.pop(BIG_PARAMS)
+
+
+def _join_slices(state: dict, key: Any, info: Any, path: str | os.PathLike) -> np.ndarray:
+    if not isinstance(info, dict) or not isinstance(info.get("slices"), list) or "OriginShape" not in info:
+        raise _bad_table(path, f"the entry for {key!r} lacks 'slices' or 'OriginShape'")
+    missing = [name for name in info["slices"] if not isinstance(name, str) or name not in state]
+    if missing or not info["slices"]:
+        raise _bad_table(path, f"slices of {key!r} are missing: {_shown(tuple(missing))}")
+    parts = [state[name] for name in info["slices"]]
+    if not all(type(p) is np.ndarray for p in parts):
+        raise _bad_table(path, f"a slice of {key!r} is not an array")
+    try:
+        return np.concatenate(parts).reshape(info["OriginShape"])
+    except (ValueError, TypeError) as e:
+        raise _bad_table(path, f"the slices of {key!r} do not make its shape ({_reason(e)})") from None
+
+
+def _bad_table(path: str | os.PathLike, problem: str) -> DataError:
+    return DataError(path, None, f"corrupt: its table of split arrays ({BIG_PARAMS}) is inconsistent: "
+                                 f"{problem}; re-save or re-download it")
+
+
+def _is_saved_tensor(obj: Any) -> bool:
+    """paddle.save writes a Tensor outside a flat state dict as (name, array)."""
+    return isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray)
+
+
+def _holds_saved_tensor(obj: Any) -> bool:
+    if _is_saved_tensor(obj):
+        return True
+    if type(obj) in (dict, OrderedDict):
+        return any(_holds_saved_tensor(v) for v in obj.values())
+    if type(obj) in (list, tuple):
+        return any(_holds_saved_tensor(v) for v in obj)
+    return False
+
+
+def _unwrap_saved_tensors(obj: Any) -> Any:
+    """Every (name, array) becomes the array; dicts and lists in place, like paddle.load."""
+    if _is_saved_tensor(obj):
+        return obj[1]
+    if type(obj) in (dict, OrderedDict):
+        for key in list(obj):
+            obj[key] = _unwrap_saved_tensors(obj[key])
+    elif type(obj) is list:
+        obj[:] = [_unwrap_saved_tensors(v) for v in obj]
+    elif type(obj) is tuple:
+        return tuple(_unwrap_saved_tensors(v) for v in obj)
+    elif type(obj) is set:
+        return {_unwrap_saved_tensors(v) for v in obj}
+    return obj
+
+
+# ----------------------------------------------------------------------------------------------
+# RNG state as plain data
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """paddle's, numpy's and Python's RNG state now, as plain data `load` reads back."""
+    import random
+
+    import paddle
+
+    return rng_state_to_plain({"paddle": paddle.get_rng_state(), "numpy": np.random.get_state(),
+                               "python": random.getstate()})
+
+
+def restore_rng_state(plain: Any, source: str = "RNG state") -> None:
+    """Set the RNGs to what capture_rng_state() returned; a malformed record is a DataError naming `source`."""
+    import random
+
+    import paddle
+
+    state = rng_state_from_plain(plain, source)
+    try:
+        if "paddle" in state:
+            paddle.set_rng_state(state["paddle"])
+        if "numpy" in state:
+            np.random.set_state(state["numpy"])
+        if "python" in state:
+            random.setstate(state["python"])
+    except Exception as e:  # the three setters raise ValueError, TypeError, IndexError, RuntimeError...
+        raise DataError(source, None, f"not a usable RNG state ({_reason(e)})") from None
+
+
+def rng_state_to_plain(state: Mapping[str, Any]) -> dict[str, Any]:
+    """{"paddle": paddle.get_rng_state(), "numpy": ..., "python": ...} with each paddle GeneratorState
+    turned into {"device", "seed", "offset", "engine"} (its own __getstate__, the engine as text).
+    numpy's and Python's states are tuples of numbers, strings and an array already: kept as they are."""
+    plain = dict(state)
+    if "paddle" in plain:
+        plain["paddle"] = [_generator_to_plain(g) for g in plain["paddle"]]
+    return plain
+
+
+def rng_state_from_plain(plain: Any, source: str = "RNG state") -> dict[str, Any]:
+    """The inverse of rng_state_to_plain: "paddle" becomes a list of GeneratorState for
+    paddle.set_rng_state; the rest is returned for np.random.set_state and random.setstate."""
+    if not isinstance(plain, dict):
+        raise DataError(source, None, f"not an RNG state: a {type(plain).__name__}, expected a dict")
+    state = dict(plain)
+    if "paddle" in state:
+        if not isinstance(state["paddle"], (list, tuple)):
+            raise DataError(source, None, "not an RNG state: 'paddle' is not a list of generator states")
+        state["paddle"] = [_generator_from_plain(g, source) for g in state["paddle"]]
+    return state
+
+
+def _generator_to_plain(generator: Any) -> dict[str, Any]:
+    device, seed, offset, engine = generator.__getstate__()
+    return {"device": int(device), "seed": int(seed), "offset": int(offset), "engine": bytes(engine).decode("ascii")}
+
+
+def _generator_from_plain(g: Any, source: str) -> Any:
+    fields = ("device", "seed", "offset", "engine")
+    if (not isinstance(g, dict) or sorted(g) != sorted(fields) or not all(type(g[k]) is int for k in fields[:3])
+            or type(g["engine"]) is not str or not re.fullmatch(r"\d+( \d+)*", g["engine"])):
+        raise DataError(source, None, "not an RNG state: a paddle generator state should be "
+                                      "{device, seed, offset: int, engine: numbers separated by spaces}")
+    cls = _generator_state_class()
+    generator = cls.__new__(cls)  # pybind11 objects unpickle this way too: __new__, then __setstate__
+    generator.__setstate__((g["device"], g["seed"], g["offset"], list(g["engine"].encode("ascii"))))
+    return generator
+
+
+def _generator_state_class() -> type:
+    import paddle
+
+    return type(paddle.get_rng_state()[0])
