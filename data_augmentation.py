@@ -26,6 +26,7 @@ import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +35,8 @@ from typing import Any, BinaryIO, Sequence
 import augment
 import checkpoints
 import datafiles
+import errors
+import modeling
 import tasks
 from errors import UserError
 from glove import load_glove
@@ -92,7 +95,9 @@ class Progress:
         self.output, self.path, self.settings = output, progress_path(output), settings
         self.done, self.bytes, self.header_bytes, self.complete = 0, 0, 0, False
 
-    def load(self) -> None:
+    def load(self, data_file: Path | None = None) -> None:
+        """Read the record and check it fits the file the run continues (`data_file`, default the output)."""
+        data_file = data_file or self.output
         try:
             state = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
@@ -106,9 +111,9 @@ class Progress:
                             f"{k}={self.settings.get(k)!r}; use the same settings, or --overwrite")
         self.done, self.bytes = int(state["examples_done"]), int(state["bytes"])
         self.header_bytes, self.complete = int(state.get("header_bytes", 0)), bool(state.get("complete"))
-        size = self.output.stat().st_size if self.output.exists() else -1
+        size = data_file.stat().st_size if data_file.exists() else -1
         if size < self.bytes:
-            raise UserError(f"cannot resume {self.output}: it is shorter than its progress record says "
+            raise UserError(f"cannot resume {data_file}: it is shorter than its progress record says "
                             f"({size} < {self.bytes} bytes); use --overwrite to start over")
 
     def save(self) -> None:
@@ -118,25 +123,30 @@ class Progress:
 
 
 def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> BinaryIO | None:
-    """The output opened for appending at the right place; None when a resumed run is already complete."""
-    exists = output.exists()
-    if exists and resume:
+    """The unfinished output opened for appending at the right place; None when a resumed run is complete."""
+    partial = datafiles.partial_path(output)
+    if resume and output.exists():
         progress.load()
         if progress.complete:
             return None
-        with open(output, "r+b") as f:  # drop what came after the last recorded chunk
-            f.truncate(progress.bytes)
-    elif exists and not overwrite:
+    if output.exists() and not overwrite and not resume:
         raise UserError(f"{output} exists; pass --resume to continue it, --overwrite to replace it, "
                         f"or choose another --output_file")
-    elif resume and not exists:
-        print(f"note: {output} does not exist yet; starting from the beginning", file=sys.stderr)
-    mode = "ab" if exists and resume else "wb"  # bytes: the recorded sizes are exact offsets
+    continuing = resume and partial.exists()
+    if continuing:
+        progress.load(partial)
+        with open(partial, "r+b") as f:  # drop what came after the last recorded chunk
+            f.truncate(progress.bytes)
+    elif partial.exists() and not overwrite:
+        raise UserError(f"{partial} is the output of an interrupted run; pass --resume to continue it, or "
+                        f"--overwrite to start over")
+    elif resume:
+        print(f"note: {output} has no unfinished run to resume; starting from the beginning", file=sys.stderr)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        return open(output, mode)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        return open(partial, "ab" if continuing else "wb")  # bytes: the recorded sizes are exact offsets
     except OSError as e:
-        raise UserError(f"cannot write {output}: {e.strerror}; choose another --output_file") from None
+        raise UserError(f"cannot write {partial}: {e.strerror}; choose another --output_file") from None
 
 
 def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwrite: bool) -> None:
@@ -218,17 +228,25 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
         for _ in range(start + progress.done):  # skip what earlier shards or an earlier run did
             next(source)
         index, chunks = start + progress.done, 0
-        while index < end and (max_chunks is None or chunks < max_chunks):
-            chunk = [next(source) for _ in range(min(CHUNK_EXAMPLES, end - index))]
-            f.write("".join(augment_rows(rows, finder, config, index, chunk)).encode("utf-8"))
-            f.flush()
-            index += len(chunk)
-            chunks += 1
-            progress.done, progress.bytes = index - start, f.tell()
-            progress.complete = index == end
-            progress.save()
-            bar.update(len(chunk))
+        try:
+            while index < end and (max_chunks is None or chunks < max_chunks):
+                chunk = [next(source) for _ in range(min(CHUNK_EXAMPLES, end - index))]
+                f.write("".join(augment_rows(rows, finder, config, index, chunk)).encode("utf-8"))
+                f.flush()
+                index += len(chunk)
+                chunks += 1
+                progress.done, progress.bytes = index - start, f.tell()
+                progress.save()
+                bar.update(len(chunk))
+        except KeyboardInterrupt:
+            bar.close()
+            raise errors.Interrupted(f"after {progress.done} of {end - start} examples; they are kept in "
+                                     f"{datafiles.partial_path(output)}", resumable=True) from None
         bar.close()
+    if index == end:  # the completion mark: the finished file takes its real name, last
+        os.replace(datafiles.partial_path(output), output)
+        progress.complete = True
+        progress.save()
     return progress.done
 
 
@@ -260,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--K", type=int, default=15, help="Candidates per word.")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--batch_size", type=int, default=64, help="Masked sentences per forward pass.")
-    g.add_argument("--max_seq_length", type=int, default=128,
-                   help="Word pieces the masked-LM sees (a window around each masked word).")
+    g.add_argument("--max_seq_length", type=int, default=None,
+                   help="Word pieces the masked-LM sees (a window around each masked word); default 128, or "
+                        "the model's position embeddings when fewer.")
     g.add_argument("--engine", default="auto", choices=["auto", "inference", "eager"],
                    help="How the masked-LM runs: Paddle Inference (oneDNN on CPU) or eager dygraph.")
     g.add_argument("--num_shards", type=int, default=1, help="Split the examples into this many parts...")
@@ -307,6 +326,21 @@ def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     return tokenizer, mlm, glove
 
 
+def mlm_window(args: argparse.Namespace) -> int:
+    """--max_seq_length, checked against the masked-LM's position embeddings before anything loads."""
+    folder = None
+    if args.mlm != "none" and args.pretrained_bert_model:
+        folder = checkpoints.resolve_model_dir(args.pretrained_bert_model)
+    found = checkpoints.read_config_dict(folder) if folder is not None else None  # none: reported on loading
+    positions = modeling.BertConfig.from_dict(found[1]).max_position_embeddings if found else None
+    if args.max_seq_length is None:
+        return min(128, positions or 128)
+    if positions is not None and args.max_seq_length > positions:
+        raise UserError(f"--max_seq_length {args.max_seq_length} is more than the masked-LM's {positions} "
+                        f"position embeddings ({folder}); lower it")
+    return args.max_seq_length
+
+
 def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_path: Path, mlm_used: bool) -> dict:
     """What the output depends on: a resumed run must match it."""
     return {**asdict(config), "batch_size": None, "input": str(input_path.resolve()),
@@ -321,15 +355,15 @@ def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_p
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     config = augment.AugmentConfig(N=args.N, p=args.p, K=args.K, seed=args.seed, mlm_input=args.mlm_input,
-                           max_seq_length=args.max_seq_length, batch_size=args.batch_size)
+                                   max_seq_length=mlm_window(args), batch_size=args.batch_size)
     config.check()
     if args.num_shards < 1 or not 0 <= args.shard_id < args.num_shards:
         raise UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at least 1 "
                         f"(got --shard_id {args.shard_id} --num_shards {args.num_shards})")
     rows, input_path = open_rows(cli.data_config(args))
     output = Path(args.output_file).expanduser() if args.output_file else default_output(input_path)
-    if output.resolve() == input_path.resolve():
-        raise UserError(f"--output_file is the input file {input_path}")
+    checkpoints.check_not_an_input(output, "--output_file", {
+        "--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model, "--glove_embs": args.glove_embs})
     if args.merge_shards:
         mlm_used = args.mlm != "none" and args.pretrained_bert_model is not None
         mlm_used = mlm_used and _has_mlm(args.pretrained_bert_model)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Sequence, TextIO, Uni
 
 from errors import DataError, UserError
 
+
 if TYPE_CHECKING:  # for annotations only: tasks imports this module
     from tasks import Layout
 
@@ -71,11 +72,39 @@ class BadRows:
               f"{shown}; first: {self.first_problem}", file=sys.stderr)
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """The file opened for reading, or a DataError naming it: missing, a folder, unreadable."""
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(path: Path) -> Path:
+    """Where a stage writes a data file until it is complete (data_augmentation.py); the finished file
+    takes its real name last, so a complete file is one that exists under its own name."""
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def _check_finished(path: Path) -> None:
+    """A file written in place by an older data_augmentation.py carries a progress record; refuse it
+    while that record says the run did not finish."""
+    record = path.with_name(path.name + ".progress.json")
+    if not record.is_file():
+        return
     try:
+        complete = json.loads(record.read_text(encoding="utf-8")).get("complete", True)
+    except (OSError, ValueError, AttributeError):
+        return  # not our record: the file is judged by its own content
+    if complete is False:
+        raise DataError(path, None, f"not finished ({record.name} says the augmentation stopped part-way); "
+                                    "finish it with the same data_augmentation.py command and --resume")
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """The file opened for reading, or a DataError naming it: missing, unfinished, a folder, unreadable."""
+    try:
+        if not path.exists() and partial_path(path).exists():
+            raise DataError(path, None, f"not finished: {partial_path(path).name} is the output of an interrupted "
+                                        "data_augmentation.py run; finish it with the same command and --resume")
         if not path.exists():
             raise DataError(path, None, "file not found")
+        _check_finished(path)
         if path.is_dir():
             raise DataError(path, None, "is a folder, not a file")
         return open(path, "rb")

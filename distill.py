@@ -16,7 +16,6 @@ import paddle
 
 import checkpoints
 import errors
-import features
 import losses
 import modeling
 import tasks
@@ -187,17 +186,34 @@ def trainable_parameters(student: modeling.PretrainedBert, stage: str, projectio
     return [p for name, p in student.named_parameters() if not name.startswith(skip)]
 
 
-class WithTeacherLogits:
-    """A dataset whose items also carry the teacher's logits (computed once: --cache_teacher_logits)."""
+class Subset:
+    """Some items of a dataset, in the order given (their lengths kept for length-sorted batches)."""
 
-    def __init__(self, data: features.EncodedDataset, logits: np.ndarray):
-        self.data, self.logits, self.lengths = data, logits, data.lengths
+    def __init__(self, data: Any, indices: np.ndarray):
+        self.data, self.indices = data, np.asarray(indices, dtype=np.int64)
+        self.lengths = np.asarray(data.lengths)[self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        return self.data[int(self.indices[i])]
+
+
+class WithTeacherLogits:
+    """A dataset whose items also carry the teacher's logits, computed once (--cache_teacher_logits) for
+    the items at `indices` (default: all): the only ones the run's steps draw."""
+
+    def __init__(self, data: Any, logits: np.ndarray, indices: np.ndarray | None = None):
+        self.data, self.lengths = data, data.lengths
+        self.row = {int(i): r for r, i in enumerate(range(len(data)) if indices is None else indices)}
+        self.logits = logits
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        return {**self.data[i], "teacher_logits": self.logits[i]}
+        return {**self.data[i], "teacher_logits": self.logits[self.row[int(i)]]}
 
 
 def make_save_model(tokenizer: BertTokenizer, info: dict[str, Any]):

@@ -19,6 +19,7 @@ import paddle
 import paddle.nn.functional as F
 
 import checkpoints
+import errors
 import evaluation
 import features
 import modeling
@@ -73,11 +74,17 @@ def save_checkpoint(tokenizer: BertTokenizer, model: modeling.PretrainedBert, fo
 @cli.run_main
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
+    checkpoints.check_not_an_input(args.output_dir, "--output_dir", {
+        "--model_name_or_path": model_dir, "--train_file": args.train_file, "--dev_file": args.dev_file})
+    positions = modeling.read_config(model_dir).max_position_embeddings
+    if not 3 <= args.max_seq_length <= positions:
+        raise errors.UserError(f"--max_seq_length {args.max_seq_length} must lie in [3, {positions}] (room for "
+                               f"[CLS] and [SEP], at most the model's position embeddings)")
     config = cli.start_training(args, "finetune_teacher.py")
     trainer.set_seed(args.seed)  # the new classifier head's initialisation is part of the run
 
     spec, data = tasks.load_task_data(cli.data_config(args), splits=("train", "dev"))
-    model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
     model = load_classifier(args.model_type, model_dir, spec)
 

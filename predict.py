@@ -26,6 +26,7 @@ from typing import Iterable, Sequence, TextIO
 
 import numpy as np
 
+import checkpoints
 import datafiles
 import errors
 import evaluation
@@ -206,8 +207,10 @@ def write_outputs(args: argparse.Namespace, spec: TaskSpec, data: dict[str, list
 
 def check_outputs_free(args: argparse.Namespace) -> None:
     """Refuse before predicting, not after: nothing is overwritten without --overwrite."""
+    inputs = {"--model_path": args.model_path, "--test_file": None if args.test_file == STDIN else args.test_file}
     if args.output_file and args.output_file != STDIN:
         path = Path(args.output_file)
+        checkpoints.check_not_an_input(path, "--output_file", inputs)
         if path.exists() and not args.overwrite:
             raise errors.UserError(f"{path} exists; pass --overwrite to replace it")
         if not path.parent.is_dir():
@@ -258,6 +261,8 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
             raise errors.UserError("--glue_submission needs a GLUE --task_name (or a model exported with one)")
         for split in data:
             target = Path(args.glue_submission) / spec.submission_files.get(split, "")
+            checkpoints.check_not_an_input(target, "--glue_submission", {"--model_path": args.model_path,
+                                                                          "--test_file": args.test_file})
             if target.is_file() and not args.overwrite:
                 raise errors.UserError(f"{target} exists; pass --overwrite to replace it")
 

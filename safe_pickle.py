@@ -30,7 +30,7 @@ import re
 import reprlib
 import stat
 from collections import OrderedDict
-from typing import IO, Any, Mapping
+from typing import IO, Any, Callable, Mapping
 
 import numpy as np
 
@@ -63,9 +63,27 @@ class _Refused(Exception):
         self.name, self.detail = name, detail
 
 
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 60
-_short.maxlevel = 3
+class _ShortRepr(reprlib.Repr):
+    """Reprs for messages, short, and never built in full for a large object first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = 60
+        self.maxlevel = 3
+
+    def repr_bytes(self, obj: bytes, level: int) -> str:
+        return repr(obj[:24]) + ("..." if len(obj) > 24 else "")
+
+    repr_bytearray = repr_bytes
+
+    def repr_OrderedDict(self, obj: OrderedDict, level: int) -> str:
+        return self.repr_dict(obj, level)
+
+    def repr_ndarray(self, obj: np.ndarray, level: int) -> str:
+        return f"array(shape={obj.shape}, dtype={obj.dtype})"
+
+
+_short = _ShortRepr()
 
 
 def _shown(args: tuple) -> str:
@@ -82,6 +100,9 @@ class _Guard:
 
     __slots__ = ()
     name = ""
+
+    def __repr__(self) -> str:
+        return self.name
 
     def _refuse(self, args: tuple, detail: str = "") -> _Refused:
         return _Refused(self.name, _shown(args) + detail)
@@ -212,6 +233,9 @@ class _DType:
     def __init__(self, spec: str, dtype: np.dtype):
         self.spec, self.dtype, self.built = spec, dtype, False
 
+    def __repr__(self) -> str:
+        return f"dtype({self.spec!r})"
+
     def __setstate__(self, state: Any) -> None:
         if not self.built and type(state) is tuple and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
             dtype = self.dtype if state[1] in ("|", "=") else self.dtype.newbyteorder(state[1])
@@ -229,6 +253,9 @@ class _Array:
 
     def __init__(self) -> None:
         self.array: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return "<array>"
 
     def __setstate__(self, state: Any) -> None:
         if self.array is None and type(state) is tuple and len(state) == 5:
@@ -290,25 +317,41 @@ class _Unpickler(pickle.Unpickler):
         raise _Refused(".".join(key))
 
 
-def _swap_in_arrays(obj: Any, done: dict[int, Any]) -> Any:
-    """The unpickled object with every _Array and _DType replaced by the real array or dtype."""
-    if type(obj) is _Array:
-        if obj.array is None:
+def _real(part: Any) -> Any:
+    """A placeholder's array or dtype, for _swap_in_arrays."""
+    if type(part) is _Array:
+        if part.array is None:
             raise _Refused("numpy._core.multiarray._reconstruct", " without the array's data")
-        return obj.array
-    if type(obj) is _DType:
-        return obj.dtype
-    if type(obj) not in (dict, OrderedDict, list, tuple) or id(obj) in done:
-        return done.get(id(obj), obj)
-    done[id(obj)] = obj  # before the parts: a list may hold itself
-    if type(obj) is tuple:
-        done[id(obj)] = tuple(_swap_in_arrays(v, done) for v in obj)
-    elif type(obj) is list:
-        obj[:] = [_swap_in_arrays(v, done) for v in obj]
+        return part.array
+    if type(part) is _DType:
+        return part.dtype
+    if type(part) is OrderedDict and vars(part):
+        raise _Refused("collections.OrderedDict", f" with attributes {_short.repr(vars(part))}")
+    return part
+
+
+def _swap_in_arrays(obj: Any) -> Any:
+    return _map_parts(obj, _real, {})
+
+
+def _map_parts(obj: Any, convert: Callable[[Any], Any], done: dict[int, tuple[Any, Any]]) -> Any:
+    """obj with convert() applied to it and its parts; lists and dicts change in place (as in paddle.load).
+    Each container is visited once: a file may share one many times over, or make a list hold itself.
+    `done` keeps the originals alive, so that no id is reused while it is in use."""
+    converted = convert(obj)
+    if converted is not obj or type(obj) not in (dict, OrderedDict, list, tuple, set):
+        return converted
+    if id(obj) in done:
+        return done[id(obj)][1]
+    done[id(obj)] = (obj, obj)
+    if type(obj) is list:
+        obj[:] = [_map_parts(v, convert, done) for v in obj]
+    elif type(obj) in (dict, OrderedDict):
+        for key in obj:
+            obj[key] = _map_parts(obj[key], convert, done)
     else:
-        for key, value in obj.items():
-            obj[key] = _swap_in_arrays(value, done)
-    return done[id(obj)]
+        done[id(obj)] = (obj, type(obj)(_map_parts(v, convert, done) for v in obj))
+    return done[id(obj)][1]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,7 +376,8 @@ def load(path: str | os.PathLike, what: str = "weights file") -> Any:
     try:
         return _like_paddle_load(obj, path)
     except RecursionError:
-        raise DataError(path, None, "corrupt: nested too deeply to be a state dict; re-save or re-download it") from None
+        raise DataError(path, None, "corrupt: nested too deeply to be a state dict; "
+                                    "re-save or re-download it") from None
 
 
 def _check_is_file(path: str | os.PathLike, what: str) -> None:
@@ -356,13 +400,17 @@ def _unreadable(e: OSError) -> str:
 def _unpickle(f: IO[bytes], path: str | os.PathLike, head: bytes, what: str) -> Any:
     try:
         obj = _Unpickler(f, encoding="latin1").load()  # latin1, as paddle.load (for Python 2 files)
-        return _swap_in_arrays(obj, {})
+        return _swap_in_arrays(obj)
     except _Refused as e:
         if _is_dotted_name(e.name):
             raise DataError(path, None, _refusal(e, what)) from None
         error: Exception = e  # a garbage name: damaged data, not an attack
     except OSError:
         raise
+    except MemoryError:
+        size = os.fstat(f.fileno()).st_size / 2**20
+        raise DataError(path, None, f"not enough memory to load it ({size:.0f} MB); free some or use a larger "
+                                    "machine") from None
     except Exception as e:  # the unpickler raises many types (EOFError, UnpicklingError, ValueError...)
         error = e
     if not _is_pickle_header(head):
@@ -425,7 +473,7 @@ def _like_paddle_load(obj: Any, path: str | os.PathLike) -> Any:
         if NAME_TABLE in obj:  # a state dict: paddle.load only drops the name table
             del obj[NAME_TABLE]
             return obj
-    if _holds_saved_tensor(obj):
+    if _holds_saved_tensor(obj, set()):
         return _unwrap_saved_tensors(obj)
     return obj
 
@@ -473,30 +521,19 @@ def _is_saved_tensor(obj: Any) -> bool:
     return isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray)
 
 
-def _holds_saved_tensor(obj: Any) -> bool:
+def _holds_saved_tensor(obj: Any, seen: set[int]) -> bool:
+    """`seen`: each container once (a file may share one many times over)."""
     if _is_saved_tensor(obj):
         return True
-    if type(obj) in (dict, OrderedDict):
-        return any(_holds_saved_tensor(v) for v in obj.values())
-    if type(obj) in (list, tuple):
-        return any(_holds_saved_tensor(v) for v in obj)
-    return False
+    if type(obj) not in (dict, OrderedDict, list, tuple) or id(obj) in seen:
+        return False
+    seen.add(id(obj))
+    return any(_holds_saved_tensor(v, seen) for v in (obj.values() if isinstance(obj, dict) else obj))
 
 
 def _unwrap_saved_tensors(obj: Any) -> Any:
-    """Every (name, array) becomes the array; dicts and lists in place, like paddle.load."""
-    if _is_saved_tensor(obj):
-        return obj[1]
-    if type(obj) in (dict, OrderedDict):
-        for key in list(obj):
-            obj[key] = _unwrap_saved_tensors(obj[key])
-    elif type(obj) is list:
-        obj[:] = [_unwrap_saved_tensors(v) for v in obj]
-    elif type(obj) is tuple:
-        return tuple(_unwrap_saved_tensors(v) for v in obj)
-    elif type(obj) is set:
-        return {_unwrap_saved_tensors(v) for v in obj}
-    return obj
+    """Every (name, array) becomes the array, as in paddle.load."""
+    return _map_parts(obj, lambda part: part[1] if _is_saved_tensor(part) else part, {})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,10 +25,12 @@ losses are distill.py's; this script parses the flags and wires the stage.
 import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import checkpoints
+import datafiles
 import distill
 import errors
 import evaluation
@@ -38,7 +40,6 @@ import modeling
 import tasks
 import trainer
 from tokenization import BertTokenizer
-
 
 
 # ------------------------------------------------------------------------------------------ arguments
@@ -91,8 +92,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.intermediate_distill and args.stage == "prediction":
         raise errors.UserError("--intermediate_distill and --stage prediction contradict each other")
     args.stage = "intermediate" if args.intermediate_distill else (args.stage or "prediction")
-    if args.T <= 0:
-        raise errors.UserError(f"--T must be positive, got {args.T}")
+    if not (math.isfinite(args.T) and args.T > 0):
+        raise errors.UserError(f"--T must be a positive number (the temperature of L_pred), got {args.T}")
+    for flag in ("emb_weight", "hidden_weight", "attn_weight", "alpha"):
+        if not (math.isfinite(getattr(args, flag)) and getattr(args, flag) >= 0):
+            raise errors.UserError(f"--{flag} must be a number >= 0, got {getattr(args, flag)}")
     if not args.model_name_or_path and not args.student_config:
         raise errors.UserError("no student: give --model_name_or_path (a TinyBERT folder, or the intermediate "
                             "stage's OUTPUT_DIR/last) or --student_config")
@@ -111,7 +115,7 @@ def aug_train_file(args: argparse.Namespace) -> str:
         raise errors.UserError("--use_aug needs a GLUE --task_name; for other data give --train_file")
     spec = tasks.get_task(args.task_name)
     path = tasks.resolve_glue_file(spec, "train", args.data_dir, args.glue_dir).with_name("train_aug.tsv")
-    if not path.is_file():
+    if not path.is_file() and not datafiles.partial_path(path).exists():  # datafiles explains an unfinished one
         raise errors.DataError(path, None, "file not found (--use_aug; write it with data_augmentation.py)")
     return str(path)
 
@@ -123,12 +127,34 @@ def log(msg: str) -> None:
         print(msg, flush=True)
 
 
+def check_paths_and_models(args: argparse.Namespace) -> None:
+    """What can be checked in a second, before data and models load: no output is an input, and the
+    length and layer map fit the teacher's and student's configs."""
+    teacher_dir = checkpoints.resolve_model_dir(args.teacher_path)
+    student_dir = checkpoints.resolve_model_dir(args.model_name_or_path) if args.model_name_or_path else None
+    checkpoints.check_not_an_input(args.output_dir, "--output_dir", {
+        "--teacher_path": teacher_dir, "--model_name_or_path": student_dir, "--student_config": args.student_config,
+        "--train_file": args.train_file, "--dev_file": args.dev_file})
+    teacher = modeling.read_config(teacher_dir)
+    student = (modeling.read_config(student_dir) if student_dir is not None
+               else distill.student_config(args.student_config, teacher))
+    for who, config in (("teacher", teacher), ("student", student)):
+        if args.max_seq_length > config.max_position_embeddings:
+            raise errors.UserError(f"--max_seq_length {args.max_seq_length} is more than the {who}'s "
+                                   f"{config.max_position_embeddings} position embeddings; lower it")
+    if args.max_seq_length < 3:
+        raise errors.UserError(f"--max_seq_length {args.max_seq_length} leaves no room for text beside "
+                               "[CLS] and [SEP]")
+    layer_mapping.build_layer_map(student.num_hidden_layers, teacher.num_hidden_layers, args.layer_map)
+
+
 @cli.run_main
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    config = cli.start_training(args, "task_distill.py")
     if args.use_aug:
         args.train_file = aug_train_file(args)
+    check_paths_and_models(args)
+    config = cli.start_training(args, "task_distill.py")
     spec, data = tasks.load_task_data(cli.data_config(args), splits=("train", "dev"))
 
     tokenizer = BertTokenizer.from_pretrained(checkpoints.resolve_model_dir(args.teacher_path))
@@ -173,10 +199,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     evaluate = evaluation.task_evaluator(spec, dev_sets, args.batch_size, tokenizer.pad_token_id)
     teacher_metrics = evaluate(teacher)
     log("teacher on dev: " + ", ".join(f"{k} {v:.4f}" for k, v in teacher_metrics.items()))
-    if args.cache_teacher_logits:
-        logits = evaluation.predict_logits(teacher, train_data, args.batch_size, tokenizer.pad_token_id,
-                                           desc="teacher logits (--cache_teacher_logits)")
-        train_data = distill.WithTeacherLogits(train_data, logits)
+    if args.cache_teacher_logits:  # only for the examples this run's steps will use
+        used = trainer.items_used(len(train_data), config)
+        logits = evaluation.predict_logits(teacher, distill.Subset(train_data, used), args.batch_size,
+                                           tokenizer.pad_token_id, desc="teacher logits (--cache_teacher_logits)")
+        train_data = distill.WithTeacherLogits(train_data, logits, used)
     loss_fn = distill.prediction_loss_fn(teacher, args.T, spec.is_regression, args.alpha)
     summary = trainer.train(student, train_data, loss_fn, config, evaluate=evaluate, save_model=save_model,
                             parameters=distill.trainable_parameters(student, "prediction", None), collate_fn=collate)

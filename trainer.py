@@ -199,6 +199,22 @@ class Plan:
         return [micro[i:i + self.accumulation] for i in range(0, len(micro), self.accumulation)]
 
 
+def items_used(num_items: int, config: TrainConfig) -> np.ndarray:
+    """The sorted indices of every item a run with `config` will draw (all of them once it spans an epoch):
+    what a cache computed before training needs to cover."""
+    plan = Plan(num_items, config.batch_size, world_size(), config.gradient_accumulation_steps, config.seed,
+                config.num_train_epochs, config.max_steps)
+    if plan.micro_batches_per_epoch == 0:
+        return np.arange(0)
+    used, steps, epoch = [], plan.total_steps, 0
+    while steps > 0:
+        for step in plan.steps_of_epoch(epoch)[:steps]:
+            used.extend(step)
+        steps -= plan.steps_per_epoch
+        epoch += 1
+    return np.unique(np.concatenate(used)) if used else np.arange(0)
+
+
 def shard(indices: np.ndarray, rank_: int, world: int) -> np.ndarray:
     """This process's contiguous slice of a global micro-batch."""
     return np.array_split(indices, world)[rank_]

@@ -14,6 +14,8 @@ import pytest
 
 import augment
 import data_augmentation as da
+import datafiles
+import errors
 import tasks
 from conftest import write_vocab
 
@@ -410,9 +412,13 @@ def test_resume_after_an_interruption_gives_the_straight_runs_file(random_dir, g
     monkeypatch.setattr(da, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=2))
     assert run(common + ["--output_file", out], capsys)[0] == 0
     monkeypatch.setattr(da, "run_augmentation", real)
-    with open(out, "a", encoding="utf-8") as f:
+    partial = datafiles.partial_path(out)  # an unfinished output never has the real name
+    assert not out.exists()
+    with open(partial, "a", encoding="utf-8") as f:
         f.write("half a row with no newli")
-    assert len(out.read_text().splitlines()) < len(straight.read_text().splitlines())
+    assert len(partial.read_text().splitlines()) < len(straight.read_text().splitlines())
+    with pytest.raises(errors.DataError, match="interrupted data_augmentation.py run.*--resume"):
+        tasks.load_task_data(tasks.DataConfig(task_name="SST-2", train_file=str(out)), splits=("train",))
 
     code, err = run(common + ["--output_file", out], capsys)  # not told to resume: refused
     assert code == 2 and "--resume" in err
