@@ -1,6 +1,14 @@
 """TinyBERT's data augmentation (Jiao et al., 2020, Algorithm 1): candidates for every word and the sampling
 of new sentences. data_augmentation.py is the command line around it (files, shards, resume).
 
+Which words are replaced: as in both reference implementations (the released TinyBERT code,
+huawei-noah/Pretrained-Language-Model TinyBERT/data_augmentation.py, and PaddleNLP's TinyBERT example
+data_augmentation.py), only words made of the letters a-z (after lower-casing) that are not stop words;
+punctuation, numbers, words with other characters and stop words such as "not", "no" and "the" stay.
+STOP_WORDS is the references' list (their `StopWordsList`, 173 words): NLTK's English stop words without
+its question words (what, which, who, whom, when, where, why, how), plus "'s" and "'re".
+AugmentConfig.replace_all_words gives every word candidates instead (special tokens excepted).
+
 For each sentence, split into words:
 - a word that BERT keeps as one word piece gets K candidates from the masked-LM: the word is replaced by
   [MASK] and the K most likely tokens are taken, the word itself excluded. The model sees the masked
@@ -8,7 +16,8 @@ For each sentence, split into words:
   sentence ("pair", the released code's input, which shows the model the word);
 - a longer word gets its K nearest GloVe words by cosine similarity, itself excluded;
 - a word with no candidates stays.
-Then each of N new sentences replaces each word with probability p by a uniformly drawn candidate.
+Then each of N draws replaces each word with probability p by a uniformly drawn candidate; as in the
+references, the distinct draws that differ from the original are kept (at most N, fewer when draws repeat).
 
 Speed: many masked sentences go through one forward pass without gradients, batched by length, with
 the vocabulary projection (as costly as the encoder for a small BERT) and the last encoder layer computed
@@ -19,6 +28,7 @@ not depend on the batch size or on how the work is split.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -34,6 +44,42 @@ from glove import GloVe
 BANNED_LOGIT = -1e9   # added to the logits of tokens that may not be candidates
 MLM_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "word_ids")
 
+# The stop words both references never replace (their `StopWordsList`, 173 words, here in their order): NLTK's
+# English list of 179 words without its eight question words (what, which, who, whom, when, where, why, how,
+# which the references do replace), plus "'s" and "'re". Words with an apostrophe can never pass the
+# letters-only test; they are kept so that the list is the references' whole list.
+STOP_WORDS = frozenset("""
+    i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves
+    he him his himself she she's her hers herself it it's its itself they them their theirs themselves
+    this that that'll these those am is are was were be been being have has had having
+    do does did doing a an the and but if or because as until while of at by for with about against between
+    into through during before after above below to from up down in out on off over under again further
+    then once here there all any both each few more most other some such no nor not
+    only own same so than too very s t can will just don don't should should've now d ll m o re ve y
+    ain aren aren't couldn couldn't didn didn't doesn doesn't hadn hadn't hasn hasn't haven haven't isn
+    isn't ma mightn mightn't mustn mustn't needn needn't shan shan't shouldn shouldn't wasn wasn't weren
+    weren't won won't wouldn wouldn't
+    's 're
+""".split())
+_LETTERS_ONLY = re.compile("[a-z]+")
+
+# N (new samples per sentence) per GLUE task: the released code's and PaddleNLP's `default_params`. Other
+# tasks (STS-B, whose key there is misspelt "STS-b", and WNLI) and one's own data get their --N default.
+TASK_SAMPLES = {"CoLA": 30, "SST-2": 20, "MRPC": 30, "QQP": 10, "MNLI": 10, "QNLI": 20, "RTE": 30}
+DEFAULT_SAMPLES = 30
+
+
+def samples_for_task(task: str | None) -> int:
+    """The references' N for a GLUE task's canonical name (tasks.GLUE_TASKS), 30 for anything else."""
+    return TASK_SAMPLES.get(task or "", DEFAULT_SAMPLES)
+
+
+def replaceable(word: str) -> bool:
+    """The references' rule: a word gets candidates when, lower-cased, it is made of the letters a-z only
+    and is not a stop word."""
+    lower = word.lower()
+    return _LETTERS_ONLY.fullmatch(lower) is not None and lower not in STOP_WORDS
+
 
 # ----------------------------------------------------------------------------------------------
 # Settings
@@ -41,10 +87,11 @@ MLM_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    N: int = 20                 # new samples per sentence
+    N: int = 20                 # draws per sentence: at most N new samples (the command line: per task)
     p: float = 0.4              # probability of replacing each word
     K: int = 15                 # candidates per word
     seed: int = 42
+    replace_all_words: bool = False  # False: only letters-only words that are not STOP_WORDS (the references)
     mlm_input: str = "single"   # "single": masked sentence; "pair": masked sentence [SEP] original
     max_seq_length: int = 128   # word pieces the masked-LM sees around each masked word
     batch_size: int = 64        # masked sentences per forward pass
@@ -220,7 +267,8 @@ def _inference_runner(layer, device: str, cpu_threads: int | None = None) -> inf
 
 
 class CandidateFinder:
-    """Candidates per word: masked-LM predictions for single-piece words, GloVe neighbours for the rest."""
+    """Candidates per word: masked-LM predictions for single-piece words, GloVe neighbours for the rest;
+    none for special tokens and, unless config.replace_all_words, for words that are not `replaceable`."""
 
     def __init__(self, tokenizer, glove: GloVe | None, mlm: MaskedLMPredictor | None, config: AugmentConfig):
         self.tokenizer, self.glove, self.mlm, self.config = tokenizer, glove, mlm, config
@@ -243,7 +291,7 @@ class CandidateFinder:
                     starts.append(len(flat))
                     flat += wp
             for wi, word in enumerate(words):
-                if word in self.special:
+                if word in self.special or not (self.config.replace_all_words or replaceable(word)):
                     continue
                 if pieces is not None and len(pieces[si][wi]) == 1 and pieces[si][wi][0] != self.tokenizer.unk_token_id:
                     queries.append((si, wi, flat, starts[wi], pieces[si][wi][0]))
@@ -299,10 +347,10 @@ def example_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def sample_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
-                     rng: np.random.Generator) -> list[str]:
-    """N new sentences: each word is replaced, with probability p, by one of its candidates drawn
-    uniformly; a word without candidates stays. Words are joined by single spaces."""
+def draw_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
+                   rng: np.random.Generator) -> list[str]:
+    """N draws, repeats and unchanged ones included: each word is replaced, with probability p, by one of
+    its candidates drawn uniformly; a word without candidates stays. Words are joined by single spaces."""
     n_words = len(words)
     replace = rng.random((N, n_words)) < p
     pick = rng.random((N, n_words))
@@ -316,3 +364,16 @@ def sample_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], 
     return out
 
 
+def sample_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
+                     rng: np.random.Generator, original: str | None = None) -> list[str]:
+    """The new samples of one sentence, as the references make them: N draws (draw_sentences), of which
+    each draw seen for the first time is kept, in order, unless it equals the sentence itself (its words
+    joined by spaces, or `original`, the text as it was read). At most N; fewer when draws repeat or
+    leave the sentence unchanged, none when no word has candidates."""
+    seen = {" ".join(words)} if original is None else {" ".join(words), original}
+    out = []
+    for text in draw_sentences(words, candidates, N, p, rng):
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out

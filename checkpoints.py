@@ -31,6 +31,7 @@ WEIGHTS_ORDER = (WEIGHTS_SAFETENSORS, WEIGHTS_PDPARAMS)
 CONFIG_JSON = "config.json"             # newer PaddleNLP / Hugging Face form: flat fields
 CONFIG_PADDLENLP = "model_config.json"  # PaddleNLP 2.x form: {"init_args": [...], "init_class": ...}
 CONFIG_ORDER = (CONFIG_JSON, CONFIG_PADDLENLP)
+TRAINING_ARGS = "training_args.json"    # the settings of the run that saved the folder (trainer.py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,6 +218,13 @@ def model_type(folder: Path, default: str = "bert") -> str:
     if "bert" in text:
         return "bert"
     return default  # a plain BERT config (e.g. an HF folder) names no class
+
+
+def training_args(folder: Path) -> dict[str, Any]:
+    """The settings of the run that saved this folder ({} when it was not saved by a training run)."""
+    path = Path(folder) / TRAINING_ARGS
+    record = read_json(path, "training record") if path.is_file() else {}
+    return record if isinstance(record, dict) else {}
 
 
 def has_classifier(folder: Path) -> bool:

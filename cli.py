@@ -30,6 +30,10 @@ warnings.filterwarnings("ignore", message="No ccache found")
 warnings.filterwarnings("ignore", message="Skip loading for")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help shows every flag's default and keeps the script's docstring as written."""
+
+
 def run_main(main: Callable[..., None]) -> Callable[..., None]:
     """Decorator for a script's main(): UserError becomes 'error: ...' on stderr and exit code 2; Ctrl-C
     and SIGTERM stop with exit code 130, saying what was kept and the command that resumes the run."""
@@ -80,7 +84,8 @@ def resume_command(script: str, argv: Sequence[str] | None = None) -> str:
 def add_device_args(parser: argparse.ArgumentParser, devices: Sequence[str] = ("cpu", "gpu", "xpu", "npu"),
                     n_gpu: bool = True) -> None:
     """--device (and, for training scripts, --n_gpu) as in the PaddleNLP recipes."""
-    parser.add_argument("--device", default="cpu", choices=list(devices), help="Device to run on.")
+    parser.add_argument("--device", default="auto", choices=["auto", *devices],
+                        help="Device to run on; auto: a GPU when this paddle has CUDA and one is visible, else the CPU.")
     if n_gpu:
         parser.add_argument("--n_gpu", type=int, default=None,
                             help="PaddleNLP's flag for several GPUs: refused above 1 with the launch command "
@@ -123,14 +128,21 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
                    help="Warm-up length in steps; overrides --warmup_proportion when > 0.")
     g.add_argument("--weight_decay", type=float, default=d.weight_decay,
                    help="AdamW decoupled weight decay (never applied to biases and LayerNorm).")
-    g.add_argument("--adam_epsilon", type=float, default=d.adam_epsilon)
+    g.add_argument("--adam_epsilon", type=float, default=d.adam_epsilon, help="Epsilon of AdamW.")
     g.add_argument("--max_grad_norm", type=float, default=d.max_grad_norm,
                    help="Clip the global gradient norm; 0 = off.")
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--seed", type=int, default=d.seed, help="Seed of the data order, dropout and new weights.")
     g.add_argument("--logging_steps", type=int, default=d.logging_steps,
                    help="Log the mean loss every N optimizer steps.")
     g.add_argument("--save_steps", type=int, default=d.save_steps,
-                   help="Evaluate and save OUTPUT_DIR/last every N optimizer steps (and at the end).")
+                   help="Evaluate every N optimizer steps (keeping the best in OUTPUT_DIR/best_model) and consider "
+                        "a resumable checkpoint in OUTPUT_DIR/last: it is written at such a step when "
+                        "--checkpoint_minutes have passed since the last one, at an epoch's end, and always at the "
+                        "end, each only while writing stays under --checkpoint_budget of the time.")
+    g.add_argument("--checkpoint_minutes", type=float, default=d.checkpoint_minutes,
+                   help="Least minutes between two resumable checkpoints (0: at every --save_steps).")
+    g.add_argument("--checkpoint_budget", type=float, default=d.checkpoint_budget,
+                   help="Largest share of the run's time spent writing checkpoints (0: no limit).")
     g.add_argument("--amp", "--use_amp", dest="amp", action="store_true",
                    help="Mixed precision on GPU (no effect on CPU).")
     g.add_argument("--amp_dtype", default=d.amp_dtype, choices=["float16", "bfloat16"],
@@ -157,7 +169,7 @@ def start_training(args: argparse.Namespace, script: str):
     config = train_config(args)
     check_n_gpu(args, script)
     trainer.check_output_dir(config)
-    set_device(args.device)
+    args.device = set_device(args.device)
     trainer.init_distributed()
     return config
 
@@ -168,10 +180,24 @@ def gpu_card() -> int:
     return int(card.split(",")[0])
 
 
-def set_device(device: str) -> None:
-    """Select the paddle device, with a one-line error when this paddle build lacks it."""
+def resolve_device(device: str) -> str:
+    """--device auto -> "gpu" when this paddle build has CUDA and a GPU is visible, else "cpu" (said once)."""
+    if device != "auto":
+        return device
     import paddle
 
+    found = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    chosen = "gpu" if found else "cpu"
+    print(f"device: {chosen} (--device auto: {'a CUDA GPU is visible' if found else 'no CUDA GPU visible'})",
+          file=sys.stderr)
+    return chosen
+
+
+def set_device(device: str) -> str:
+    """Select the paddle device (auto resolved), with a one-line error when this paddle build lacks it."""
+    import paddle
+
+    device = resolve_device(device)
     if device == "gpu" and not paddle.is_compiled_with_cuda():
         raise UserError("--device gpu asked for, but this paddle build has no CUDA: "
                         "install paddlepaddle-gpu (see README), or use --device cpu")
@@ -179,6 +205,7 @@ def set_device(device: str) -> None:
         paddle.set_device(f"gpu:{gpu_card()}")
     else:
         paddle.set_device(device)
+    return device
 
 
 # ------------------------------------------------------------------------------------------ data flags

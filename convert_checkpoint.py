@@ -138,7 +138,7 @@ def convert_hf_checkpoint(hf_dir: str | Path, output_dir: str | Path, safe_seria
 
 @cli.run_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     parser.add_argument("--from_hf", required=True, help="Hugging Face BERT folder (config.json + weights).")
     parser.add_argument("--output_dir", required=True, help="Folder to write the converted checkpoint to.")
     parser.add_argument("--safe_serialization", action="store_true",

@@ -3,16 +3,24 @@
     python data_augmentation.py --pretrained_bert_model BERT_DIR --glove_embs glove.6B.300d.txt \\
         --glue_dir GLUE_DIR --task_name SST-2            # writes GLUE_DIR/SST-2/train_aug.tsv
 
-For each sentence, split into words:
-- a word that BERT keeps as one word piece gets K candidates from the masked-LM: the word is replaced by
-  [MASK] and the K most likely tokens are taken, the word itself excluded. The model sees the masked
+Which words are replaced, as in the released TinyBERT code and PaddleNLP's TinyBERT example: only words made
+of the letters a-z that are not stop words (augment.STOP_WORDS, the references' list); punctuation, numbers
+and words such as "not", "no" and "the" stay. --replace_all_words gives every word candidates.
+For each such word:
+- a word that BERT keeps as one word piece gets K (--K, alias --M) candidates from the masked-LM: the word
+  is replaced by [MASK] and the K most likely tokens are taken, the word itself excluded. The model sees the masked
   sentence alone (--mlm_input single, the paper's input) or the masked sentence, [SEP], then the original
   sentence (--mlm_input pair, the released code's input, which shows the model the word);
 - a longer word gets its K nearest GloVe words by cosine similarity, itself excluded;
 - a word with no candidates stays.
-Then each of N new sentences replaces each word with probability p by a uniformly drawn candidate.
+Then N draws each replace each word with probability p by a uniformly drawn candidate, and, as in the
+references, the distinct draws that differ from the original sentence are written: at most N new samples,
+fewer when draws repeat (the summary line counts the sentences that got fewer than N). N defaults to the
+references' per-task value (augment.TASK_SAMPLES: SST-2 and QNLI 20, MNLI and QQP 10, others 30).
 The two sides of a sentence pair are augmented one at a time, each paired with the other's original.
 Labels stay; the original rows are kept; the output has the input's format (same columns and header).
+A --pretrained_bert_model without masked-LM weights is an error (its candidates would all be GloVe's):
+--mlm none asks for GloVe neighbours for every word.
 
 Speed: many masked sentences go through one forward pass without gradients, batched by length, with
 the vocabulary projection (as costly as the encoder for a small BERT) and the last encoder layer computed
@@ -28,7 +36,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
@@ -86,7 +94,8 @@ def shard_range(total: int, shard_id: int, num_shards: int) -> tuple[int, int]:
 
 
 class Progress:
-    """`<output>.progress.json`: the settings, how many examples are done and the output's size then.
+    """`<output>.progress.json`: the settings, how many examples are done and the output's size then, and
+    what they gave: sentences (text sides) augmented, new samples written, sentences with fewer than N.
 
     Written after each chunk (output flushed first), so a resumed run cuts the output back to the last
     recorded size and continues from the next example."""
@@ -94,6 +103,12 @@ class Progress:
     def __init__(self, output: Path, settings: dict[str, Any]):
         self.output, self.path, self.settings = output, progress_path(output), settings
         self.done, self.bytes, self.header_bytes, self.complete = 0, 0, 0, False
+        self.sentences, self.samples, self.short = 0, 0, 0
+
+    def add(self, counts: "Counts") -> None:
+        self.sentences += counts.sentences
+        self.samples += counts.samples
+        self.short += counts.short
 
     def load(self, data_file: Path | None = None) -> None:
         """Read the record and check it fits the file the run continues (`data_file`, default the output)."""
@@ -111,6 +126,8 @@ class Progress:
                             f"{k}={self.settings.get(k)!r}; use the same settings, or --overwrite")
         self.done, self.bytes = int(state["examples_done"]), int(state["bytes"])
         self.header_bytes, self.complete = int(state.get("header_bytes", 0)), bool(state.get("complete"))
+        self.sentences, self.samples = int(state.get("sentences", 0)), int(state.get("samples", 0))
+        self.short = int(state.get("short", 0))
         size = data_file.stat().st_size if data_file.exists() else -1
         if size < self.bytes:
             raise UserError(f"cannot resume {data_file}: it is shorter than its progress record says "
@@ -118,7 +135,8 @@ class Progress:
 
     def save(self) -> None:
         state = {"settings": self.settings, "examples_done": self.done, "bytes": self.bytes,
-                 "header_bytes": self.header_bytes, "complete": self.complete}
+                 "header_bytes": self.header_bytes, "complete": self.complete,
+                 "sentences": self.sentences, "samples": self.samples, "short": self.short}
         checkpoints.write_json(self.path, state)
 
 
@@ -172,39 +190,63 @@ def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwr
                     out.write(block)
     merged = Progress(output, settings)
     merged.done = sum(r.done for _, r in parts)
+    for _, r in parts:
+        merged.add(Counts(r.sentences, r.samples, r.short))
     merged.bytes, merged.header_bytes, merged.complete = output.stat().st_size, parts[0][1].header_bytes, True
     merged.save()
     for part, record in parts:
         part.unlink()
         record.path.unlink()
-    print(f"merged {num_shards} shards into {output} ({merged.done} examples)", file=sys.stderr)
+    print(f"merged {num_shards} shards into {output}: {summary(merged, settings.get('N'))}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------------------
 # The run
 
 
+@dataclass
+class Counts:
+    """What a chunk gave: sentences (text sides) augmented, new samples, sentences with fewer than N."""
+    sentences: int = 0
+    samples: int = 0
+    short: int = 0
+
+
+def summary(progress: Progress, N: int | None) -> str:
+    """The run's last line: what the output holds and how many sentences yielded fewer than N."""
+    return (f"{progress.done} examples -> {progress.done + progress.samples} rows ({progress.done} originals + "
+            f"{progress.samples} new samples from {progress.sentences} sentences); {progress.short} of "
+            f"{progress.sentences} sentences yielded fewer than N={N} distinct new samples")
+
+
 def augment_rows(rows: datafiles.Rows, finder: augment.CandidateFinder, config: augment.AugmentConfig, first_index: int,
-                 examples: Sequence[Any]) -> list[str]:
-    """Output lines for a chunk of input rows: each original, then N rows per text side."""
-    sides = [[finder.words(t) for t in rows.texts(row)] for row in examples]
+                 examples: Sequence[Any], counts: Counts | None = None) -> list[str]:
+    """Output lines for a chunk of input rows: each original, then up to N distinct new rows per text side
+    (augment.sample_sentences); `counts`, when given, is increased by what the chunk gave."""
+    texts = [rows.texts(row) for row in examples]
+    sides = [[finder.words(t) for t in row_texts] for row_texts in texts]
     flat = [words for row_sides in sides for words in row_sides]
     found = finder(flat)
+    counts = counts if counts is not None else Counts()
     lines, k = [], 0
     for j, row in enumerate(examples):
         rng = augment.example_rng(config.seed, first_index + j)
         lines.append(rows.row_text(row))
         for side, words in enumerate(sides[j]):
-            for text in augment.sample_sentences(words, found[k], config.N, config.p, rng):
-                lines.append(rows.row_text(rows.with_text(row, side, text)))
+            new = augment.sample_sentences(words, found[k], config.N, config.p, rng, original=texts[j][side])
+            lines.extend(rows.row_text(rows.with_text(row, side, text)) for text in new)
+            counts.sentences += 1
+            counts.samples += len(new)
+            counts.short += len(new) < config.N
             k += 1
     return lines
 
 
 def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, config: augment.AugmentConfig, output: Path,
                      settings: dict[str, Any], shard_id: int = 0, num_shards: int = 1, resume: bool = False,
-                     overwrite: bool = False, max_chunks: int | None = None, verbose: bool = True) -> int:
-    """Augment this shard's examples into `output`; returns how many examples it holds.
+                     overwrite: bool = False, max_chunks: int | None = None, verbose: bool = True) -> Progress:
+    """Augment this shard's examples into `output`; returns its progress record: how many examples it
+    holds (.done), new samples (.samples), sentences (.sentences) and those with fewer than N (.short).
 
     max_chunks stops early (as an interruption would): for tests."""
     from tqdm import tqdm
@@ -215,7 +257,7 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
     f = open_output(output, progress, resume, overwrite)
     if f is None:
         print(f"{output} is already complete ({progress.done} examples)", file=sys.stderr)
-        return progress.done
+        return progress
     with f:
         if progress.done == 0 and progress.bytes == 0:
             f.write(rows.header_text().encode("utf-8"))
@@ -231,11 +273,13 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
         try:
             while index < end and (max_chunks is None or chunks < max_chunks):
                 chunk = [next(source) for _ in range(min(CHUNK_EXAMPLES, end - index))]
-                f.write("".join(augment_rows(rows, finder, config, index, chunk)).encode("utf-8"))
+                counts = Counts()
+                f.write("".join(augment_rows(rows, finder, config, index, chunk, counts)).encode("utf-8"))
                 f.flush()
                 index += len(chunk)
                 chunks += 1
                 progress.done, progress.bytes = index - start, f.tell()
+                progress.add(counts)
                 progress.save()
                 bar.update(len(chunk))
         except KeyboardInterrupt:
@@ -247,16 +291,33 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
         os.replace(datafiles.partial_path(output), output)
         progress.complete = True
         progress.save()
-    return progress.done
+    return progress
 
 
 # ----------------------------------------------------------------------------------------------
 # Command line
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's default in --help; a flag whose default is None and whose help states its default
+    (--N: per task) is not also given "(default: None)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None and "default" in (action.help or "").lower():
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _per_task_help() -> str:
+    by_n: dict[int, list[str]] = {}
+    for task, n in augment.TASK_SAMPLES.items():
+        by_n.setdefault(n, []).append(task)
+    listed = "; ".join(f"{', '.join(names)} {n}" for n, names in sorted(by_n.items()))
+    return f"{listed}; other tasks (STS-B, WNLI) and your own data {augment.DEFAULT_SAMPLES}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
     cli.add_data_args(parser, splits=("train",), labels=False, regression=False)
     g = parser.add_argument_group("augmentation")
     g.add_argument("--pretrained_bert_model", default=None,
@@ -267,16 +328,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--glove_vocab_size", type=int, default=100_000,
                    help="Keep only the most frequent GloVe words (candidates come from these); 0 = all.")
     g.add_argument("--mlm", default="bert", choices=["bert", "none"],
-                   help="none: GloVe neighbours for every word, no masked-LM.")
+                   help="none: GloVe neighbours for every word, no masked-LM (needed for a --pretrained_bert_model "
+                        "without masked-LM weights, which is otherwise an error).")
     g.add_argument("--mlm_input", default="single", choices=["single", "pair"],
                    help="single: the masked sentence alone (the paper); pair: masked sentence [SEP] original "
                         "(the released code; the model sees the word, so candidates are near-synonyms).")
     g.add_argument("--output_file", default=None,
                    help="Output path (default: train_aug.tsv beside the training file, same format).")
-    g.add_argument("--N", type=int, default=20, help="New samples per sentence.")
+    g.add_argument("--N", type=int, default=None,
+                   help="Draws per sentence; the distinct ones that differ from the original are written (at "
+                        "most N new samples). Default: the references' per-task N, which an explicit --N "
+                        f"overrides: {_per_task_help()}.")
     g.add_argument("--p", type=float, default=0.4, help="Probability of replacing each word.")
-    g.add_argument("--K", type=int, default=15, help="Candidates per word.")
-    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--K", "--M", dest="K", type=int, default=15,
+                   help="Candidates per word (--M is the references' name).")
+    g.add_argument("--replace_all_words", action="store_true",
+                   help="Give every word candidates, stop words, punctuation and numbers included; without "
+                        "it only words of the letters a-z that are not stop words get them, as in the references.")
+    g.add_argument("--seed", type=int, default=42,
+                   help="Random seed: each example draws from a generator seeded with (seed, example index).")
     g.add_argument("--batch_size", type=int, default=64, help="Masked sentences per forward pass.")
     g.add_argument("--max_seq_length", type=int, default=None,
                    help="Word pieces the masked-LM sees (a window around each masked word); default 128, or "
@@ -293,6 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def masked_lm_folder(args: argparse.Namespace) -> Path | None:
+    """The masked-LM's folder; None with --mlm none. A folder without masked-LM weights is an error: every
+    candidate would come from GloVe, which --mlm none asks for explicitly."""
+    if args.mlm == "none":
+        return None
+    if args.pretrained_bert_model is None:
+        raise UserError("--pretrained_bert_model is required (or --mlm none for GloVe only)")
+    folder = checkpoints.resolve_model_dir(args.pretrained_bert_model)
+    checkpoints.require_weights(folder)
+    if not checkpoints.has_mlm_head(folder):
+        raise UserError(f"{folder} has no masked-LM head (cls.predictions.*): its candidates would all come "
+                        f"from GloVe; pass --mlm none to use GloVe for every word, or give a BERT with its "
+                        f"masked-LM head")
+    return folder
+
+
 def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     """(tokenizer, masked-LM predictor or None, GloVe)."""
     from tokenization import SPECIAL_TOKENS, BertTokenizer
@@ -300,24 +386,19 @@ def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     if not args.glove_embs:
         raise UserError("--glove_embs is required: words of several word pieces (or every word with "
                         "--mlm none) get their candidates from GloVe")
-    glove = load_glove(args.glove_embs, args.glove_vocab_size or None)
     model_dir = args.pretrained_bert_model
-    if model_dir is None:
-        if args.mlm != "none":
-            raise UserError("--pretrained_bert_model is required (or --mlm none for GloVe only)")
+    if model_dir is not None:
+        tokenizer = BertTokenizer.from_pretrained(model_dir)
+    else:  # --mlm none (else masked_lm_folder says the model is required)
         # Words only: BERT's basic tokenizer (lower-cased, like GloVe 6B) needs no real vocabulary.
-        return BertTokenizer({t: i for i, t in enumerate(SPECIAL_TOKENS)}, do_lower_case=True), None, glove
-    tokenizer = BertTokenizer.from_pretrained(model_dir)
-    if args.mlm == "none":
+        tokenizer = BertTokenizer({t: i for i, t in enumerate(SPECIAL_TOKENS)}, do_lower_case=True)
+    folder = masked_lm_folder(args)  # before GloVe loads: a wrong model fails at once
+    glove = load_glove(args.glove_embs, args.glove_vocab_size or None)
+    if folder is None:
         return tokenizer, None, glove
     import modeling
 
-    folder = checkpoints.resolve_model_dir(model_dir)
-    if not checkpoints.has_mlm_head(folder):
-        print(f"note: {folder} has no masked-LM weights (cls.predictions.*): using GloVe neighbours for "
-              f"every word, as with --mlm none", file=sys.stderr)
-        return tokenizer, None, glove
-    cli.set_device(args.device)
+    args.device = cli.set_device(args.device)
     model = modeling.BertForMaskedLM.from_pretrained(folder)
     if tokenizer.vocab_size != model.config.vocab_size:
         raise UserError(f"{folder}: vocab.txt has {tokenizer.vocab_size} tokens but the model "
@@ -354,8 +435,11 @@ def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_p
 @cli.run_main
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    config = augment.AugmentConfig(N=args.N, p=args.p, K=args.K, seed=args.seed, mlm_input=args.mlm_input,
-                                   max_seq_length=mlm_window(args), batch_size=args.batch_size)
+    task = tasks.get_task(args.task_name).name if tasks.is_glue_task(args.task_name) else None
+    N = args.N if args.N is not None else augment.samples_for_task(task)
+    config = augment.AugmentConfig(N=N, p=args.p, K=args.K, seed=args.seed, mlm_input=args.mlm_input,
+                                   max_seq_length=mlm_window(args), batch_size=args.batch_size,
+                                   replace_all_words=args.replace_all_words)
     config.check()
     if args.num_shards < 1 or not 0 <= args.shard_id < args.num_shards:
         raise UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at least 1 "
@@ -365,18 +449,16 @@ def main(argv: list[str] | None = None) -> None:
     checkpoints.check_not_an_input(output, "--output_file", {
         "--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model, "--glove_embs": args.glove_embs})
     if args.merge_shards:
-        mlm_used = args.mlm != "none" and args.pretrained_bert_model is not None
-        mlm_used = mlm_used and _has_mlm(args.pretrained_bert_model)
+        mlm_used = masked_lm_folder(args) is not None
         merge_shards(output, args.num_shards, settings_of(args, config, input_path, mlm_used), args.overwrite)
         return
     tokenizer, mlm, glove = load_models(args, config)
     settings = settings_of(args, config, input_path, mlm is not None)
     part = shard_path(output, args.shard_id, args.num_shards)
     finder = augment.CandidateFinder(tokenizer, glove, mlm, config)
-    done = run_augmentation(rows, finder, config, part, {**settings, **_shard(args)}, args.shard_id,
-                            args.num_shards, args.resume, args.overwrite)
-    rows_per_example = 1 + config.N * len(rows.text_fields)
-    print(f"wrote {part}: {done} examples -> {done * rows_per_example} rows", file=sys.stderr)
+    progress = run_augmentation(rows, finder, config, part, {**settings, **_shard(args)}, args.shard_id,
+                                args.num_shards, args.resume, args.overwrite)
+    print(f"wrote {part}: {summary(progress, config.N)}", file=sys.stderr)
     if args.num_shards > 1:
         print(f"when every shard is done: python data_augmentation.py ... --num_shards {args.num_shards} "
               f"--merge_shards", file=sys.stderr)
@@ -384,10 +466,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def _shard(args: argparse.Namespace) -> dict:
     return {"shard": [args.shard_id, args.num_shards]} if args.num_shards > 1 else {}
-
-
-def _has_mlm(model_dir: str) -> bool:
-    return checkpoints.has_mlm_head(checkpoints.resolve_model_dir(model_dir))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parent
 # ------------------------------------------------------------------------------------------ settings
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Run the TinyBERT pipeline end to end on BBC News.")
+    p = argparse.ArgumentParser(description="Run the TinyBERT pipeline end to end on BBC News.",
+                                formatter_class=cli.HelpFormatter)
     p.add_argument("--output_dir", default="demo_output", help="Where every stage writes (default ./demo_output).")
     p.add_argument("--quick", action="store_true",
                    help="Smoke run: 300 training articles, short sequences, few steps (about 2 minutes).")

@@ -123,16 +123,36 @@ def init_student_from_teacher(student: modeling.PretrainedBert, teacher: modelin
             value.set_value(src_state[name])
 
 
-def fit_projection(student: modeling.PretrainedBert, teacher: modeling.PretrainedBert):
-    """W_h: the student's fit_dense when it is narrower than the teacher, else None (no projection)."""
+PROJECTION_MODES = ("always", "when_narrower")
+
+
+def fit_projection(student: modeling.PretrainedBert, teacher: modeling.PretrainedBert,
+                   mode: str = "always") -> list | None:
+    """W_e and W_h (paper eq. 8-9) as one layer per student hidden state, [m] for hidden_states[m]
+    (0 = the embeddings), or None: states are compared unprojected.
+
+    Which layers: the student's per-layer fit_denses when it has them (PaddleNLP's v2 general TinyBERT;
+    PaddleNLP's task_distill uses fit_denses[i] for student state i), else its one fit_dense for every state
+    (the original code). When: mode "always" at any width, as both references do; "when_narrower" only when
+    the student is narrower than the teacher. A student without fit_dense (bert) is never projected, so it
+    must be as wide as the teacher.
+    """
+    if mode not in PROJECTION_MODES:
+        raise ValueError(f"projection mode {mode!r}: choose from {PROJECTION_MODES}")
     s_width, t_width = student.config.hidden_size, teacher.config.hidden_size
-    if s_width == t_width:
-        return None
-    fit_dense = getattr(student.base, "fit_dense", None)
+    base = student.base
+    fit_dense = getattr(base, "fit_dense", None)
     if fit_dense is None:
-        raise errors.UserError(f"the student is {s_width} wide and the teacher {t_width}: a narrower student needs "
-                            f"fit_dense, use --model_type tinybert")
-    return fit_dense
+        if s_width != t_width:
+            raise errors.UserError(f"the student is {s_width} wide and the teacher {t_width}: a narrower student "
+                                   f"needs fit_dense, use --model_type tinybert")
+        return None
+    if mode == "when_narrower" and s_width == t_width:
+        return None
+    fit_denses = getattr(base, "fit_denses", None)
+    if fit_denses is not None:
+        return list(fit_denses)
+    return [fit_dense] * (student.config.num_hidden_layers + 1)
 
 
 # ------------------------------------------------------------------------------------------ losses
@@ -143,7 +163,8 @@ def model_inputs(batch: dict[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
 
 def intermediate_loss_fn(teacher: modeling.PretrainedBert, layer_map: Sequence[int], projection,
                          weights: dict[str, float]) -> trainer.LossFn:
-    """Stage 1 loss: embeddings, hidden states and pre-softmax attention scores of mapped layers."""
+    """Stage 1 loss: embeddings, hidden states and pre-softmax attention scores of mapped layers;
+    projection: fit_projection's list (student state m through projection[m]) or None."""
     depth = max(layer_map)
 
     def loss_fn(student: modeling.PretrainedBert, batch: dict[str, paddle.Tensor]):
@@ -177,13 +198,17 @@ def prediction_loss_fn(teacher: modeling.PretrainedBert, temperature: float, is_
 
 
 def trainable_parameters(student: modeling.PretrainedBert, stage: str, projection) -> list[paddle.Tensor]:
-    """What each stage trains: stage 1 the encoder (+ fit_dense when used); stage 2 all but fit_dense."""
+    """What each stage trains: stage 1 the encoder and the projection layers it uses (fit_projection);
+    stage 2 all but fit_dense and fit_denses. Unused projections are saved as loaded."""
     prefix = student.base_model_prefix + "."
     if stage == "intermediate":
-        skip = ("classifier.", prefix + "pooler.") + (() if projection is not None else (prefix + "fit_dense.",))
+        skip = ("classifier.", prefix + "pooler.")
+        used = {id(p) for layer in projection or [] for p in layer.parameters()}
     else:
-        skip = (prefix + "fit_dense.",)
-    return [p for name, p in student.named_parameters() if not name.startswith(skip)]
+        skip, used = (), set()
+    is_projection = lambda name: name.startswith(prefix + "fit_dense")  # noqa: E731  (fit_dense and fit_denses)
+    return [p for name, p in student.named_parameters()
+            if not name.startswith(skip) and (not is_projection(name) or id(p) in used)]
 
 
 class Subset:

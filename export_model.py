@@ -64,7 +64,9 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
     model_type = model_type or checkpoints.model_type(folder)
     model = modeling.load_classifier(folder, model_type)
     tokenizer = BertTokenizer.from_pretrained(folder)
-    max_seq_length = max_seq_length or min(128, model.config.max_position_embeddings)
+    trained = checkpoints.training_args(folder)  # the task and length the model was trained with
+    task_name = task_name or trained.get("task_name")
+    max_seq_length = max_seq_length or trained.get("max_seq_length") or min(128, model.config.max_position_embeddings)
     if max_seq_length > model.config.max_position_embeddings:
         raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
                                f"{model.config.max_position_embeddings} position embeddings")
@@ -117,7 +119,7 @@ def parity(model, folder: Path, onnx: bool, atol: float) -> dict[str, float]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--model_path", required=True,
                         help="Trained classification folder (weights, config, vocab.txt).")
     parser.add_argument("--output_path", required=True, help="Folder to write the exported model to.")
@@ -125,11 +127,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Also write model.onnx (needs paddle2onnx; running it needs onnxruntime).")
     parser.add_argument("--opset_version", type=int, default=ONNX_OPSET, help="ONNX opset for --onnx.")
     parser.add_argument("--task_name", default=None,
-                        help="GLUE task the model was trained on: checked against the checkpoint's labels and "
-                             "recorded for predict.py (its labels name the outputs when the checkpoint does not).")
+                        help="GLUE task the model was trained on (default: the one its training run recorded): "
+                             "checked against the checkpoint's labels and recorded for predict.py.")
     parser.add_argument("--max_seq_length", type=int, default=None,
-                        help="Truncation length that predict.py will use by default "
-                             "(default: 128, or fewer when the model has fewer positions).")
+                        help="Truncation length that predict.py will use by default (default: the one the model "
+                             "was trained with, else 128 or fewer when the model has fewer positions).")
     parser.add_argument("--model_type", choices=["bert", "tinybert"], default=None,
                         help="Model class; read from the saved config when omitted.")
     parser.add_argument("--atol", type=float, default=1e-5,

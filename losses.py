@@ -8,7 +8,8 @@ Understanding", Sec. 3.1), one function per equation.
     L_model = sum_m L_layer(S_m, T_g(m))                (Eq. 11)  intermediate_loss (layers 0..M)
 
 Superscript S is the student, T the teacher; W_e and W_h are the student's learnable projections to the
-teacher's width (`fit_dense` in the student model; as in the released code one projection serves both).
+teacher's width: one for every state (`fit_dense`, as in the released code one projection serves both), or
+one per student state (`fit_denses[m]` for state m, as PaddleNLP's v2 TinyBERT).
 Regression tasks replace L_pred with `prediction_mse` (a softmax over one logit is constant).
 Every MSE is a mean over elements, so loss values do not grow with batch size or sequence length.
 """
@@ -51,7 +52,7 @@ def embedding_mse(student_emb: Tensor, teacher_emb: Tensor,
                   projection: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """L_embd = MSE(E^S W_e, E^T), mean over all elements; `projection` is W_e (student fit_dense).
 
-    Pass the projection when the student is narrower than the teacher; without it widths must match.
+    Without a projection the widths must match.
     """
     return _projected_mse(student_emb, teacher_emb, projection, "embedding")
 
@@ -106,23 +107,26 @@ def attention_mse(student_scores: Tensor, teacher_scores: Tensor, attention_mask
 
 
 def intermediate_loss(student_out, teacher_out, layer_map: Sequence[int], attention_mask: Tensor | None,
-                      projection: Callable[[Tensor], Tensor] | None = None,
+                      projection: Callable[[Tensor], Tensor] | Sequence[Callable[[Tensor], Tensor]] | None = None,
                       weights: dict[str, float] | None = None) -> tuple[Tensor, dict[str, float]]:
     """L_model over layers 0..M (Eq. 11): L_embd + sum_m L_hidn(m) + sum_m L_attn(m).
 
     student_out/teacher_out carry `hidden_states` (L+1, [0] = embeddings) and `attention_scores` (L);
     student layer m (1-based) learns from teacher layer g(m) = layer_map[m-1]: hidden_states[m] against
     hidden_states[g(m)] and attention_scores[m-1] against attention_scores[g(m)-1].
+    projection: one W for every student state, a list or tuple with W_m for student state m (W_0 = W_e), or None.
     weights: multipliers for the "emb", "hidden" and "attn" terms (default 1 each; 0 skips a term).
     Returns the total and a dict of each summed term's value for logging.
     """
     w = {"emb": 1.0, "hidden": 1.0, "attn": 1.0, **(weights or {})}
+    if not isinstance(projection, (list, tuple)):
+        projection = [projection] * len(student_out.hidden_states)  # one W (or None) for every state
     terms: dict[str, Tensor] = {}
     if w["emb"]:
-        terms["emb"] = embedding_mse(student_out.hidden_states[0], teacher_out.hidden_states[0], projection)
+        terms["emb"] = embedding_mse(student_out.hidden_states[0], teacher_out.hidden_states[0], projection[0])
     if w["hidden"]:
         terms["hidden"] = paddle.add_n([
-            hidden_mse(student_out.hidden_states[m], teacher_out.hidden_states[n], projection)
+            hidden_mse(student_out.hidden_states[m], teacher_out.hidden_states[n], projection[m])
             for m, n in enumerate(layer_map, start=1)])
     if w["attn"]:
         terms["attn"] = paddle.add_n([

@@ -344,9 +344,12 @@ class PretrainedBert(nn.Layer):
             d.update(config_overrides)
             config = BertConfig.from_dict(d)
         weights = checkpoints.require_weights(folder)
+        state = checkpoints.load_state(weights)
         with _skip_init():  # 110M random numbers take seconds; the checkpoint overwrites them anyway
             model = cls(config)
-        fresh = model.load_checkpoint_state(checkpoints.load_state(weights), source=str(weights))
+            if isinstance(model.base, TinyBertModel) and any("fit_denses." in k for k in state):
+                model.base.add_fit_denses()  # v2 projections: no config field tells, only the keys
+        fresh = model.load_checkpoint_state(state, source=str(weights))
         if fresh:
             model.init_weights(only=set(fresh))
         model.eval()
@@ -511,10 +514,14 @@ class BertModel(PretrainedBert):
 
 
 class TinyBertModel(BertModel):
-    """BERT of any depth and width plus fit_dense: W_h in the paper, mapping student width to teacher's.
+    """BERT of any depth and width plus the projections W_e, W_h of the paper (student width -> fit_size,
+    the teacher's width), as PaddleNLP names them:
 
-    fit_dense is not applied in forward; the distillation loss applies it to student hidden states
-    (and embeddings) when student and teacher widths differ.
+        fit_dense     one Linear for every hidden state (the original TinyBERT code)
+        fit_denses    L+1 Linears, [i] for hidden_states[i] (PaddleNLP's v2 general TinyBERT); present
+                      only when the checkpoint has them (from_pretrained looks), or after add_fit_denses()
+
+    Neither is applied in forward; the distillation loss applies them (distill.fit_projection).
     """
 
     base_model_prefix = "tinybert"
@@ -524,6 +531,13 @@ class TinyBertModel(BertModel):
         super().__init__(config)
         self.fit_dense = nn.Linear(config.hidden_size, config.fit_size)
         self._finish_init(TinyBertModel)
+
+    def add_fit_denses(self) -> None:
+        """Give the model PaddleNLP v2's per-layer projections (initialised unless weights are about to load)."""
+        c = self.config
+        self.fit_denses = nn.LayerList([nn.Linear(c.hidden_size, c.fit_size) for _ in range(c.num_hidden_layers + 1)])
+        if not _SKIP_INIT:
+            self.init_weights(only={k for k in self.state_dict() if k.startswith("fit_denses.")})
 
 
 class BertForSequenceClassification(PretrainedBert):

@@ -221,7 +221,7 @@ def check_outputs_free(args: argparse.Namespace) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                     formatter_class=cli.HelpFormatter, epilog=__doc__)
     parser.add_argument("--model_path", required=True,
                         help="Folder from export_model.py, or a trained checkpoint folder.")
     parser.add_argument("--runtime", choices=inference.RUNTIMES, default="paddle_inference",
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     if args.batch_size < 1:
         raise errors.UserError("--batch_size must be at least 1")
     check_outputs_free(args)
+    args.device = cli.resolve_device(args.device)
     predictor = inference.load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
     max_seq_length = args.max_seq_length or predictor.max_seq_length
     if max_seq_length > predictor.max_positions:

@@ -182,7 +182,8 @@ class _Reconstruct(_Guard):
     name = "numpy._core.multiarray._reconstruct"
 
     def __call__(self, *args: Any) -> _Array:
-        if len(args) == 3 and type(args[0]) is _NDArrayClass and args[1] == (0,) and args[2] in (b"b", "b"):
+        if (len(args) == 3 and type(args[0]) is _NDArrayClass and type(args[1]) is tuple and args[1] == (0,)
+                and type(args[2]) in (bytes, str) and args[2] in (b"b", "b")):
             return _Array()
         raise self._refuse(args)
 
@@ -261,7 +262,7 @@ class _Array:
         if self.array is None and type(state) is tuple and len(state) == 5:
             version, shape, dtype, fortran, data = state
             if (type(version) is int and _is_shape(shape) and type(dtype) is _DType and type(fortran) is bool
-                    and type(data) in (bytes, bytearray, str)):
+                    and type(data) in (bytes, str)):  # str: Python 2 files
                 array = _multiarray._reconstruct(np.ndarray, (0,), b"b")
                 try:
                     array.__setstate__((version, shape, dtype.dtype, fortran, data))
@@ -408,15 +409,19 @@ def _unpickle(f: IO[bytes], path: str | os.PathLike, head: bytes, what: str) -> 
     except OSError:
         raise
     except MemoryError:
-        size = os.fstat(f.fileno()).st_size / 2**20
-        raise DataError(path, None, f"not enough memory to load it ({size:.0f} MB); free some or use a larger "
-                                    "machine") from None
+        size = _size(os.fstat(f.fileno()).st_size)
+        raise DataError(path, None, f"out of memory loading it (a file of {size}): if that is far below the "
+                                    "free memory, it is corrupt (re-save or re-download it); else free some") from None
     except Exception as e:  # the unpickler raises many types (EOFError, UnpicklingError, ValueError...)
         error = e
     if not _is_pickle_header(head):
         raise DataError(path, None, f"not {_a(what)} written by paddle.save: not a pickle ({_what_it_is(head)}); "
                                     "check that this is the right file")
     raise DataError(path, None, f"truncated or corrupt ({_reason(error)}); re-save or re-download it")
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 2**20 else f"{n / 2**20:.0f} MB"
 
 
 def _refusal(e: _Refused, what: str) -> str:
@@ -449,6 +454,8 @@ def _what_it_is(head: bytes) -> str:
 
 
 def _reason(e: Exception) -> str:
+    if isinstance(e, _Refused):
+        return f"it names a global {e.name!r}, not a Python name"
     text = str(e).strip().splitlines()
     first = text[0][:120] if text else ""
     if isinstance(e, EOFError) or "truncated" in first:

@@ -45,7 +45,8 @@ from tokenization import BertTokenizer
 # ------------------------------------------------------------------------------------------ arguments
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="TinyBERT task distillation: intermediate and prediction stages.")
+    p = argparse.ArgumentParser(description="TinyBERT task distillation: intermediate and prediction stages.",
+                                formatter_class=cli.HelpFormatter)
     g = p.add_argument_group("models")
     g.add_argument("--model_type", "--student_model_type", default="tinybert", choices=["tinybert", "bert"],
                    help="Student architecture (tinybert has fit_dense, needed when narrower than the teacher).")
@@ -69,6 +70,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--layer_map", default="uniform",
                    help="Teacher layer of each student layer: uniform (g(m) = m*N/M), top, bottom, or a list "
                         "such as 3,6,9,12 (1-based teacher layers).")
+    g.add_argument("--projection", choices=distill.PROJECTION_MODES, default=None,
+                   help="Intermediate stage: when student states go through the student's projection W_h "
+                        "(its per-layer fit_denses when its folder has them, as PaddleNLP's v2 general TinyBERT; "
+                        "else its one fit_dense) before the MSE with the teacher's. always (the default for "
+                        "--model_type tinybert, as the original TinyBERT and PaddleNLP): also when student and "
+                        "teacher are equally wide; when_narrower: only when the student is narrower, equal widths "
+                        "are compared directly (this project's behaviour before). bert students have no fit_dense: "
+                        "when_narrower only, and they must be as wide as the teacher.")
     g.add_argument("--emb_weight", type=float, default=1.0, help="Weight of L_embd (intermediate stage).")
     g.add_argument("--hidden_weight", type=float, default=1.0, help="Weight of sum L_hidn (intermediate stage).")
     g.add_argument("--attn_weight", type=float, default=1.0, help="Weight of sum L_attn (intermediate stage).")
@@ -102,6 +111,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                             "stage's OUTPUT_DIR/last) or --student_config")
     if args.model_name_or_path and args.student_config:
         raise errors.UserError("give either --model_name_or_path or --student_config, not both")
+    if args.projection == "always" and args.model_type == "bert":
+        raise errors.UserError("--projection always needs a student with fit_dense (--model_type tinybert); "
+                               "bert students are compared unprojected")
+    args.projection = args.projection or ("always" if args.model_type == "tinybert" else "when_narrower")
     if args.init_from_teacher and not args.student_config:
         raise errors.UserError("--init_from_teacher builds a new student: it needs --student_config")
     return args
@@ -185,11 +198,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                    f"({student.config.num_attention_heads}) as in the teacher "
                                    f"({teacher.config.num_attention_heads}); change the student or --attn_weight 0")
         log(layer_mapping.describe_layer_map(layer_map) + f"; teacher runs {max(layer_map)} of {N} layers")
-        projection = distill.fit_projection(student, teacher)
+        log("the intermediate stage trains no classifier, so no dev metric can pick a best model: only the "
+            "resumable last/ is kept, and the prediction stage starts from it")
+        projection = distill.fit_projection(student, teacher, args.projection)
+        per_layer = projection is not None and len({id(layer) for layer in projection}) > 1
+        log(f"--projection {args.projection}: " + ("none, states compared directly" if projection is None else
+            "per-layer fit_denses" if per_layer else "fit_dense for every state"))
         loss_fn = distill.intermediate_loss_fn(teacher, layer_map, projection, weights)
         summary = trainer.train(student, train_data, loss_fn, config, save_model=save_model,
                                 parameters=distill.trainable_parameters(student, "intermediate", projection),
-                                collate_fn=collate, save_at_epoch_end=True)
+                                collate_fn=collate)
         log(f"next: the prediction stage with --model_name_or_path {Path(args.output_dir) / trainer.LAST_DIR}")
         return summary
 

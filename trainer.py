@@ -68,19 +68,22 @@ class TrainConfig:
     output_dir: str
     overwrite_output_dir: bool = False
     resume: bool = False
-    learning_rate: float = 2e-5
+    learning_rate: float = 1e-4
     num_train_epochs: float = 3
     max_steps: int = -1
     batch_size: int = 32
     gradient_accumulation_steps: int = 1
     warmup_proportion: float = 0.1
     warmup_steps: int = 0
-    weight_decay: float = 0.01
+    # PaddleNLP's GLUE fine-tuning and TinyBERT example defaults: no weight decay, no clipping.
+    weight_decay: float = 0.0
     adam_epsilon: float = 1e-6
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 0.0
     seed: int = 42
-    logging_steps: int = 10
-    save_steps: int = 500
+    logging_steps: int = 100
+    save_steps: int = 100
+    checkpoint_minutes: float = 5.0   # a resumable last/ at most this often (and at the end)
+    checkpoint_budget: float = 0.02   # ... and only while writing it costs under this share of the time
     amp: bool = False
     amp_dtype: str = "float16"
     # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
@@ -97,6 +100,8 @@ class TrainConfig:
             raise errors.UserError(f"--warmup_proportion must be within [0, 1], got {self.warmup_proportion}")
         if not self.learning_rate > 0:
             raise errors.UserError(f"--learning_rate must be positive, got {self.learning_rate}")
+        if self.checkpoint_minutes < 0 or not 0 <= self.checkpoint_budget < 1:
+            raise errors.UserError("--checkpoint_minutes must be >= 0 and --checkpoint_budget within [0, 1)")
         if self.resume and self.overwrite_output_dir:
             raise errors.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
 
@@ -410,12 +415,11 @@ class Trainer:
     """One run of the loop; `train()` below is the public entry point."""
 
     def __init__(self, model, train_data, loss_fn, config: TrainConfig, evaluate, save_model, parameters,
-                 main_metric, collate_fn, save_at_epoch_end):
+                 main_metric, collate_fn):
         self.model, self.train_data, self.loss_fn, self.config = model, train_data, loss_fn, config
         self.evaluate, self.save_model = evaluate, save_model or default_save_model
         self.main_metric = main_metric or getattr(evaluate, "main_metric", None)
         self.collate = collate_fn or features.collate  # padding with 0 unless collate_fn says otherwise
-        self.save_at_epoch_end = save_at_epoch_end
         self.out = Path(config.output_dir)
         self.world, self.rank = world_size(), rank()
         self.params = [p for p in (parameters if parameters is not None else model.parameters())
@@ -434,6 +438,8 @@ class Trainer:
         self.log = JsonlLog(self.out / LOG_FILE)
         self.log_keys: list[str] = []
         self.last_loss: float | None = None
+        self.last_checkpoint_end, self.last_checkpoint_seconds = time.time(), 0.0
+        self.checkpoint_seconds, self.checkpoint_count = 0.0, 0
 
     # -- set-up
     def _amp_setting(self) -> str | None:
@@ -475,12 +481,19 @@ class Trainer:
             dist.all_gather_object(rng_states, local_rng)
         else:
             rng_states = [local_rng]
+        began = time.time()
         if is_main_process():
             checkpoints.atomic_dir(self.out / LAST_DIR, lambda d: self._write_last(d, rng_states))
         barrier()
+        self.last_checkpoint_end = time.time()
+        self.last_checkpoint_seconds = self.last_checkpoint_end - began
+        self.checkpoint_seconds += self.last_checkpoint_seconds
+        self.checkpoint_count += 1
+        self.log.write({"event": "checkpoint", "step": self.state.global_step,
+                        "seconds": round(self.last_checkpoint_seconds, 3)})
 
     def _write_last(self, folder: Path, rng_states: list) -> None:
-        self.save_model(self.model, folder)
+        self._write_model(folder)
         if checkpoints.find_weights(folder) is None:
             default_save_model(self.model, folder)
         opt_state = {k: v for k, v in self.optimizer.state_dict().items() if k != "LR_Scheduler"}
@@ -492,10 +505,15 @@ class Trainer:
         checkpoints.save_paddle(rng_states, folder / RNG_FILE)
         checkpoints.write_json(folder / STATE_FILE, self._trainer_state())
 
+    def _write_model(self, folder: Path) -> None:
+        """What save_model writes, plus the run's settings: export_model.py reads the task and length there."""
+        self.save_model(self.model, folder)
+        checkpoints.write_json(folder / checkpoints.TRAINING_ARGS, self._run_args())
+
     def save_best(self) -> None:
         if is_main_process():
             def write(folder: Path) -> None:
-                self.save_model(self.model, folder)
+                self._write_model(folder)
                 results = {"step": self.state.global_step, "main_metric": self.state.main_metric,
                            **self.state.best_metrics}
                 checkpoints.write_json(folder / EVAL_RESULTS_FILE, results)
@@ -533,19 +551,22 @@ class Trainer:
         safe_pickle.restore_rng_state(rng[self.rank], str(rng_file))
         self.state = TrainState(**{k: saved[k] for k in asdict(TrainState())})
         self.state.main_metric = self.state.main_metric or self.main_metric
+        if not _finite(self.state.best_metric):  # a NaN "best" saved by an older version blocks nothing
+            self.state.best_metric = self.state.best_step = None
         # best_model may be newer than last when a run stopped between writing the two.
         best_file = self.out / BEST_DIR / EVAL_RESULTS_FILE
         if best_file.exists():
             best = checkpoints.read_json(best_file, "evaluation record")
             key = best.get("main_metric")
-            if key in best and (self.state.best_metric is None or best[key] > self.state.best_metric):
+            if key in best and _finite(best[key]) and (self.state.best_metric is None
+                                                      or best[key] > self.state.best_metric):
                 self.state.best_metric, self.state.best_step = best[key], best["step"]
                 self.state.best_metrics = {k: v for k, v in best.items() if k not in ("step", "main_metric")}
         self.log.write({"event": "resume", "step": self.state.global_step})
         _print(f"resumed from {last} at step {self.state.global_step}")
 
     # -- evaluation
-    def evaluate_and_save(self) -> None:
+    def evaluate_and_save(self, final: bool = False) -> None:
         step = self.state.global_step
         if self.evaluate is not None:
             metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
@@ -555,16 +576,33 @@ class Trainer:
                 raise errors.UserError(f"main metric {key!r} is not among the evaluation results {sorted(metrics)}")
             self.state.main_metric = key
             self.state.last_metrics = metrics
-            improved = self.state.best_metric is None or metrics[key] > self.state.best_metric
+            # A NaN (correlations of constant predictions) is never best, and never blocks a later best.
+            improved = _finite(metrics[key]) and (self.state.best_metric is None
+                                                       or metrics[key] > self.state.best_metric)
             if improved:
                 self.state.best_metric, self.state.best_step, self.state.best_metrics = metrics[key], step, metrics
                 self.save_best()
             self.log.write({"step": step, "eval": metrics, "best_metric": self.state.best_metric,
                             "best_step": self.state.best_step})
-            _print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                   + (" (best so far)" if improved else f" (best {key} {self.state.best_metric:.4f} "
-                                                         f"at step {self.state.best_step})"))
-        self.save_last()
+            if improved:
+                verdict = " (best so far)"
+            elif self.state.best_metric is None:
+                verdict = f" ({key} is not a number: not a best model)"
+            else:
+                verdict = f" (best {key} {self.state.best_metric:.4f} at step {self.state.best_step})"
+            _print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + verdict)
+        if final or self._checkpoint_due():
+            self.save_last()
+
+    # -- checkpoint cadence: a resumable last/ costs seconds (weights and Adam moments), so it is written
+    # at most every --checkpoint_minutes and only while writing stays under --checkpoint_budget of the time.
+    def _checkpoint_affordable(self) -> bool:
+        since = time.time() - self.last_checkpoint_end
+        return since * self.config.checkpoint_budget >= self.last_checkpoint_seconds or not self.config.checkpoint_budget
+
+    def _checkpoint_due(self) -> bool:
+        since = time.time() - self.last_checkpoint_end
+        return since >= 60 * self.config.checkpoint_minutes and self._checkpoint_affordable()
 
     # -- one optimizer step
     def train_step(self, step_batches: list[np.ndarray]) -> list[float]:
@@ -670,9 +708,10 @@ class Trainer:
                 if step % config.logging_steps == 0 or step == total:
                     self._log_window(window, bar)
                     window = []
-                end_of_epoch = step % plan.steps_per_epoch == 0
-                if step % config.save_steps == 0 or step == total or (end_of_epoch and self.save_at_epoch_end):
-                    self.evaluate_and_save()
+                if step % config.save_steps == 0 or step == total:
+                    self.evaluate_and_save(final=step == total)
+                elif step % plan.steps_per_epoch == 0 and self._checkpoint_affordable():
+                    self.save_last()  # an epoch's end: a checkpoint when the time budget allows
                 if step >= total:
                     break
             epoch, skip = epoch + 1, 0
@@ -693,6 +732,7 @@ class Trainer:
                    "train_loss": self.last_loss, "main_metric": s.main_metric,
                    "best_metric": s.best_metric, "best_step": s.best_step, "best_metrics": s.best_metrics,
                    "last_metrics": s.last_metrics, "last_dir": str(self.out / LAST_DIR),
+                   "checkpoints": self.checkpoint_count, "checkpoint_seconds": round(self.checkpoint_seconds, 2),
                    "best_model_dir": str(self.out / BEST_DIR) if s.best_step is not None else None}
         self.log.write({"event": "end", **summary})
         if s.best_step is not None:
@@ -702,6 +742,10 @@ class Trainer:
             line = f"done: {s.global_step} steps in {seconds:.0f}s; model in {self.out / LAST_DIR}"
         _print(line)
         return summary
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 class _nullcontext:
@@ -716,8 +760,7 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
           config: TrainConfig, evaluate: Callable[[paddle.nn.Layer], dict[str, float]] | None = None,
           save_model: Callable[[paddle.nn.Layer, Path], None] | None = None,
           parameters: Sequence[paddle.Tensor] | None = None, *, main_metric: str | None = None,
-          collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None,
-          save_at_epoch_end: bool = False) -> dict[str, Any]:
+          collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
     """Train `model` on `train_data` by minimising `loss_fn`; returns a summary dict.
 
     loss_fn(model, batch) -> (scalar loss tensor, {name: float} extra values to log); batch is a dict of
@@ -735,7 +778,7 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
     prepare_output_dir(config)
     set_seed(config.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
     trainer = Trainer(model, train_data, loss_fn, config, evaluate, save_model, parameters, main_metric,
-                      collate_fn, save_at_epoch_end)
+                      collate_fn)
     summary = trainer.run()
     barrier()
     return summary

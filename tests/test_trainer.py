@@ -79,7 +79,8 @@ def toy_evaluate(dev):
 
 def make_args(output_dir: Path, **overrides) -> trainer.TrainConfig:
     defaults = dict(learning_rate=0.05, batch_size=8, max_steps=12, save_steps=4, logging_steps=2,
-                    warmup_proportion=0.1, seed=7)
+                    warmup_proportion=0.1, seed=7, weight_decay=0.01, max_grad_norm=1.0,
+                    checkpoint_minutes=0, checkpoint_budget=0)  # a checkpoint at every save step
     return trainer.TrainConfig(output_dir=str(output_dir), **{**defaults, **overrides})
 
 
@@ -118,6 +119,9 @@ def test_loss_decreases_best_and_last_written_and_loadable(tmp_path, capsys):
     assert best["step"] == summary["best_step"] and best["acc"] == summary["best_metric"]
     state = json.loads((out / "last" / trainer.STATE_FILE).read_text())
     assert state["global_step"] == 36
+    for folder in ("last", "best_model"):  # the run's settings travel with each model (export reads them)
+        record = json.loads((out / folder / checkpoints.TRAINING_ARGS).read_text())
+        assert record["batch_size"] == 8 and record["max_steps"] == 36
     # last holds the final weights; best_model reloads to its recorded accuracy.
     reloaded = new_model(seed=99)
     checkpoints.load_model_weights(reloaded, out / "last")
@@ -194,7 +198,7 @@ def test_resume_ends_with_the_same_weights_as_a_straight_run(tmp_path):
 
     def crashing_loss(model, batch):
         calls["n"] += 1
-        if calls["n"] > 2 * 10:  # dies during step 11; last was saved at step 8
+        if calls["n"] > 2 * 10:  # dies during step 11; last was saved at step 10, the end of epoch 2
             raise Interrupt()
         return toy_loss(model, batch)
 
@@ -202,7 +206,7 @@ def test_resume_ends_with_the_same_weights_as_a_straight_run(tmp_path):
     with pytest.raises(Interrupt):
         trainer.train(new_model(dropout=0.2), train, crashing_loss, make_args(out, **kw),
                       evaluate=toy_evaluate(dev))
-    assert json.loads((out / "last" / trainer.STATE_FILE).read_text())["global_step"] == 8
+    assert json.loads((out / "last" / trainer.STATE_FILE).read_text())["global_step"] == 10
 
     resumed = new_model(dropout=0.2, seed=123)  # different init: everything must come from `last`
     summary = trainer.train(resumed, train, toy_loss, make_args(out, resume=True, **kw),
@@ -210,7 +214,7 @@ def test_resume_ends_with_the_same_weights_as_a_straight_run(tmp_path):
     assert summary["global_step"] == 12
     for k, v in weights(straight).items():
         np.testing.assert_allclose(weights(resumed)[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
-    assert any(r.get("event") == "resume" and r["step"] == 8 for r in read_log(out))
+    assert any(r.get("event") == "resume" and r["step"] == 10 for r in read_log(out))
 
 
 def test_resume_refuses_a_different_data_order(tmp_path):
@@ -426,9 +430,59 @@ def test_extra_parameters_outside_the_model_are_trained_checkpointed_and_resumed
         np.testing.assert_allclose(weights(resumed)[k], v, rtol=1e-5, atol=1e-6)
 
 
-def test_save_at_epoch_end_evaluates_each_epoch(tmp_path):
+def test_checkpoint_cadence_follows_minutes_budget_and_epoch_ends(tmp_path):
+    """--save_steps evaluates; last/ is written only when --checkpoint_minutes have passed (or at an epoch's
+    end, or at the end), and each write is a log record; the end record sums their cost."""
     out = tmp_path / "run"
     trainer.train(new_model(), toy_data(32), toy_loss,
-                  make_args(out, max_steps=-1, num_train_epochs=3, save_steps=100), evaluate=toy_evaluate(toy_data(8)),
-                  save_at_epoch_end=True)
-    assert [r["step"] for r in read_log(out) if "eval" in r] == [4, 8, 12]  # 32 examples / batch 8
+                  make_args(out, max_steps=-1, num_train_epochs=3, save_steps=1, checkpoint_minutes=60,
+                            checkpoint_budget=0.02), evaluate=toy_evaluate(toy_data(8)))
+    log = read_log(out)
+    assert [r["step"] for r in log if "eval" in r] == list(range(1, 13))  # 32 examples / batch 8, 3 epochs
+    written = [r for r in log if r.get("event") == "checkpoint"]
+    assert [r["step"] for r in written][-1] == 12 and len(written) < 12 and {4, 8} >= {
+        r["step"] for r in written[:-1]}  # never before an epoch's end: 60 minutes have not passed
+    assert all(r["seconds"] >= 0 for r in written)
+    assert log[-1]["checkpoints"] == len(written)
+    assert log[-1]["checkpoint_seconds"] == pytest.approx(sum(r["seconds"] for r in written), abs=0.01)
+
+def test_a_nan_metric_is_never_best_and_never_blocks_a_later_best(tmp_path):
+    """STS-B's first evaluation can be NaN (constant predictions): it must not become the best, also not
+    after --resume (a NaN saved by an older version included)."""
+    values = iter([float("nan"), 0.5, float("nan"), 0.7])
+
+    def evaluate(model):
+        return {"corr": next(values)}
+    evaluate.main_metric = "corr"
+
+    out = tmp_path / "run"
+    summary = trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, save_steps=2),
+                            evaluate=evaluate)
+    assert summary["best_metric"] == 0.5 and summary["best_step"] == 4
+    state = json.loads((out / "last" / trainer.STATE_FILE).read_text())
+    state.update(best_metric=float("nan"), best_step=2)  # what an older version could have saved
+    (out / "last" / trainer.STATE_FILE).write_text(json.dumps(state))
+    (out / "best_model" / trainer.EVAL_RESULTS_FILE).write_text(
+        json.dumps({"step": 2, "main_metric": "corr", "corr": float("nan")}))
+    summary = trainer.train(new_model(), toy_data(32), toy_loss,
+                            make_args(out, max_steps=8, save_steps=2, resume=True), evaluate=evaluate)
+    assert summary["best_metric"] == 0.7 and summary["best_step"] == 8
+
+
+def test_defaults_are_paddlenlps():
+    """PaddleNLP's GLUE fine-tuning and TinyBERT example: AdamW eps 1e-6, no weight decay, no clipping,
+    10% warm-up, logging and evaluation every 100 steps."""
+    d = trainer.TrainConfig(output_dir="x")
+    assert (d.adam_epsilon, d.weight_decay, d.max_grad_norm, d.warmup_proportion) == (1e-6, 0.0, 0.0, 0.1)
+    assert (d.logging_steps, d.save_steps, d.learning_rate) == (100, 100, 1e-4)
+
+
+def test_items_used_covers_exactly_the_steps_run():
+    config = trainer.TrainConfig(output_dir="x", batch_size=4, max_steps=2, seed=3)
+    used = trainer.items_used(40, config)
+    plan = trainer.Plan(40, 4, 1, 1, 3, 3, 2)
+    expected = np.unique(np.concatenate([b for step in plan.steps_of_epoch(0)[:2] for b in step]))
+    np.testing.assert_array_equal(used, expected)
+    assert len(used) == 8
+    whole = trainer.TrainConfig(output_dir="x", batch_size=4, num_train_epochs=1.5, seed=3)
+    np.testing.assert_array_equal(trainer.items_used(40, whole), np.arange(40))

@@ -1,0 +1,45 @@
+"""cli.py: the scripts' shared flags: --device auto, --n_gpu, defaults shown in --help, the resume command."""
+from __future__ import annotations
+
+import argparse
+
+import paddle
+import pytest
+
+import cli
+import errors
+
+
+def test_device_auto_is_the_gpu_only_when_cuda_and_a_gpu_are_there(monkeypatch, capsys):
+    monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: False)
+    assert cli.resolve_device("auto") == "cpu"
+    assert "no CUDA GPU visible" in capsys.readouterr().err
+    monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: True)
+    monkeypatch.setattr(paddle.device.cuda, "device_count", lambda: 2)
+    assert cli.resolve_device("auto") == "gpu"
+    assert cli.resolve_device("cpu") == "cpu"
+
+
+def test_n_gpu_above_one_is_refused_with_the_launch_command(monkeypatch):
+    parser = argparse.ArgumentParser()
+    cli.add_device_args(parser)
+    monkeypatch.delenv("PADDLE_TRAINERS_NUM", raising=False)
+    with pytest.raises(errors.UserError, match=r"paddle.distributed.launch --gpus 0,1 task_distill.py"):
+        cli.check_n_gpu(parser.parse_args(["--n_gpu", "2"]), "task_distill.py")
+    cli.check_n_gpu(parser.parse_args(["--n_gpu", "1"]), "task_distill.py")  # one is what runs: fine
+    monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")  # under the launcher: each process has its card
+    cli.check_n_gpu(parser.parse_args(["--n_gpu", "2"]), "task_distill.py")
+
+
+def test_help_shows_every_default():
+    parser = argparse.ArgumentParser(formatter_class=cli.HelpFormatter)
+    cli.add_training_args(parser)
+    text = parser.format_help()
+    for flag, default in (("--weight_decay", "0.0"), ("--max_grad_norm", "0.0"), ("--adam_epsilon", "1e-06"),
+                          ("--checkpoint_minutes", "5.0"), ("--checkpoint_budget", "0.02")):
+        assert flag in text and f"(default: {default})" in text
+
+
+def test_resume_command_repeats_the_run_with_resume():
+    got = cli.resume_command("task_distill.py", ["--output_dir", "out dir", "--overwrite_output_dir", "--T", "2"])
+    assert got == "python task_distill.py --output_dir 'out dir' --T 2 --resume"
