@@ -257,8 +257,12 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for every kind of damage
-        raise DataError(path, None, f"not a readable safetensors file ({_first_line(e)}); "
-                                    "it is truncated or corrupt: save or copy it again") from None
+        raise _safetensors_error(path, e) from None
+
+
+def _safetensors_error(path: Path, e: BaseException) -> DataError:
+    return DataError(path, None, f"not a readable safetensors file ({_first_line(e)}); "
+                                 "it is truncated or corrupt: save or copy it again")
 
 
 def _first_line(e: BaseException) -> str:
@@ -276,7 +280,7 @@ def weight_names(path: Path) -> list[str]:
             with safe_open(str(path), framework="numpy") as f:
                 return list(f.keys())
         except Exception as e:
-            raise DataError(path, None, f"not a readable safetensors file ({_first_line(e)})") from None
+            raise _safetensors_error(path, e) from None
     return list(load_state(path))
 
 

@@ -60,16 +60,17 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
     folder = checkpoints.resolve_model_dir(model_path)
     checkpoints.check_not_an_input(output_path, "--output_path", {"--model_path": folder})
     checkpoints.check_output_folder(output_path, "--output_path", overwrite, "--overwrite")
+    positions = modeling.read_config(folder).max_position_embeddings  # checked before the model loads
+    trained = checkpoints.training_args(folder)  # the task and length the model was trained with
+    task_name = task_name or trained.get("task_name")
+    max_seq_length = max_seq_length or trained.get("max_seq_length") or min(128, positions)
+    if max_seq_length > positions:
+        raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
+                               f"{positions} position embeddings")
     paddle.set_device("cpu")  # export and the check both run on CPU; the graph itself is device-free
     model_type = model_type or checkpoints.model_type(folder)
     model = modeling.load_classifier(folder, model_type)
     tokenizer = BertTokenizer.from_pretrained(folder)
-    trained = checkpoints.training_args(folder)  # the task and length the model was trained with
-    task_name = task_name or trained.get("task_name")
-    max_seq_length = max_seq_length or trained.get("max_seq_length") or min(128, model.config.max_position_embeddings)
-    if max_seq_length > model.config.max_position_embeddings:
-        raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
-                               f"{model.config.max_position_embeddings} position embeddings")
     info = {
         "model_type": model_type,
         "task_name": task_name,

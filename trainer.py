@@ -677,7 +677,8 @@ class Trainer:
         except KeyboardInterrupt:
             bar.close()
             self._stop_interrupted()
-        bar.close()
+        finally:  # an error message must start a line of its own, not follow the bar
+            bar.close()
         if start >= total:
             _print(f"the saved run had already reached step {start} of {total}; nothing to train")
         return self._summary(time.time() - began)

@@ -220,7 +220,8 @@ def test_paddle_inference_gives_the_eager_masked_lm_with_exact_gelu(tmp_path):
             logits = self.model(input_ids, token_type_ids, attention_mask, masked_positions=masked_positions).logits
             return logits + augment.BANNED_LOGIT * F.one_hot(word_ids, config.vocab_size)
 
-    sentences = [["the", "movie", "was", "good"], ["a", "very", "big", "red", "dog"], ["she", "said", "it", "is", "fun"]]
+    sentences = [["the", "movie", "was", "good"], ["a", "very", "big", "red", "dog"],
+                 ["she", "said", "it", "is", "fun"]]
     rows = []
     for words in sentences:
         pieces = tok.convert_tokens_to_ids(words)
@@ -244,7 +245,8 @@ def test_paddle_inference_gives_the_eager_masked_lm_with_exact_gelu(tmp_path):
 
     # The predictor's top-k through both engines: the same tokens in the same order.
     args = [[r[i] for r in rows] for i in range(4)]
-    top = {engine: augment.MaskedLMPredictor(model, tok, 8, 5, engine).top_k(*args) for engine in ("eager", "inference")}
+    top = {engine: augment.MaskedLMPredictor(model, tok, 8, 5, engine).top_k(*args)
+           for engine in ("eager", "inference")}
     np.testing.assert_array_equal(top["inference"], top["eager"])
 
 
@@ -719,7 +721,8 @@ def test_bad_input_is_one_line(change, message, rigged_dir, glove_file, sst2_fil
     args = {"--pretrained_bert_model": str(rigged_dir), "--glove_embs": str(glove_file), "--task_name": "SST-2",
             "--train_file": str(sst2_file), "--output_file": str(tmp_path / "out.tsv"), "--engine": "eager"}
     for flag, value in change.items():
-        args[flag] = value if flag.lstrip("-") in ("N", "p", "K", "M", "shard_id", "num_shards") else str(tmp_path / value)
+        numeric = flag.lstrip("-") in ("N", "p", "K", "M", "shard_id", "num_shards")
+        args[flag] = value if numeric else str(tmp_path / value)
     code, err = run([x for kv in args.items() for x in kv], capsys)
     assert code == 2
     lines = err.strip().splitlines()

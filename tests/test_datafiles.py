@@ -301,14 +301,15 @@ def test_every_script_gives_the_same_error_for_a_bad_file(case, tmp_path, glove_
 def test_augmentation_honours_skip_bad_rows(tmp_path, glove_file, capsys):
     name, contents, _ = BAD_FILES["unclosed quote"]
     path = write(tmp_path / name, contents)
-    code, err = through_augmentation(path, glove_file, capsys, "--skip_bad_rows")
+    # One draw that replaces the word (p=1): one new row for "fine" and "ok"; "more" is a stop word, kept.
+    code, err = through_augmentation(path, glove_file, capsys, "--skip_bad_rows", "--N", "1", "--p", "1.0")
     assert code == 0, err
     assert err.count("skipped 1 bad rows (--skip_bad_rows) at lines 3;") == 1
     rows = (tmp_path / "data_aug.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[0] == "text,label" and len(rows) == 1 + 3 * (1 + 2)
-    assert [r.split(",")[1] for r in rows[1::3]] == ["a", "a", "b"]  # lines 2, 4, 5; line 3 left out
+    assert rows[0] == "text,label" and len(rows) == 1 + 2 * 2 + 1
+    assert rows[1::2] == ["fine,a", "ok,a", "more,b"]  # lines 2, 4, 5; line 3 left out
     spec, data = tasks.load_task_data(tasks.DataConfig(train_file=str(tmp_path / "data_aug.csv")), ("train",))
-    assert len(data["train"]) == 9  # the output reads back with the same rules
+    assert len(data["train"]) == 5  # the output reads back with the same rules
 
 
 # ------------------------------------------------------------------------------------ import graph

@@ -141,3 +141,19 @@ def test_intermediate_loss_pairs_layers_by_the_map():
     assert float(total) == pytest.approx(emb + hid + 0.5 * att, rel=1e-5)
     total, logs = intermediate_loss(stu, tea, [2, 4], t(mask), weights={"emb": 0, "attn": 0})
     assert set(logs) == {"loss_hidden"} and float(total) == pytest.approx(hid, rel=1e-5)
+
+
+def test_intermediate_loss_per_layer_projections_use_the_students_state_index():
+    """A list of projections: W_m for student state m (PaddleNLP v2's fit_denses[m]), whatever g(m) is."""
+    stu, tea = fake_output(2, 4, 2), fake_output(4, 6, 2)
+    projections = [paddle.nn.Linear(4, 6) for _ in range(3)]
+    total, logs = intermediate_loss(stu, tea, [2, 4], None, projections, weights={"attn": 0})
+    h = lambda x: x.numpy()  # noqa: E731
+    W = lambda m, x: x @ projections[m].weight.numpy() + projections[m].bias.numpy()  # noqa: E731
+    emb = np.mean((W(0, h(stu.hidden_states[0])) - h(tea.hidden_states[0])) ** 2)
+    hid = sum(np.mean((W(m, h(stu.hidden_states[m])) - h(tea.hidden_states[n])) ** 2) for m, n in [(1, 2), (2, 4)])
+    assert logs["loss_emb"] == pytest.approx(emb, rel=1e-5)
+    assert logs["loss_hidden"] == pytest.approx(hid, rel=1e-5)
+    shared, _ = intermediate_loss(stu, tea, [2, 4], None, projections[1], weights={"attn": 0})
+    listed, _ = intermediate_loss(stu, tea, [2, 4], None, [projections[1]] * 3, weights={"attn": 0})
+    assert float(shared) == pytest.approx(float(listed), rel=1e-6)  # one callable = the same W for every state

@@ -144,6 +144,25 @@ def test_tinybert_fit_dense_maps_to_teacher_width():
     assert model.tinybert.fit_dense(h).shape == [2, 8, 48]
 
 
+def test_tinybert_fit_denses_come_with_the_checkpoint_and_are_saved(tmp_path):
+    """PaddleNLP v2's per-layer projections: none in a new model, L+1 when the checkpoint has them."""
+    model = make(TinyBertForSequenceClassification, fit_size=48)
+    assert not hasattr(model.tinybert, "fit_denses")
+    model.save_pretrained(tmp_path / "v1")
+    assert not hasattr(TinyBertForSequenceClassification.from_pretrained(tmp_path / "v1").tinybert, "fit_denses")
+    model.tinybert.add_fit_denses()
+    w = model.tinybert.fit_denses[2].weight.numpy()
+    assert len(model.tinybert.fit_denses) == 4 and w.shape == (32, 48) and 0.01 < w.std() < 0.03  # L+1; N(0, 0.02)
+    model.save_pretrained(tmp_path / "v2")
+    loaded = TinyBertForSequenceClassification.from_pretrained(tmp_path / "v2")
+    assert sorted(loaded.state_dict()) == sorted(model.state_dict())
+    for i in range(4):
+        np.testing.assert_array_equal(loaded.tinybert.fit_denses[i].weight.numpy(),
+                                      model.tinybert.fit_denses[i].weight.numpy())
+    base = TinyBertModel.from_pretrained(tmp_path / "v2")  # the bare encoder finds them too
+    np.testing.assert_array_equal(base.fit_denses[1].bias.numpy(), model.tinybert.fit_denses[1].bias.numpy())
+
+
 def test_config_round_trip_and_labels():
     c = tiny_config(label2id={"neg": 0, "pos": 1})
     assert c.num_labels == 2 and c.id2label == {0: "neg", 1: "pos"} and not c.is_regression

@@ -6,7 +6,9 @@ Teacher: 4 layers x 32 wide, 4 heads. Students: 2 layers, 16 wide (fit_dense to 
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,45 @@ def test_no_gradient_reaches_the_teacher_and_the_teacher_stops_at_the_deepest_ma
     assert student.classifier.weight.grad is None  # the classifier takes no part in stage 1
 
 
+def test_equal_width_tinybert_student_is_projected_by_default(toy):
+    """As the original TinyBERT and PaddleNLP: W_h also when student and teacher are both 32 wide."""
+    args, teacher, student = models(toy, "--student_config", "num_hidden_layers=2", "--intermediate_distill")
+    assert args.projection == "always" and student.config.hidden_size == teacher.config.hidden_size
+    projection = distill.fit_projection(student, teacher, args.projection)
+    assert projection == [student.tinybert.fit_dense] * 3
+    weights = {"emb": 1, "hidden": 1, "attn": 1}
+    batch = batch_of(toy["tokenizer"], toy["spec"], sentences(8, 5))
+    student.eval()  # no dropout: the two losses differ only by the projection
+    loss, logs = distill.intermediate_loss_fn(teacher, [2, 4], projection, weights)(student, batch)
+    _, plain = distill.intermediate_loss_fn(teacher, [2, 4], None, weights)(student, batch)
+    assert abs(logs["loss_hidden"] - plain["loss_hidden"]) > 1e-3 and abs(logs["loss_emb"] - plain["loss_emb"]) > 1e-3
+    loss.backward()
+    assert float(student.tinybert.fit_dense.weight.grad.abs().sum()) > 0
+    trained = {id(p) for p in distill.trainable_parameters(student, "intermediate", projection)}
+    assert id(student.tinybert.fit_dense.weight) in trained
+
+
+def test_projection_when_narrower_restores_unprojected_equal_widths(toy):
+    args, teacher, student = models(toy, "--student_config", "num_hidden_layers=2", "--projection", "when_narrower")
+    assert distill.fit_projection(student, teacher, args.projection) is None
+    trained = {id(p) for p in distill.trainable_parameters(student, "intermediate", None)}
+    assert id(student.tinybert.fit_dense.weight) not in trained
+    # a narrower student is still projected
+    args, teacher, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16",
+                                    "--projection", "when_narrower")
+    assert distill.fit_projection(student, teacher, args.projection) == [student.tinybert.fit_dense] * 3
+
+
+def test_bert_student_at_equal_width_has_no_projection(toy):
+    args, teacher, student = models(toy, "--model_type", "bert", "--student_config", "num_hidden_layers=2")
+    assert args.projection == "when_narrower" and not hasattr(student.base, "fit_dense")
+    for mode in distill.PROJECTION_MODES:
+        assert distill.fit_projection(student, teacher, mode) is None
+    _, teacher, narrow = models(toy, "--model_type", "bert", "--student_config", "num_hidden_layers=2,hidden_size=16")
+    with pytest.raises(errors.UserError, match="needs fit_dense"):
+        distill.fit_projection(narrow, teacher)
+
+
 def test_regression_prediction_stage_gradient_is_not_zero(toy):
     """STS-B: one output; soft cross-entropy over it would be constant, so MSE is used."""
     paddle.seed(1)
@@ -225,6 +266,8 @@ def test_saved_student_reloads_with_identical_logits(toy, tmp_path):
     ([], "no student"),
     (["--student_config", "depth=2"], "key=value pairs"),
     (["--model_name_or_path", "x", "--init_from_teacher"], "needs --student_config"),
+    (["--student_config", "num_hidden_layers=2", "--model_type", "bert", "--projection", "always"],
+     "--projection always needs a student with fit_dense"),
 ])
 def test_user_errors(toy, tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as e:
@@ -303,3 +346,61 @@ def test_use_aug_trains_on_train_aug_tsv(toy, tmp_path):
     args[args.index("--data_dir") + 1] = str(data_dir)
     task_distill.main(args)
     assert read_log(tmp_path / "out")[0]["num_examples"] == 40
+
+
+# -------------------------------------------------------------------------------------------- PaddleNLP v2
+
+V2_DIR = Path(__file__).parent / "data" / "paddlenlp_tinybert_v2"
+V2_REFERENCE = json.loads((V2_DIR.parent / "paddlenlp_tinybert_v2_reference.json").read_text())
+PNLP_PYTHON = Path("/tmp/pnlp-venv/bin/python")  # the scratch venv of tests/data/make_tinybert_fit_denses.py
+
+
+def v2_logits(model) -> np.ndarray:
+    model.eval()
+    inputs = {k: paddle.to_tensor(np.array(v, dtype="int64")) for k, v in V2_REFERENCE["input"].items()}
+    return model(**inputs).logits.numpy()
+
+
+@pytest.fixture(scope="module")
+def v2_stage1(toy) -> Path:
+    """One intermediate step from PaddleNLP's v2-style folder (32 wide, as the teacher: equal widths)."""
+    out = toy["root"] / "v2_stage1"
+    task_distill.main(distill_args(toy, out, "--intermediate_distill", "--model_name_or_path", str(V2_DIR),
+                                   "--max_steps", "1", "--learning_rate", "1e-3"))
+    return out / trainer.LAST_DIR
+
+
+def test_paddlenlp_v2_fit_denses_load_with_paddlenlps_logits(capsys):
+    """Made by tests/data/make_tinybert_fit_denses.py with PaddleNLP 2.8.1: every weight is used here."""
+    model = modeling.TinyBertForSequenceClassification.from_pretrained(V2_DIR)
+    assert "unused weights" not in capsys.readouterr().err
+    assert len(model.tinybert.fit_denses) == 3
+    np.testing.assert_allclose(v2_logits(model), V2_REFERENCE["logits"], atol=1e-5)
+
+
+def test_paddlenlp_v2_fit_denses_are_trained_and_saved_with_paddlenlps_keys(v2_stage1):
+    before = modeling.checkpoints.load_state(V2_DIR / "model_state.pdparams")
+    after = modeling.checkpoints.load_state(v2_stage1 / "model_state.pdparams")
+    assert sorted(after) == sorted(before)  # "every weight used": PaddleNLP finds exactly what it saved
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    assert {f"tinybert.fit_denses.{i}.weight" for i in range(3)} <= changed  # W_0 (embeddings), W_1, W_2
+    assert not {k for k in changed if k.startswith(("tinybert.fit_dense.", "tinybert.pooler.", "classifier."))}
+    assert "tinybert.encoder.layers.1.linear1.weight" in changed
+    reloaded = modeling.TinyBertForSequenceClassification.from_pretrained(v2_stage1)
+    np.testing.assert_array_equal(reloaded.tinybert.fit_denses[0].weight.numpy(),
+                                  after["tinybert.fit_denses.0.weight"])
+
+
+def test_paddlenlp_loads_the_distilled_v2_folder_with_every_weight_used(v2_stage1):
+    if not PNLP_PYTHON.exists():
+        pytest.skip(f"no PaddleNLP 2.8.1 scratch venv at {PNLP_PYTHON} (see tests/data/make_tinybert_fit_denses.py)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([str(PNLP_PYTHON), str(V2_DIR.parent / "make_tinybert_fit_denses.py"), "--check",
+                          str(v2_stage1)], capture_output=True, text=True, env=env, timeout=300)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert run.returncode == 0 and lines, run.stderr[-3000:]
+    report = json.loads(lines[-1][len("RESULT "):])
+    assert (report["missing"], report["unexpected"], report["mismatched"]) == ([], [], [])
+    assert report["num_fit_denses"] == 3
+    ours = v2_logits(modeling.TinyBertForSequenceClassification.from_pretrained(v2_stage1))
+    np.testing.assert_allclose(np.array(report["logits"]), ours, atol=1e-5)
