@@ -9,6 +9,16 @@ STOP_WORDS is the references' list (their `StopWordsList`, 173 words): NLTK's En
 its question words (what, which, who, whom, when, where, why, how), plus "'s" and "'re".
 AugmentConfig.replace_all_words gives every word candidates instead (special tokens excepted).
 
+Chinese (AugmentConfig.language "zh"; detect_language chooses for the command line's --language auto):
+words come from the segmenter jieba (ChineseSegmenter) instead of BERT's basic tokenizer, which would cut
+Chinese into single characters. The same rules then apply: a one-character word is one word piece in the
+Chinese BERT/ERNIE vocabularies, so it gets masked-LM candidates; a longer word gets its nearest
+neighbours from the word vectors (word2vec's text format, as the public Chinese vector collections ship,
+loads as GloVe's does). Replaceable are words of CJK characters only that are not CHINESE_STOP_WORDS, and
+words of the letters a-z that are not STOP_WORDS; digits, punctuation (full-width too) and other tokens
+stay. Samples are joined back as the text was written (join_words): no space between Chinese words, the
+input's spaces kept, a space between two Latin words.
+
 For each sentence, split into words:
 - a word that BERT keeps as one word piece gets K candidates from the masked-LM: the word is replaced by
   [MASK] and the K most likely tokens are taken, the word itself excluded. The model sees the masked
@@ -27,12 +37,15 @@ not depend on the batch size or on how the work is split.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -40,6 +53,7 @@ import features
 import inference
 from errors import UserError
 from glove import GloVe
+from tokenization import SPECIAL_TOKENS
 
 BANNED_LOGIT = -1e9   # added to the logits of tokens that may not be candidates
 MLM_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "word_ids")
@@ -63,6 +77,35 @@ STOP_WORDS = frozenset("""
 """.split())
 _LETTERS_ONLY = re.compile("[a-z]+")
 
+LANGUAGES = ("en", "zh")
+# CJK ideographs: the code points BERT's tokenizer treats as Chinese characters (its _is_chinese_char: the
+# CJK Unified Ideographs, Extensions A-E and the compatibility ideographs), each one word piece in Chinese
+# vocabularies. Full-width punctuation (，。！) and digits are not among them.
+_CJK_CLASS = ("\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b73f"
+              "\U0002b740-\U0002b81f\U0002b820-\U0002ceaf\U0002f800-\U0002fa1f")
+_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+_CJK_WORD = re.compile(f"[{_CJK_CLASS}]+")
+_OTHER_LETTERS = re.compile(f"[^\\W\\d_{_CJK_CLASS}]+")  # a run of letters of other scripts: "BERT", "café"
+
+# Chinese stop words, never replaced (as STOP_WORDS are in English text). The references have no Chinese
+# list; this one is ours, written for this project in the spirit of the English one: common function words
+# (pronouns and demonstratives, structural, aspect and modal particles, prepositions, conjunctions, auxiliary
+# verbs, negations, degree and linking adverbs, a few measure words). As in English, question words
+# (什么, 谁, 哪, 怎么, 为什么) are not in it, and negations (不, 没, 没有, 无, 非, 别, 未) are, so that a
+# sentence's polarity stays.
+CHINESE_STOP_WORDS = frozenset("""
+    我 你 您 他 她 它 我们 你们 您们 他们 她们 它们 咱 咱们 自己 大家 人家 别人
+    这 那 这个 那个 这些 那些 这里 那里 这儿 那儿 这样 那样 这么 那么 这种 那种 此 其 之 该 各 每 某 本
+    的 地 得 了 着 过 所 吗 呢 吧 啊 呀 哦 嘛 啦 么 罢了 而已
+    在 从 自 向 往 对 对于 关于 把 被 给 让 跟 同 比 为 为了 以 由 于 按 按照 依 据 到 至 除了 通过
+    和 与 及 以及 或 或者 还是 而 而且 并 并且 但 但是 可是 不过 然而 因为 所以 因此 如果 假如 虽然
+    即使 尽管 于是 然后 而是 还有 只是 就是 只要 只有 否则 要是
+    是 有 会 能 可以 可能 要 应该 将 已 已经 曾 曾经 正在
+    不 没 没有 无 非 别 未 不是 不会 不能
+    也 还 又 再 就 才 都 只 仅 很 太 更 最 非常 比较 十分 挺 一直 一起 一样
+    一 一个 一些 一种 一下 个 些 等 等等 上 下 中 里 内 之后 之前 以后 以前 时 时候
+""".split())
+
 # N (new samples per sentence) per GLUE task: the released code's and PaddleNLP's `default_params`. Other
 # tasks (STS-B, whose key there is misspelt "STS-b", and WNLI) and one's own data get their --N default.
 TASK_SAMPLES = {"CoLA": 30, "SST-2": 20, "MRPC": 30, "QQP": 10, "MNLI": 10, "QNLI": 20, "RTE": 30}
@@ -74,11 +117,142 @@ def samples_for_task(task: str | None) -> int:
     return TASK_SAMPLES.get(task or "", DEFAULT_SAMPLES)
 
 
-def replaceable(word: str) -> bool:
+def is_chinese(word: str) -> bool:
+    """Whether `word` is made of CJK ideographs only."""
+    return _CJK_WORD.fullmatch(word) is not None
+
+
+def replaceable(word: str, language: str = "en") -> bool:
     """The references' rule: a word gets candidates when, lower-cased, it is made of the letters a-z only
-    and is not a stop word."""
+    and is not a stop word. In Chinese text ("zh") a word of CJK characters only that is not one of
+    CHINESE_STOP_WORDS gets candidates too."""
+    if language == "zh" and is_chinese(word):
+        return word not in CHINESE_STOP_WORDS
     lower = word.lower()
     return _LETTERS_ONLY.fullmatch(lower) is not None and lower not in STOP_WORDS
+
+
+DETECT_ROWS = 100  # --language auto looks at the texts of this many first rows
+
+
+def detect_language(texts: Iterable[str]) -> str:
+    """ "zh" when the texts hold at least as many CJK characters as words of other letters (runs of
+    letters that are not CJK: "BERT", "movie"), and at least one CJK character; "en" otherwise.
+
+    One Chinese character counts as much as one English word, so Chinese text with English terms in it
+    is Chinese, and English text quoting a Chinese name is English; digits, punctuation (full-width
+    included), spaces and symbols do not count."""
+    cjk = other = 0
+    for text in texts:
+        cjk += len(_CJK_CHAR.findall(text))
+        other += len(_OTHER_LETTERS.findall(text))
+    return "zh" if cjk > 0 and cjk >= other else "en"
+
+
+def join_words(words: Sequence[str], language: str = "en") -> str:
+    """A sentence from its words. English: single spaces between words (the references' join). Chinese:
+    the words as they stand, so no space between Chinese words and the input's spaces (single " " words,
+    ChineseSegmenter.words) where they were, plus a space wherever two letters or digits of other scripts
+    would otherwise meet ("use" + "BERT"), so two Latin words never run together. The segmenter's words of
+    a text never meet so, and join_words gives the text back, its runs of whitespace made single spaces."""
+    if language != "zh":
+        return " ".join(words)
+    out: list[str] = []
+    for word in words:
+        if out and word and _word_char(out[-1][-1:]) and _word_char(word[0]):
+            out.append(" ")
+        out.append(word)
+    return "".join(out)
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() and _CJK_CHAR.match(ch) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Chinese words: jieba
+
+
+JIEBA_VERSION = "0.42.1"  # requirements.txt's pin
+_SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")  # kept whole
+
+
+class ChineseSegmenter:
+    """Words of Chinese text from jieba: its accurate mode with its HMM for words missing from its
+    dictionary (jieba's default `cut`), in-sentence spaces kept as single " " words.
+
+    Deterministic: a private jieba.Tokenizer over the dictionary jieba ships (words added to jieba's global
+    tokenizer by other code do not change it); its prefix-dictionary cache is ours, named by jieba's version
+    (never a shared /tmp/jieba.cache another program or jieba version wrote); and jieba's log, which says
+    "Building prefix dict..." on stderr, is set to warnings only."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None):
+        try:
+            import jieba
+        except ImportError:
+            raise UserError(f"Chinese augmentation needs the word segmenter jieba: pip install "
+                            f"jieba=={JIEBA_VERSION}") from None
+        jieba.setLogLevel(logging.WARNING)
+        self._tk = jieba.Tokenizer()
+        self._tk.cache_file = str(Path(_jieba_cache_dir(cache_dir)) / f"jieba-{jieba.__version__}.cache")
+        self._tk.initialize()
+
+    def cut(self, text: str) -> list[str]:
+        """jieba's words, whitespace included as it yields it (one word per whitespace character)."""
+        return list(self._tk.cut(text, cut_all=False, HMM=True))
+
+    def words(self, text: str) -> list[str]:
+        """The words of a text: special tokens such as [MASK] kept whole, each run of whitespace inside the
+        text one " " word, none at either end. Pieces that jieba cuts from one run of letters or digits of
+        other scripts ("caf" "é", full-width "３" "５") are joined again, so join_words gives the text back."""
+        words: list[str] = []
+        for i, part in enumerate(_SPECIAL_SPLIT.split(text)):
+            if i % 2:
+                words.append(part)
+                continue
+            for word in self.cut(part):
+                if word.isspace():
+                    if words and words[-1] != " ":
+                        words.append(" ")
+                elif words and words[-1] not in SPECIAL_TOKENS and _word_char(words[-1][-1]) and \
+                        _word_char(word[0]):
+                    words[-1] += word
+                else:
+                    words.append(word)
+        while words and words[-1] == " ":
+            words.pop()
+        return words
+
+
+def _jieba_cache_dir(cache_dir: str | os.PathLike | None) -> str:
+    """A folder of our own for jieba's cache: $XDG_CACHE_HOME (or ~/.cache)/tinybert_paddle/jieba, else a
+    new temporary folder (jieba then builds its dictionary each run)."""
+    folder = Path(cache_dir) if cache_dir is not None else \
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinybert_paddle" / "jieba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return str(folder)
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix="tinybert-jieba-")
+
+
+def segmenter_name() -> str:
+    """The segmenter and its settings, as a resumed run's record holds them (another jieba may cut differently)."""
+    from importlib import metadata
+
+    try:
+        return f"jieba {metadata.version('jieba')}, accurate mode with HMM"
+    except metadata.PackageNotFoundError:
+        raise UserError(f"Chinese augmentation needs the word segmenter jieba: pip install "
+                        f"jieba=={JIEBA_VERSION}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def chinese_segmenter() -> ChineseSegmenter:
+    """The process's one segmenter (jieba's dictionary loads once)."""
+    return ChineseSegmenter()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -95,6 +269,7 @@ class AugmentConfig:
     mlm_input: str = "single"   # "single": masked sentence; "pair": masked sentence [SEP] original
     max_seq_length: int = 128   # word pieces the masked-LM sees around each masked word
     batch_size: int = 64        # masked sentences per forward pass
+    language: str = "en"        # "en": BERT's words, joined by spaces; "zh": jieba's words, Chinese rules
 
     def check(self) -> None:
         if self.N < 1:
@@ -109,6 +284,8 @@ class AugmentConfig:
             raise UserError(f"--max_seq_length must be at least 5, got {self.max_seq_length}")
         if self.batch_size < 1:
             raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
+        if self.language not in LANGUAGES:
+            raise UserError(f"--language must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,14 +445,24 @@ def _inference_runner(layer, device: str, cpu_threads: int | None = None) -> inf
 
 class CandidateFinder:
     """Candidates per word: masked-LM predictions for single-piece words, GloVe neighbours for the rest;
-    none for special tokens and, unless config.replace_all_words, for words that are not `replaceable`."""
+    none for special tokens, spaces and, unless config.replace_all_words, for words that are not
+    `replaceable` (in config.language)."""
 
     def __init__(self, tokenizer, glove: GloVe | None, mlm: MaskedLMPredictor | None, config: AugmentConfig):
         self.tokenizer, self.glove, self.mlm, self.config = tokenizer, glove, mlm, config
         self.special = {t for t in tokenizer.vocab if t.startswith("[") and t.endswith("]")}
+        self.segmenter = chinese_segmenter() if config.language == "zh" else None
 
     def words(self, text: str) -> list[str]:
+        """English: BERT's basic tokenizer (lower-cased for uncased vocabularies, punctuation split). Chinese:
+        jieba's words as written (ChineseSegmenter.words)."""
+        if self.segmenter is not None:
+            return self.segmenter.words(text)
         return self.tokenizer.basic_tokenize(text)
+
+    def join(self, words: Sequence[str]) -> str:
+        """A sentence from words (join_words in config.language)."""
+        return join_words(words, self.config.language)
 
     def __call__(self, sentences: Sequence[Sequence[str]]) -> list[list[tuple[str, ...]]]:
         """For each sentence (a list of words), a tuple of candidates per word."""
@@ -291,7 +478,8 @@ class CandidateFinder:
                     starts.append(len(flat))
                     flat += wp
             for wi, word in enumerate(words):
-                if word in self.special or not (self.config.replace_all_words or replaceable(word)):
+                if word in self.special or word.isspace() or not (self.config.replace_all_words
+                                                                    or replaceable(word, self.config.language)):
                     continue
                 if pieces is not None and len(pieces[si][wi]) == 1 and pieces[si][wi][0] != self.tokenizer.unk_token_id:
                     queries.append((si, wi, flat, starts[wi], pieces[si][wi][0]))
@@ -348,9 +536,10 @@ def example_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def draw_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
-                   rng: np.random.Generator) -> list[str]:
+                   rng: np.random.Generator, join: Callable[[Sequence[str]], str] = " ".join) -> list[str]:
     """N draws, repeats and unchanged ones included: each word is replaced, with probability p, by one of
-    its candidates drawn uniformly; a word without candidates stays. Words are joined by single spaces."""
+    its candidates drawn uniformly; a word without candidates stays. Words are joined by `join`: single
+    spaces, or CandidateFinder.join (Chinese: join_words)."""
     n_words = len(words)
     replace = rng.random((N, n_words)) < p
     pick = rng.random((N, n_words))
@@ -360,19 +549,20 @@ def draw_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N:
     out = []
     for n in range(N):
         new = [candidates[i][choice[n, i]] if replace[n, i] else words[i] for i in range(n_words)]
-        out.append(" ".join(new))
+        out.append(join(new))
     return out
 
 
 def sample_sentences(words: Sequence[str], candidates: Sequence[Sequence[str]], N: int, p: float,
-                     rng: np.random.Generator, original: str | None = None) -> list[str]:
+                     rng: np.random.Generator, original: str | None = None,
+                     join: Callable[[Sequence[str]], str] = " ".join) -> list[str]:
     """The new samples of one sentence, as the references make them: N draws (draw_sentences), of which
     each draw seen for the first time is kept, in order, unless it equals the sentence itself (its words
-    joined by spaces, or `original`, the text as it was read). At most N; fewer when draws repeat or
+    joined by `join`, or `original`, the text as it was read). At most N; fewer when draws repeat or
     leave the sentence unchanged, none when no word has candidates."""
-    seen = {" ".join(words)} if original is None else {" ".join(words), original}
+    seen = {join(words)} if original is None else {join(words), original}
     out = []
-    for text in draw_sentences(words, candidates, N, p, rng):
+    for text in draw_sentences(words, candidates, N, p, rng, join):
         if text not in seen:
             seen.add(text)
             out.append(text)

@@ -133,7 +133,12 @@ def paddlenlp_home() -> Path:
 
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
-    """A local folder, else PaddleNLP's model cache ($PPNLP_HOME/models/NAME). Nothing is downloaded."""
+    """A local folder, else PaddleNLP's model cache ($PPNLP_HOME/models/NAME). Nothing is downloaded.
+
+    What PaddleNLP keeps there for a built-in name (bert-base-uncased, ernie-3.0-base-zh, ernie-1.0, ...):
+    the weights (2.8: model_state.pdparams; older versions: the download's own name, e.g.
+    ernie_3.0_base_zh.pdparams; find_weights takes either), the vocabulary (its download name, and
+    vocab.txt once PaddleNLP's tokenizer has loaded it) and no model config: modeling.BUILTIN_CONFIGS has it."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -148,7 +153,8 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
 
 
 def find_weights(folder: Path) -> Path | None:
-    """The folder's weights file: WEIGHTS_ORDER, then PaddleNLP cache's NAME.pdparams, then a lone *.pdparams."""
+    """The folder's weights file: WEIGHTS_ORDER, then PaddleNLP cache's NAME.pdparams, then a lone *.pdparams
+    (an older PaddleNLP cache's download name, e.g. ernie_3.0_base_zh.pdparams or ernie_v1_chn_base.pdparams)."""
     folder = Path(folder)
     for candidate in (*WEIGHTS_ORDER, f"{folder.name}.pdparams"):
         if (folder / candidate).is_file():
@@ -210,13 +216,18 @@ def _class_names(folder: Path) -> list[str]:
     return names
 
 
-def model_type(folder: Path, default: str = "bert") -> str:
-    """'tinybert' or 'bert', from the class names or model_type the saved configs record."""
+def model_type(folder: Path, default: str | None = "bert") -> str | None:
+    """'tinybert', 'ernie' or 'bert', from the class names or model_type the saved configs record
+    (config.json's model_type / architectures, model_config.json's init_class, outer and inner)."""
     text = " ".join(_class_names(folder)).lower()
     if "tinybert" in text:
         return "tinybert"
+    if "ernie" in text:
+        return "ernie"
     if "bert" in text:
         return "bert"
+    if not config_files(folder) and Path(folder).name.lower().startswith("ernie"):
+        return "ernie"  # PaddleNLP's cache of a built-in name (ernie-3.0-base-zh, ernie-1.0): no config there
     return default  # a plain BERT config (e.g. an HF folder) names no class
 
 

@@ -212,8 +212,8 @@ def set_device(device: str) -> str:
 
 SPLITS = ("train", "dev", "test")
 _FILE_HELP = {
-    "train": "Training file: CSV, TSV or JSONL of your own, or for a GLUE task a file in that task's GLUE "
-             "format (e.g. train_aug.tsv from data_augmentation.py).",
+    "train": "Training file: CSV, TSV or JSONL of your own, or for a GLUE or CLUE task a file in that task's "
+             "own format (e.g. train_aug.tsv from data_augmentation.py; a CLUE task's .json).",
     "dev": "Evaluation file (same formats as --train_file).",
     "test": "Unlabelled file to predict (same formats).",
 }
@@ -228,18 +228,21 @@ def add_data_args(parser: argparse.ArgumentParser, splits: tuple[str, ...] = SPL
 
     g = parser.add_argument_group("data")
     g.add_argument("--task_name", default=None,
-                   help=f"GLUE task ({', '.join(tasks.GLUE_TASKS)}; any case), or a name for your own data.")
+                   help=f"GLUE task ({', '.join(tasks.GLUE_TASKS)}) or CLUE task ({', '.join(tasks.CLUE_TASKS)}); "
+                        f"any case; or a name for your own data.")
     g.add_argument("--data_dir", default=None,
-                   help="Folder with the task's GLUE files (train.tsv, dev.tsv, ...).")
-    g.add_argument("--glue_dir", default=None,
-                   help="Folder holding one folder per GLUE task (GLUE_DIR/SST-2/train.tsv, ...). Without "
-                        "--data_dir or --glue_dir, PaddleNLP's dataset cache ($PPNLP_HOME/datasets/Glue, "
-                        "default ~/.paddlenlp/datasets/Glue) is used.")
+                   help="Folder with the task's files (GLUE: train.tsv, dev.tsv, ...; CLUE: train.json, dev.json, "
+                        "test.json).")
+    g.add_argument("--glue_dir", "--clue_dir", dest="glue_dir", default=None,
+                   help="Folder holding one folder per task: GLUE_DIR/SST-2/train.tsv, ..., or CLUE_DIR/AFQMC/train.json "
+                        "(also CLUE_DIR/afqmc_public/, as CLUE's zips unpack). Without --data_dir or this, PaddleNLP's "
+                        "dataset cache ($PPNLP_HOME/datasets/Glue or .../Clue, default ~/.paddlenlp/datasets) is used.")
     for split in splits:
         g.add_argument(f"--{split}_file", default=None, help=_FILE_HELP[split])
     g.add_argument("--file_format", default="auto", choices=["auto", "glue", "csv", "tsv", "jsonl"],
                    help="Format of --*_file: by extension (auto), where .tsv with a GLUE task means "
-                        "that task's GLUE layout; csv/tsv need a header line.")
+                        "that task's GLUE layout and .json/.jsonl with a CLUE task that task's CLUE layout; "
+                        "csv/tsv need a header line.")
     g.add_argument("--text_a_column", default="text", help="Column (or JSONL key) of the first text.")
     g.add_argument("--text_b_column", default=None, help="Column of the second text, for pair tasks.")
     g.add_argument("--label_column", default="label", help="Column of the label.")

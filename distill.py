@@ -5,9 +5,16 @@ each stage's loss function and what each stage trains.
     teacher = load_teacher(teacher_dir, "bert", spec)
     student = build_student("tinybert", spec, teacher, tokenizer, name_or_path=STUDENT_DIR)
     loss_fn = intermediate_loss_fn(teacher, layer_map, fit_projection(student, teacher), weights)
+
+Teacher and student may be of different families (bert, tinybert, ernie) when they read the same token ids
+(same vocabulary) and predict the same labels. W_h is the student's own fit_dense(s) (tinybert), or, for a
+student without one (bert, ernie) that is narrower than its teacher, a DistillProjection made here: trained in
+the intermediate stage, saved beside the student as PROJECTION_FILE (the student's folder stays one that
+PaddleNLP loads, and inference never needs it), restored on --resume as one of the trainer's extra parameters.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,6 +31,7 @@ from tokenization import BertTokenizer
 
 INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
 DISTILL_INFO_FILE = "distill_info.json"
+PROJECTION_FILE = "distill_projection.pdparams"  # a DistillProjection's weight and bias, beside the student
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -41,9 +49,13 @@ def load_teacher(path: str, model_type: str, spec: tasks.TaskSpec) -> modeling.P
     return teacher
 
 
-def student_config(spec_text: str, teacher_config: modeling.BertConfig) -> modeling.BertConfig:
-    """--student_config: a JSON file or folder (missing fields from the teacher), or 'key=value,...'."""
-    base = teacher_config.to_dict()
+def student_config(spec_text: str, teacher_config: modeling.BertConfig,
+                   config_class: type[modeling.BertConfig] = modeling.BertConfig) -> modeling.BertConfig:
+    """--student_config: a JSON file or folder (missing fields from the teacher), or 'key=value,...'.
+
+    config_class: the student's (ErnieConfig for an ERNIE student); fields the teacher's config lacks (an
+    ERNIE student of a BERT teacher: use_task_id, ...) take config_class's defaults."""
+    base = {**config_class().to_dict(), **teacher_config.to_dict()}
     path = Path(spec_text).expanduser()
     given = None
     if path.is_dir():
@@ -60,8 +72,8 @@ def student_config(spec_text: str, teacher_config: modeling.BertConfig) -> model
             raise errors.DataError(path, None, "not a model config (a JSON object of config fields)")
     if given is not None:
         if "init_args" in given:  # PaddleNLP 2.x form: a complete config
-            return modeling.BertConfig.from_dict(given)
-        return modeling.BertConfig.from_dict({**base, **given})
+            return config_class.from_dict(given)
+        return config_class.from_dict({**base, **given})
     overrides: dict[str, Any] = {}
     for item in filter(None, (s.strip() for s in spec_text.split(","))):
         key, sep, value = item.partition("=")
@@ -69,36 +81,77 @@ def student_config(spec_text: str, teacher_config: modeling.BertConfig) -> model
         if not sep or key not in base:
             raise errors.UserError(f"--student_config {spec_text!r}: expected a JSON file or key=value pairs of "
                                 f"config fields (e.g. num_hidden_layers=3); {item!r} is neither")
-        overrides[key] = type(base[key])(value) if isinstance(base[key], (int, float)) else value
-    return modeling.BertConfig.from_dict({**base, **overrides})
+        overrides[key] = _config_value(base[key], value.strip(), item)
+    return config_class.from_dict({**base, **overrides})
+
+
+def _config_value(current: Any, text: str, item: str) -> Any:
+    """An inline --student_config value, typed like the field's current value (use_task_id=true, ...)."""
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise errors.UserError(f"--student_config: {item!r}: expected true or false")
+        return text.lower() in ("true", "1")
+    try:
+        return type(current)(text) if isinstance(current, (int, float)) else text
+    except ValueError:
+        raise errors.UserError(f"--student_config: {item!r}: expected a {type(current).__name__}") from None
 
 
 def build_student(model_type: str, spec: tasks.TaskSpec, teacher: modeling.PretrainedBert,
                   tokenizer: BertTokenizer, name_or_path: str | None = None,
                   config_text: str | None = None) -> modeling.PretrainedBert:
     """The student as a classification model with the task's labels and fit_dense sized to the teacher:
-    loaded from `name_or_path`, or new from `config_text` (see student_config)."""
+    loaded from `name_or_path`, or new from `config_text` (see student_config). Any family may learn from
+    any other; both must read the same token ids (the same vocab file, and a student vocab_size no smaller
+    than the teacher's vocabulary), and a student folder whose classifier names its labels must have the
+    teacher's (the task's)."""
     labels = dict(num_labels=spec.num_labels, label2id=spec.label2id)
     fit = dict(fit_size=teacher.config.hidden_size)
     cls = modeling.model_class(model_type, "classification")
     if name_or_path:
         folder = checkpoints.resolve_model_dir(name_or_path)
         check_same_vocab(folder, tokenizer)
+        check_student_labels(folder, spec, teacher)
+        check_vocab_size(modeling.read_config(folder).vocab_size, tokenizer)
         student = cls.from_pretrained(folder, **labels, **fit)
     else:
-        config = student_config(config_text, teacher.config)
+        config = student_config(config_text, teacher.config, cls.config_class)
+        check_vocab_size(config.vocab_size, tokenizer)
         d = {**config.to_dict(), **fit, "id2label": None, **labels}
-        student = cls(modeling.BertConfig.from_dict(d))
-    if student.config.vocab_size < tokenizer.vocab_size:
-        raise errors.UserError(f"the student's vocab_size {student.config.vocab_size} is smaller than the teacher's "
-                            f"vocabulary ({tokenizer.vocab_size} tokens): both must read the same token ids")
+        student = cls(cls.config_class.from_dict(d))
     student.train()
     return student
+
+
+def check_vocab_size(vocab_size: int, tokenizer: BertTokenizer) -> None:
+    """Every token id of the teacher's vocabulary needs a row in the student's (a larger table is fine)."""
+    if vocab_size < tokenizer.vocab_size:
+        raise errors.UserError(f"the student's vocab_size {vocab_size} is smaller than the teacher's "
+                               f"vocabulary ({tokenizer.vocab_size} tokens): both must read the same token ids")
+
+
+def check_student_labels(student_dir: Path, spec: tasks.TaskSpec, teacher: modeling.PretrainedBert) -> None:
+    """A student folder saved with a classifier that names its labels (another task's, or the same task's in
+    another order) would have them silently replaced or misread: an error naming both."""
+    if not checkpoints.has_classifier(student_dir):
+        return  # an encoder (general TinyBERT, ERNIE): its new classifier takes the teacher's labels
+    saved = modeling.read_config(student_dir)
+    if saved.label2id and saved.num_labels != teacher.config.num_labels:
+        raise errors.UserError(f"the student {student_dir} has a classifier for {saved.num_labels} labels but the "
+                               f"teacher predicts {teacher.config.num_labels}: distil into a student without a "
+                               f"classifier, or one trained on the teacher's task")
+    try:
+        tasks.check_label_order(spec, saved.label2id)
+    except errors.UserError as e:
+        raise errors.UserError(f"the student {student_dir}: {e}") from None
 
 
 def check_same_vocab(student_dir: Path, tokenizer: BertTokenizer) -> None:
     """Teacher and student read the same token ids: a student folder with another vocab.txt is an error."""
     vocab = student_dir / "vocab.txt"
+    if not vocab.is_file():  # PaddleNLP's cache keeps the download's name (NAME-vocab.txt, ernie_3.0_..._vocab.txt)
+        found = sorted(student_dir.glob("*vocab.txt"))
+        vocab = found[0] if len(found) == 1 else vocab
     if vocab.is_file():
         from tokenization import read_vocab
         if read_vocab(vocab) != tokenizer.vocab:
@@ -108,7 +161,10 @@ def check_same_vocab(student_dir: Path, tokenizer: BertTokenizer) -> None:
 
 def init_student_from_teacher(student: modeling.PretrainedBert, teacher: modeling.PretrainedBert,
                               layer_map: Sequence[int]) -> None:
-    """Copy the teacher's embeddings, pooler and layer g(m) into student layer m (shapes must agree)."""
+    """Copy the teacher's embeddings, pooler and layer g(m) into student layer m (shapes must agree).
+
+    Across families the shared weights are copied; a weight the teacher lacks keeps its initial value (an
+    ERNIE 3.0 student's task_type_embeddings from a BERT teacher)."""
     s, t = student.base, teacher.base
     pairs = [(s.embeddings, t.embeddings, "embeddings"), (s.pooler, t.pooler, "pooler")]
     pairs += [(s.encoder.layers[m], t.encoder.layers[n - 1], f"layer {n}")
@@ -116,6 +172,8 @@ def init_student_from_teacher(student: modeling.PretrainedBert, teacher: modelin
     for dst, src, what in pairs:
         src_state = src.state_dict()
         for name, value in dst.state_dict().items():
+            if name not in src_state:
+                continue
             if tuple(src_state[name].shape) != tuple(value.shape):
                 raise errors.UserError(f"--init_from_teacher: the teacher's {what} weight {name} has shape "
                                     f"{list(src_state[name].shape)}, the student's {list(value.shape)}; copying "
@@ -126,16 +184,49 @@ def init_student_from_teacher(student: modeling.PretrainedBert, teacher: modelin
 PROJECTION_MODES = ("always", "when_narrower")
 
 
+class DistillProjection(paddle.nn.Linear):
+    """W_h (and W_e) of a student without fit_dense (bert, ernie) narrower than its teacher: student width ->
+    teacher width, one layer for every state as the original fit_dense, initialised as fit_dense is
+    (N(0, initializer_range), zero bias). It belongs to the distillation, not to the student: the student's
+    weights stay a PaddleNLP model's, and this is saved beside them as PROJECTION_FILE."""
+
+    def __init__(self, in_width: int, out_width: int, std: float):
+        normal = paddle.nn.initializer.Normal(mean=0.0, std=std)
+        super().__init__(in_width, out_width, weight_attr=paddle.ParamAttr(initializer=normal))
+
+    def save(self, folder: Path) -> None:
+        checkpoints.save_paddle({"weight": self.weight.numpy(), "bias": self.bias.numpy()},
+                                Path(folder) / PROJECTION_FILE)
+
+    def load(self, folder: Path) -> bool:
+        """Continue from the projection saved in `folder` (an earlier intermediate stage's), if it fits."""
+        path = Path(folder) / PROJECTION_FILE
+        if not path.is_file():
+            return False
+        state = checkpoints.load_state(path)
+        own = {"weight": self.weight, "bias": self.bias}
+        if any(k not in state or list(state[k].shape) != list(p.shape) for k, p in own.items()):
+            print(f"note: {path} is not a {self.weight.shape[0]} -> {self.weight.shape[1]} projection; "
+                  f"this run starts a new one", file=sys.stderr)
+            return False
+        for k, p in own.items():
+            p.set_value(state[k].astype("float32"))
+        return True
+
+
 def fit_projection(student: modeling.PretrainedBert, teacher: modeling.PretrainedBert,
-                   mode: str = "always") -> list | None:
+                   mode: str = "always", student_dir: str | Path | None = None) -> list | None:
     """W_e and W_h (paper eq. 8-9) as one layer per student hidden state, [m] for hidden_states[m]
     (0 = the embeddings), or None: states are compared unprojected.
 
     Which layers: the student's per-layer fit_denses when it has them (PaddleNLP's v2 general TinyBERT;
     PaddleNLP's task_distill uses fit_denses[i] for student state i), else its one fit_dense for every state
     (the original code). When: mode "always" at any width, as both references do; "when_narrower" only when
-    the student is narrower than the teacher. A student without fit_dense (bert) is never projected, so it
-    must be as wide as the teacher.
+    the student is narrower than the teacher.
+
+    A student without fit_dense (bert, ernie) has no W_h of its own: as wide as the teacher it is compared
+    unprojected (either mode); narrower (or wider), it gets a DistillProjection, the same layer for every
+    state, continued from student_dir's PROJECTION_FILE when that folder has one (an earlier stage 1's output).
     """
     if mode not in PROJECTION_MODES:
         raise ValueError(f"projection mode {mode!r}: choose from {PROJECTION_MODES}")
@@ -143,10 +234,12 @@ def fit_projection(student: modeling.PretrainedBert, teacher: modeling.Pretraine
     base = student.base
     fit_dense = getattr(base, "fit_dense", None)
     if fit_dense is None:
-        if s_width != t_width:
-            raise errors.UserError(f"the student is {s_width} wide and the teacher {t_width}: a narrower student "
-                                   f"needs fit_dense, use --model_type tinybert")
-        return None
+        if s_width == t_width:
+            return None
+        projection = DistillProjection(s_width, t_width, student.config.initializer_range)
+        if student_dir is not None:
+            projection.load(checkpoints.resolve_model_dir(student_dir))
+        return [projection] * (student.config.num_hidden_layers + 1)
     if mode == "when_narrower" and s_width == t_width:
         return None
     fit_denses = getattr(base, "fit_denses", None)
@@ -198,8 +291,10 @@ def prediction_loss_fn(teacher: modeling.PretrainedBert, temperature: float, is_
 
 
 def trainable_parameters(student: modeling.PretrainedBert, stage: str, projection) -> list[paddle.Tensor]:
-    """What each stage trains: stage 1 the encoder and the projection layers it uses (fit_projection);
-    stage 2 all but fit_dense and fit_denses. Unused projections are saved as loaded."""
+    """What each stage trains: stage 1 the encoder and the projection layers it uses (fit_projection), a
+    DistillProjection's weight and bias last (outside the student: the trainer saves them as extra
+    parameters and restores them on --resume); stage 2 all but fit_dense and fit_denses. Unused projections
+    are saved as loaded."""
     prefix = student.base_model_prefix + "."
     if stage == "intermediate":
         skip = ("classifier.", prefix + "pooler.")
@@ -207,8 +302,24 @@ def trainable_parameters(student: modeling.PretrainedBert, stage: str, projectio
     else:
         skip, used = (), set()
     is_projection = lambda name: name.startswith(prefix + "fit_dense")  # noqa: E731  (fit_dense and fit_denses)
-    return [p for name, p in student.named_parameters()
-            if not name.startswith(skip) and (not is_projection(name) or id(p) in used)]
+    params = [p for name, p in student.named_parameters()
+              if not name.startswith(skip) and (not is_projection(name) or id(p) in used)]
+    own = distill_projection(projection) if stage == "intermediate" else None
+    return params + ([own.weight, own.bias] if own is not None else [])
+
+
+def distill_projection(projection) -> DistillProjection | None:
+    """The DistillProjection in fit_projection's list, or None (no projection, or the student's own)."""
+    return projection[0] if projection and isinstance(projection[0], DistillProjection) else None
+
+
+def describe_projection(projection) -> str:
+    """One line for the log: what fit_projection chose."""
+    if projection is None:
+        return "none, states compared directly"
+    if distill_projection(projection) is not None:
+        return f"W_h of the distillation for every state (saved beside the student as {PROJECTION_FILE})"
+    return "per-layer fit_denses" if len({id(layer) for layer in projection}) > 1 else "fit_dense for every state"
 
 
 class Subset:
@@ -241,13 +352,17 @@ class WithTeacherLogits:
         return {**self.data[i], "teacher_logits": self.logits[self.row[int(i)]]}
 
 
-def make_save_model(tokenizer: BertTokenizer, info: dict[str, Any]):
-    """save_model(model, dir): student (fit_dense included) + tokenizer files + how it was distilled."""
+def make_save_model(tokenizer: BertTokenizer, info: dict[str, Any], projection=None):
+    """save_model(model, dir): student (fit_dense included) + tokenizer files + how it was distilled, and
+    beside them the DistillProjection of fit_projection's list `projection`, if it holds one."""
+    own = distill_projection(projection)
 
     def save_model(model: modeling.PretrainedBert, folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         checkpoints.write_json(Path(folder) / DISTILL_INFO_FILE, info)
+        if own is not None:
+            own.save(folder)
 
     return save_model
 

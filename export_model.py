@@ -133,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_seq_length", type=int, default=None,
                         help="Truncation length that predict.py will use by default (default: the one the model "
                              "was trained with, else 128 or fewer when the model has fewer positions).")
-    parser.add_argument("--model_type", choices=["bert", "tinybert"], default=None,
+    parser.add_argument("--model_type", choices=["bert", "tinybert", "ernie"], default=None,
                         help="Model class; read from the saved config when omitted.")
     parser.add_argument("--atol", type=float, default=1e-5,
                         help="Largest accepted logit difference between the eager and exported models "

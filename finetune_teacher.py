@@ -31,7 +31,7 @@ from tokenization import BertTokenizer
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("--model_type", default="bert", choices=["bert", "tinybert"])
+    parser.add_argument("--model_type", default="bert", choices=["bert", "tinybert", "ernie"])
     parser.add_argument("--model_name_or_path", required=True,
                         help="Model folder (PaddleNLP layout; convert Hugging Face folders with "
                              "convert_checkpoint.py) or a name in PaddleNLP's model cache.")

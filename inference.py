@@ -337,7 +337,7 @@ def known_labels(config: Any, task_name: str | None) -> list[str] | None:
     A task whose labels disagree with the checkpoint's is an error, not a silent relabelling."""
     import tasks
 
-    spec = tasks.get_task(task_name) if tasks.is_glue_task(task_name) else None
+    spec = tasks.get_task(task_name) if tasks.is_task(task_name) else None
     if spec is not None:
         if spec.num_labels != config.num_labels:
             raise errors.UserError(f"the checkpoint has {config.num_labels} outputs but {spec.name} has "

@@ -1,4 +1,5 @@
-"""GLUE metrics: accuracy, F1, Matthews correlation, Pearson/Spearman, and each task's metric family.
+"""GLUE and CLUE metrics: accuracy, F1, Matthews correlation, Pearson/Spearman, and each task's metric
+family (CLUE's classification tasks: accuracy).
 
     preds = logits_to_predictions(spec, logits)          # class ids, or scores for STS-B
     compute_metrics(spec, preds, labels)                 # SST-2: {"acc": 0.91}
@@ -50,8 +51,8 @@ def compute_metrics(spec: Any, preds: np.ndarray, labels: np.ndarray) -> dict[st
     """Metrics of one evaluation split of a task (a TaskSpec: tasks.get_task(name) for a GLUE task).
 
     The family follows the task's main metric: Matthews correlation (CoLA), accuracy and F1
-    (MRPC, QQP), correlations (regression), else accuracy, plus macro F1 for users' data of more
-    than two classes."""
+    (MRPC, QQP), correlations (regression), else accuracy (the other GLUE tasks, every CLUE task),
+    plus macro F1 for users' data of more than two classes."""
     if isinstance(spec, str):
         raise TypeError(f"compute_metrics takes a task spec, not the name {spec!r}: use tasks.get_task")
     preds, labels = np.asarray(preds), np.asarray(labels)
@@ -65,7 +66,7 @@ def compute_metrics(spec: Any, preds: np.ndarray, labels: np.ndarray) -> dict[st
     if spec.main_metric == "acc_and_f1":
         return acc_and_f1(preds, labels)
     result = {"acc": accuracy(preds, labels)}
-    if not spec.is_glue and spec.num_labels > 2:  # users' many-class data: macro F1 shows rare classes
+    if not spec.is_benchmark and spec.num_labels > 2:  # users' many-class data: macro F1 shows rare classes
         from sklearn.metrics import f1_score
         result["macro_f1"] = float(f1_score(labels, preds, average="macro", zero_division=0))
     return result

@@ -1,10 +1,14 @@
-"""BERT and the TinyBERT student in PaddlePaddle, with PaddleNLP's class and parameter names.
+"""BERT, the TinyBERT student and ERNIE in PaddlePaddle, with PaddleNLP's class and parameter names.
 
 One encoder, three heads:
 
-    BertModel / TinyBertModel            embeddings -> L x (self-attention, feed-forward) -> pooler
-    Bert/TinyBertForSequenceClassification  pooler output -> classifier (TinyBERT puts a ReLU in front)
-    BertForMaskedLM                      hidden states -> transform -> LayerNorm -> tied vocabulary projection
+    BertModel / TinyBertModel / ErnieModel  embeddings -> L x (self-attention, feed-forward) -> pooler
+    Bert/TinyBert/ErnieForSequenceClassification  pooler output -> classifier (TinyBERT puts a ReLU in front)
+    Bert/ErnieForMaskedLM                hidden states -> transform -> LayerNorm -> tied vocabulary projection
+
+ERNIE (1.0 and 3.0, PaddleNLP's `ernie`, encoder under `ernie.`) is BERT's encoder, pooler and masked-LM head
+with other embeddings (ErnieEmbeddings: the [PAD] row reads as zeros, and ERNIE 3.0's task-type embeddings
+when use_task_id), its own config defaults (ErnieConfig) and the activation its config names (relu for 1.0).
 
 Every forward returns a `ModelOutput`. Besides the usual outputs it can return what TinyBERT's
 intermediate-layer distillation needs (Jiao et al., 2020, eq. 3-7):
@@ -108,6 +112,23 @@ class BertConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+@dataclass
+class ErnieConfig(BertConfig):
+    """PaddleNLP's ErnieConfig: BERT's fields with ERNIE's defaults (used when a config leaves a field out),
+    plus ERNIE 3.0's task-type embeddings."""
+
+    type_vocab_size: int = 16        # PaddleNLP's ErnieConfig default (ERNIE 1.0 configs say 2, 3.0 say 4)
+    use_task_id: bool = False        # ERNIE 3.0: add task_type_embeddings[task id] to every token
+    task_type_vocab_size: int = 3
+    task_id: int = 0                 # the task id of every token when none is given (PaddleNLP: config.task_id)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # PaddleNLP's ErniePretrainedModel._init_weights sets every LayerNorm's epsilon to 1e-12, whatever the
+        # config says; ERNIE's outputs are those of 1e-12.
+        self.layer_norm_eps = 1e-12
+
+
 # ----------------------------------------------------------------------------------------------
 # Layers
 
@@ -154,6 +175,37 @@ class BertEmbeddings(nn.Layer):
         x = self.word_embeddings(input_ids)
         x = x + self.position_embeddings(position_ids)
         x = x + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.layer_norm(x))
+
+
+class ErnieEmbeddings(nn.Layer):
+    """PaddleNLP's ErnieEmbeddings: BERT's, except that the [PAD] token's word embedding reads as zeros
+    (padding_idx), token types are added only when type_vocab_size > 0, and with use_task_id (ERNIE 3.0)
+    a task-type embedding is added too (task ids default to config.task_id, 0, at every position)."""
+
+    def __init__(self, config: ErnieConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, h, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, h)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, h) if config.type_vocab_size > 0 else None
+        self.task_type_embeddings = nn.Embedding(config.task_type_vocab_size, h) if config.use_task_id else None
+        self.task_id = config.task_id
+        self.layer_norm = nn.LayerNorm(h, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids=None, task_type_ids=None):
+        position_ids = paddle.cumsum(paddle.ones_like(input_ids), axis=-1) - 1
+        x = self.word_embeddings(input_ids)
+        x = x + self.position_embeddings(position_ids)
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:
+                token_type_ids = paddle.zeros_like(input_ids)
+            x = x + self.token_type_embeddings(token_type_ids)
+        if self.task_type_embeddings is not None:
+            if task_type_ids is None:
+                task_type_ids = paddle.full_like(input_ids, self.task_id)
+            x = x + self.task_type_embeddings(task_type_ids)
         return self.dropout(self.layer_norm(x))
 
 
@@ -243,19 +295,37 @@ BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
 }
 BUILTIN_CONFIGS["tinybert-4l-312d-v2"] = BUILTIN_CONFIGS["tinybert-4l-312d"]
 BUILTIN_CONFIGS["tinybert-6l-768d-v2"] = BUILTIN_CONFIGS["tinybert-6l-768d"]
+# ERNIE (PaddleNLP's ernie/configuration.py): a cache folder of these names holds weights and vocabulary only.
+_ERNIE_3 = dict(vocab_size=40000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                intermediate_size=3072, max_position_embeddings=2048, type_vocab_size=4, use_task_id=True,
+                task_type_vocab_size=16)
+BUILTIN_CONFIGS.update({
+    "ernie-1.0": dict(vocab_size=18000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                      intermediate_size=3072, hidden_act="relu", max_position_embeddings=513, type_vocab_size=2),
+    "ernie-3.0-base-zh": {**_ERNIE_3, "task_type_vocab_size": 3},
+    "ernie-3.0-medium-zh": {**_ERNIE_3, "num_hidden_layers": 6},
+    "ernie-3.0-mini-zh": {**_ERNIE_3, "hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536},
+    "ernie-3.0-micro-zh": {**_ERNIE_3, "hidden_size": 384, "num_hidden_layers": 4, "intermediate_size": 1536},
+    "ernie-3.0-nano-zh": {**_ERNIE_3, "hidden_size": 312, "num_hidden_layers": 4, "intermediate_size": 1248},
+})
 
 
-def read_config(folder: Path) -> BertConfig:
-    """The config that wins in the folder (checkpoints.CONFIG_ORDER), else a built-in PaddleNLP name's."""
+def read_config(folder: Path, config_class: type[BertConfig] | None = None) -> BertConfig:
+    """The config that wins in the folder (checkpoints.CONFIG_ORDER), else a built-in PaddleNLP name's.
+
+    config_class: the model's (from_pretrained); by default ErnieConfig for an ERNIE folder
+    (checkpoints.model_type), else BertConfig."""
+    if config_class is None:
+        config_class = ErnieConfig if checkpoints.model_type(folder) == "ernie" else BertConfig
     found = checkpoints.read_config_dict(folder)
     if found is not None:
         path, d = found
         try:
-            return BertConfig.from_dict(d)
+            return config_class.from_dict(d)
         except (TypeError, ValueError) as e:
             raise errors.DataError(path, None, f"not a valid model config ({e})") from None
     if folder.name in BUILTIN_CONFIGS:
-        return BertConfig(**BUILTIN_CONFIGS[folder.name])
+        return config_class(**BUILTIN_CONFIGS[folder.name])
     raise errors.UserError(f"{folder}: no {checkpoints.CONFIG_JSON} or {checkpoints.CONFIG_PADDLENLP} found")
 
 
@@ -268,7 +338,7 @@ def _summarise(keys: list[str]) -> str:
     groups: dict[str, int] = {}
     for k in keys:
         parts = k.split(".")
-        group = ".".join(parts[:2]) if parts[0] in ("bert", "tinybert", "cls") and len(parts) > 2 else parts[0]
+        group = ".".join(parts[:2]) if parts[0] in ("bert", "tinybert", "ernie", "cls") and len(parts) > 2 else parts[0]
         groups[group] = groups.get(group, 0) + 1
     return ", ".join(f"{g}.* ({n})" for g, n in sorted(groups.items()))
 
@@ -290,6 +360,7 @@ class PretrainedBert(nn.Layer):
 
     base_model_prefix = "bert"   # attribute holding the encoder in head models
     model_type = "bert"
+    config_class = BertConfig
     is_base_model = False
     has_mlm_head = False
 
@@ -333,7 +404,11 @@ class PretrainedBert(nn.Layer):
         The model is returned in eval mode; call .train() before training.
         """
         folder = checkpoints.resolve_model_dir(name_or_dir)
-        config = config or read_config(folder)
+        recorded = checkpoints.model_type(folder, default=None)
+        if recorded is not None and (recorded == "ernie") != (cls.model_type == "ernie"):
+            raise errors.UserError(f"{folder} holds a model of type {recorded}, which {cls.__name__} cannot load: "
+                                   f"load it with model_type {recorded} (e.g. --model_type {recorded})")
+        config = config or read_config(folder, cls.config_class)
         if config_overrides:
             d = config.to_dict()
             if {"num_labels", "label2id", "id2label"} & set(config_overrides):
@@ -342,7 +417,7 @@ class PretrainedBert(nn.Layer):
             if unknown:
                 raise TypeError(f"unknown config fields: {sorted(unknown)}")
             d.update(config_overrides)
-            config = BertConfig.from_dict(d)
+            config = cls.config_class.from_dict(d)
         weights = checkpoints.require_weights(folder)
         state = checkpoints.load_state(weights)
         with _skip_init():  # 110M random numbers take seconds; the checkpoint overwrites them anyway
@@ -356,9 +431,9 @@ class PretrainedBert(nn.Layer):
         return model
 
     def _rename_checkpoint_keys(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Align the checkpoint's encoder prefix (bert., tinybert. or none) with this model's."""
+        """Align the checkpoint's encoder prefix (bert., tinybert. or none; ernie. or none) with this model's."""
         ours = self.base_model_prefix
-        other = "tinybert" if ours == "bert" else "bert"
+        other = {"bert": "tinybert", "tinybert": "bert"}.get(ours)  # ERNIE's is only ever ernie.
         if any(k.startswith("encoder.layer.") or k.startswith("bert.encoder.layer.") for k in state):
             raise errors.UserError("these are Hugging Face weights; convert them first with "
                                 "convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR")
@@ -370,7 +445,7 @@ class PretrainedBert(nn.Layer):
                      ("cls.predictions.decoder.bias", "cls.predictions.decoder_bias")):
             if a in state and b not in state:
                 state[b] = state[a]
-        if not any(k.startswith(ours + ".") for k in state) and any(k.startswith(other + ".") for k in state):
+        if other and not any(k.startswith(ours + ".") for k in state) and any(k.startswith(other + ".") for k in state):
             state = {(ours + k[len(other):] if k.startswith(other + ".") else k): v for k, v in state.items()}
         has_prefix = any(k.startswith(ours + ".") for k in state)
         if self.is_base_model and has_prefix:
@@ -434,7 +509,9 @@ class PretrainedBert(nn.Layer):
         encoder_args = {k: c[k] for k in ENCODER_FIELDS}
         if self.model_type == "tinybert":
             encoder_args["fit_size"] = c["fit_size"]
-        base_class = "TinyBertModel" if self.model_type == "tinybert" else "BertModel"
+        if self.model_type == "ernie":
+            encoder_args.update({k: c[k] for k in ERNIE_FIELDS})
+        base_class = {"bert": "BertModel", "tinybert": "TinyBertModel", "ernie": "ErnieModel"}[self.model_type]
         if self.is_base_model:
             return {**encoder_args, "init_class": base_class}
         out: dict[str, Any] = {"init_args": [{**encoder_args, "init_class": base_class}],
@@ -457,6 +534,7 @@ class PretrainedBert(nn.Layer):
 ENCODER_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
                   "type_vocab_size", "initializer_range", "pad_token_id", "layer_norm_eps")
+ERNIE_FIELDS = ("use_task_id", "task_type_vocab_size", "task_id")
 
 
 def paddle_dtype_to_numpy(dtype) -> str:
@@ -489,12 +567,17 @@ class BertModel(PretrainedBert):
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
                 output_attention_scores=False, num_layers=None) -> ModelOutput:
+        x = self.embeddings(input_ids, token_type_ids)
+        return self.encode(x, input_ids, attention_mask, output_hidden_states, output_attention_scores, num_layers)
+
+    def encode(self, x, input_ids, attention_mask=None, output_hidden_states=False, output_attention_scores=False,
+               num_layers=None) -> ModelOutput:
+        """The encoder layers and the pooler over the embedding-layer output x [B, S, H] (BERT's and ERNIE's)."""
         layers = self.encoder.layers
         n = len(layers) if num_layers is None else num_layers
         if not 0 <= n <= len(layers):
             raise ValueError(f"num_layers={num_layers}, but the model has {len(layers)} layers")
 
-        x = self.embeddings(input_ids, token_type_ids)
         mask_bias = attention_bias(input_ids, attention_mask, self.config.pad_token_id, x.dtype)
         hidden_states, attention_scores = [x], []
         for layer in layers[:n]:
@@ -540,6 +623,27 @@ class TinyBertModel(BertModel):
             self.init_weights(only={k for k in self.state_dict() if k.startswith("fit_denses.")})
 
 
+class ErnieModel(BertModel):
+    """PaddleNLP's ErnieModel: ErnieEmbeddings, then BERT's encoder and pooler (the same forward contract).
+    No fit_dense: a narrower ERNIE student gets its W_h from the distillation (distill.fit_projection)."""
+
+    base_model_prefix = "ernie"
+    model_type = "ernie"
+    config_class = ErnieConfig
+
+    def __init__(self, config: ErnieConfig):
+        PretrainedBert.__init__(self, config)
+        self.embeddings = ErnieEmbeddings(config)
+        self.encoder = TransformerEncoder(config)
+        self.pooler = BertPooler(config)
+        self._finish_init(ErnieModel)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
+                output_attention_scores=False, num_layers=None, task_type_ids=None) -> ModelOutput:
+        x = self.embeddings(input_ids, token_type_ids, task_type_ids)
+        return self.encode(x, input_ids, attention_mask, output_hidden_states, output_attention_scores, num_layers)
+
+
 class BertForSequenceClassification(PretrainedBert):
     """logits = W dropout(pooler_output) + b; num_labels=1 is regression."""
 
@@ -579,6 +683,24 @@ class TinyBertForSequenceClassification(BertForSequenceClassification):
 
     def classify(self, pooled):
         return self.classifier(F.relu(pooled))
+
+
+class ErnieForSequenceClassification(BertForSequenceClassification):
+    """PaddleNLP's ERNIE head, as BERT's: logits = W dropout(pooler_output) + b. Like PaddleNLP's, it passes
+    no task ids: ERNIE 3.0 adds the task-type embedding of config.task_id (0) to every token."""
+
+    base_model_prefix = "ernie"
+    model_type = "ernie"
+    config_class = ErnieConfig
+
+    def __init__(self, config: ErnieConfig):
+        PretrainedBert.__init__(self, config)
+        with _skip_init():
+            self.ernie = ErnieModel(config)
+        p = config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self._finish_init(ErnieForSequenceClassification)
 
 
 class TiedDecoder(nn.Layer):
@@ -628,7 +750,7 @@ class BertForMaskedLM(PretrainedBert):
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
                 output_attention_scores=False, num_layers=None, masked_positions=None) -> ModelOutput:
-        out = self.bert(input_ids, token_type_ids, attention_mask, output_hidden_states,
+        out = self.base(input_ids, token_type_ids, attention_mask, output_hidden_states,
                         output_attention_scores, num_layers)
         if num_layers is not None and num_layers < self.config.num_hidden_layers:
             return out
@@ -640,6 +762,23 @@ class BertForMaskedLM(PretrainedBert):
         return out
 
 
+class ErnieForMaskedLM(BertForMaskedLM):
+    """PaddleNLP's ErnieForMaskedLM: its head (ErnieLMPredictionHead) is BERT's, parameter for parameter
+    (cls.predictions.transform, layer_norm, decoder tied to the word embeddings, decoder_bias), with the
+    config's activation (relu for ERNIE 1.0)."""
+
+    base_model_prefix = "ernie"
+    model_type = "ernie"
+    config_class = ErnieConfig
+
+    def __init__(self, config: ErnieConfig):
+        PretrainedBert.__init__(self, config)
+        with _skip_init():
+            self.ernie = ErnieModel(config)
+        self.cls = BertOnlyMLMHead(config, self.ernie.embeddings.word_embeddings.weight)
+        self._finish_init(ErnieForMaskedLM)
+
+
 # ----------------------------------------------------------------------------------------------
 # Helpers for generic code
 
@@ -649,6 +788,9 @@ MODEL_CLASSES = {
     ("bert", "mlm"): BertForMaskedLM,
     ("tinybert", "base"): TinyBertModel,
     ("tinybert", "classification"): TinyBertForSequenceClassification,
+    ("ernie", "base"): ErnieModel,
+    ("ernie", "classification"): ErnieForSequenceClassification,
+    ("ernie", "mlm"): ErnieForMaskedLM,
 }
 
 
@@ -667,6 +809,14 @@ def load_classifier(name_or_dir: str | os.PathLike, model_type: str | None = Non
     folder = checkpoints.resolve_model_dir(name_or_dir)
     cls = model_class(model_type or checkpoints.model_type(folder), "classification")
     return cls.from_pretrained(folder, **config_overrides)
+
+
+def load_masked_lm(name_or_dir: str | os.PathLike, model_type: str | None = None) -> PretrainedBert:
+    """A masked-LM folder (data augmentation): ErnieForMaskedLM for an ERNIE folder, else BertForMaskedLM
+    (TinyBERT folders too: a masked-LM head is BERT's). model_type: 'ernie' or 'bert' to choose yourself."""
+    folder = checkpoints.resolve_model_dir(name_or_dir)
+    family = "ernie" if (model_type or checkpoints.model_type(folder)) == "ernie" else "bert"
+    return model_class(family, "mlm").from_pretrained(folder)
 
 
 def count_parameters(model: nn.Layer) -> int:

@@ -2,6 +2,8 @@
 
     # a GLUE test set -> the file the GLUE server takes (OUT/SST-2.tsv; MNLI gives MNLI-m.tsv and MNLI-mm.tsv)
     python predict.py --model_path infer_model --task_name SST-2 --glue_dir GLUE --glue_submission OUT
+    # a CLUE test set -> CLUE's submission file (OUT/afqmc_predict.json: {"id": 0, "label": "1"} per line)
+    python predict.py --model_path infer_model --task_name AFQMC --clue_dir CLUE --submission_dir OUT
     # your own CSV/TSV/JSONL file (column flags as in training) -> TSV or JSONL by extension
     python predict.py --model_path infer_model --test_file reviews.csv --output_file predictions.jsonl
     # lines on stdin (a TAB between the two sentences of a pair) -> TSV on stdout
@@ -70,14 +72,14 @@ def read_lines(stream: TextIO, name: str = "<stdin>") -> list[Example]:
 
 def resolve_task(config: tasks.DataConfig, glue_submission: str | None,
                  predictor: inference.Predictor) -> TaskSpec | None:
-    """The GLUE task to read and write by, when there is one, checked against the model's outputs.
+    """The GLUE or CLUE task to read and write by, when there is one, checked against the model's outputs.
 
-    A task recorded at export is used when GLUE flags (--data_dir, --glue_dir, --glue_submission) are
-    given without --task_name."""
+    A task recorded at export is used when task flags (--data_dir, --glue_dir/--clue_dir,
+    --glue_submission/--submission_dir) are given without --task_name."""
     name = config.task_name
     if name is None and (config.data_dir or config.glue_dir or glue_submission) and predictor.task_name:
         name = predictor.task_name
-    if not tasks.is_glue_task(name):
+    if not tasks.is_task(name):
         return None
     spec = tasks.get_task(name)
     if spec.num_labels != predictor.num_labels:
@@ -183,8 +185,8 @@ def write_outputs(args: argparse.Namespace, spec: TaskSpec, data: dict[str, list
 
         for split, examples in data.items():
             preds = logits_to_predictions(spec, logits[split])
-            written.append(str(tasks.write_glue_submission(spec, examples, preds, args.glue_submission, split,
-                                                           overwrite=args.overwrite)))
+            written.append(str(tasks.write_submission(spec, examples, preds, args.glue_submission, split,
+                                                      overwrite=args.overwrite)))
     if args.output_file or not args.glue_submission:
         with_split = len(data) > 1
         records = (r for split, examples in data.items()
@@ -231,8 +233,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Where to write predictions: .tsv or .jsonl (default: TSV on stdout).")
     parser.add_argument("--output_format", choices=["auto", "tsv", "jsonl"], default="auto",
                         help="Format of --output_file (auto: by extension; stdout: TSV).")
-    parser.add_argument("--glue_submission", default=None, metavar="DIR",
-                        help="Write the GLUE server's file(s) here, e.g. DIR/SST-2.tsv.")
+    parser.add_argument("--glue_submission", "--submission_dir", dest="glue_submission", default=None, metavar="DIR",
+                        help="Write the benchmark's submission file(s) of the test set here: GLUE's DIR/SST-2.tsv "
+                             "(MNLI-m.tsv, MNLI-mm.tsv), CLUE's DIR/afqmc_predict.json (tnews11_predict.json, ...).")
     parser.add_argument("--overwrite", action="store_true", help="Replace existing output files.")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_seq_length", type=int, default=None,
@@ -258,10 +261,16 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
                             f"{predictor.max_positions} position embeddings")
     spec, data = load_inputs(args, predictor, stdin)
     if args.glue_submission:
-        if not spec.is_glue:
-            raise errors.UserError("--glue_submission needs a GLUE --task_name (or a model exported with one)")
+        if not spec.is_benchmark:
+            raise errors.UserError("--glue_submission needs a GLUE --task_name or a CLUE one "
+                                   "(or a model exported with one)")
         for split in data:
-            target = Path(args.glue_submission) / spec.submission_files.get(split, "")
+            if split not in spec.submission_files:
+                raise errors.UserError(f"{spec.name}'s {spec.benchmark} submission files are for the splits "
+                                       f"{', '.join(spec.submission_files)}, not {split!r}: a --test_file named as "
+                                       f"one of the task's test files "
+                                       f"({', '.join(spec.files[s] for s in spec.submission_files)}) says which")
+            target = Path(args.glue_submission) / spec.submission_files[split]
             checkpoints.check_not_an_input(target, "--glue_submission", {"--model_path": args.model_path,
                                                                           "--test_file": args.test_file})
             if target.is_file() and not args.overwrite:

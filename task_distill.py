@@ -48,8 +48,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="TinyBERT task distillation: intermediate and prediction stages.",
                                 formatter_class=cli.HelpFormatter)
     g = p.add_argument_group("models")
-    g.add_argument("--model_type", "--student_model_type", default="tinybert", choices=["tinybert", "bert"],
-                   help="Student architecture (tinybert has fit_dense, needed when narrower than the teacher).")
+    g.add_argument("--model_type", "--student_model_type", default="tinybert", choices=["tinybert", "bert", "ernie"],
+                   help="Student architecture (tinybert has its own fit_dense; a narrower bert or ernie student "
+                        "gets W_h from the distillation, saved beside it as distill_projection.pdparams).")
     g.add_argument("--model_name_or_path", "--student_model_name_or_path", default=None,
                    help="Student folder: a general TinyBERT (PaddleNLP layout or cache name), or the "
                         "intermediate stage's OUTPUT_DIR/last for the prediction stage.")
@@ -60,7 +61,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--init_from_teacher", action="store_true",
                    help="With --student_config: copy the teacher's embeddings and mapped layers g(m) into the "
                         "student (same width needed); otherwise the student starts random.")
-    g.add_argument("--teacher_model_type", default="bert", choices=["bert", "tinybert"])
+    g.add_argument("--teacher_model_type", default="bert", choices=["bert", "tinybert", "ernie"],
+                   help="Teacher architecture; any family teaches any other when both use the same vocabulary.")
     g.add_argument("--teacher_path", required=True, help="The fine-tuned teacher folder (finetune_teacher.py).")
 
     g = p.add_argument_group("distillation")
@@ -76,8 +78,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "else its one fit_dense) before the MSE with the teacher's. always (the default for "
                         "--model_type tinybert, as the original TinyBERT and PaddleNLP): also when student and "
                         "teacher are equally wide; when_narrower: only when the student is narrower, equal widths "
-                        "are compared directly (this project's behaviour before). bert students have no fit_dense: "
-                        "when_narrower only, and they must be as wide as the teacher.")
+                        "are compared directly (this project's behaviour before). bert and ernie students have no "
+                        "fit_dense: when_narrower only; narrower than the teacher, they are projected by a W_h the "
+                        "distillation trains and saves beside the student (distill_projection.pdparams).")
     g.add_argument("--emb_weight", type=float, default=1.0, help="Weight of L_embd (intermediate stage).")
     g.add_argument("--hidden_weight", type=float, default=1.0, help="Weight of sum L_hidn (intermediate stage).")
     g.add_argument("--attn_weight", type=float, default=1.0, help="Weight of sum L_attn (intermediate stage).")
@@ -111,9 +114,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                             "stage's OUTPUT_DIR/last) or --student_config")
     if args.model_name_or_path and args.student_config:
         raise errors.UserError("give either --model_name_or_path or --student_config, not both")
-    if args.projection == "always" and args.model_type == "bert":
+    if args.projection == "always" and args.model_type in ("bert", "ernie"):
         raise errors.UserError("--projection always needs a student with fit_dense (--model_type tinybert); "
-                               "bert students are compared unprojected")
+                               f"{args.model_type} students are projected only when narrower than the teacher")
     args.projection = args.projection or ("always" if args.model_type == "tinybert" else "when_narrower")
     if args.init_from_teacher and not args.student_config:
         raise errors.UserError("--init_from_teacher builds a new student: it needs --student_config")
@@ -121,13 +124,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def aug_train_file(args: argparse.Namespace) -> str:
-    """--use_aug: train_aug.tsv in the folder of the task's train.tsv."""
+    """--use_aug: the augmented copy of the task's training file (train_aug.tsv beside GLUE's train.tsv)."""
     if args.train_file:
         raise errors.UserError("--use_aug and --train_file both name the training file; give one")
-    if not tasks.is_glue_task(args.task_name):
-        raise errors.UserError("--use_aug needs a GLUE --task_name; for other data give --train_file")
+    if not tasks.is_task(args.task_name):
+        raise errors.UserError("--use_aug needs a GLUE or CLUE --task_name; for other data give --train_file")
     spec = tasks.get_task(args.task_name)
-    path = tasks.resolve_glue_file(spec, "train", args.data_dir, args.glue_dir).with_name("train_aug.tsv")
+    path = datafiles.augmented_path(tasks.resolve_task_file(spec, "train", args.data_dir, args.glue_dir))
     if not path.is_file() and not datafiles.partial_path(path).exists():  # datafiles explains an unfinished one
         raise errors.DataError(path, None, "file not found (--use_aug; write it with data_augmentation.py)")
     return str(path)
@@ -150,7 +153,8 @@ def check_paths_and_models(args: argparse.Namespace) -> None:
         "--train_file": args.train_file, "--dev_file": args.dev_file})
     teacher = modeling.read_config(teacher_dir)
     student = (modeling.read_config(student_dir) if student_dir is not None
-               else distill.student_config(args.student_config, teacher))
+               else distill.student_config(args.student_config, teacher,
+                                           modeling.model_class(args.model_type, "classification").config_class))
     for who, config in (("teacher", teacher), ("student", student)):
         if args.max_seq_length > config.max_position_embeddings:
             raise errors.UserError(f"--max_seq_length {args.max_seq_length} is more than the {who}'s "
@@ -200,10 +204,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         log(layer_mapping.describe_layer_map(layer_map) + f"; teacher runs {max(layer_map)} of {N} layers")
         log("the intermediate stage trains no classifier, so no dev metric can pick a best model: only the "
             "resumable last/ is kept, and the prediction stage starts from it")
-        projection = distill.fit_projection(student, teacher, args.projection)
-        per_layer = projection is not None and len({id(layer) for layer in projection}) > 1
-        log(f"--projection {args.projection}: " + ("none, states compared directly" if projection is None else
-            "per-layer fit_denses" if per_layer else "fit_dense for every state"))
+        projection = distill.fit_projection(student, teacher, args.projection, args.model_name_or_path)
+        log(f"--projection {args.projection}: {distill.describe_projection(projection)}")
+        save_model = distill.make_save_model(tokenizer, info, projection)  # with a DistillProjection beside
         loss_fn = distill.intermediate_loss_fn(teacher, layer_map, projection, weights)
         summary = trainer.train(student, train_data, loss_fn, config, save_model=save_model,
                                 parameters=distill.trainable_parameters(student, "intermediate", projection),

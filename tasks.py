@@ -1,17 +1,20 @@
-"""Tasks: the nine GLUE tasks (labels, main metric, files and column layouts), users' own tasks,
-finding and reading a task's data into Examples, and GLUE submission files.
+"""Tasks: the nine GLUE tasks and the seven CLUE classification tasks (labels, main metric, files and
+layouts), users' own tasks, finding and reading a task's data into Examples, and submission files.
 
     config = cli.data_config(args)                       # flags from cli.add_data_args(parser)
     spec, data = load_task_data(config, splits=("train", "dev"))
     train = features.encode_examples(tokenizer, data["train"], 128, spec)
 
-Files are read by datafiles.py (the one reader: GLUE layouts and users' CSV/TSV/JSONL, the same
-rules for every script); this module says which file holds a split, in which layout, and turns its
+Files are read by datafiles.py (the one reader: GLUE layouts, CLUE's JSON Lines and users'
+CSV/TSV/JSONL, the same rules for every script); this module says which file holds a split, in which layout, and turns its
 rows into Examples. MNLI's dev and test sets come in two files each: asking for "dev" gives
-"dev_matched" and "dev_mismatched" (see dev_splits()).
+"dev_matched" and "dev_mismatched" (see dev_splits()). CLUE's files are JSON Lines (train.json,
+dev.json, test.json), each task with its own keys; how they become text_a and text_b is ClueLayout's.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,9 @@ MAIN_METRIC: dict[str, str] = {
     "RTE": "acc",
     "WNLI": "acc",
 }
+# CLUE's classification tasks are all scored by accuracy (CLUE's leaderboard; METRIC_CLASSES of PaddleNLP's
+# examples/benchmark/clue/classification/run_clue_classifier.py).
+CLUE_MAIN_METRIC = "acc"
 # Users' own data: accuracy for classification, mean correlation for regression.
 CUSTOM_MAIN_METRIC = {"classification": "acc", "regression": "corr"}
 
@@ -63,17 +69,43 @@ class Layout:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task: its label list (None = regression), main metric, files and column layouts.
+    """One task: its label list (None = regression), main metric, files and layouts (GLUE's Layout,
+    CLUE's ClueLayout), and the benchmark it belongs to ("GLUE", "CLUE").
 
-    Users' own data get a TaskSpec too (is_glue False, no files or layouts: their columns come
+    Users' own data get a TaskSpec too (benchmark None, no files or layouts: their columns come
     from the command-line flags)."""
     name: str
     labels: list[str] | None
     main_metric: str
     files: dict[str, str] = field(default_factory=dict)  # split -> file name in the task folder
-    layouts: dict[str, Layout] = field(default_factory=dict)  # split -> layout
-    submission_files: dict[str, str] = field(default_factory=dict)  # test split -> GLUE file name
-    is_glue: bool = True
+    layouts: dict[str, Any] = field(default_factory=dict)  # split -> Layout (GLUE) or ClueLayout (CLUE)
+    submission_files: dict[str, str] = field(default_factory=dict)  # test split -> the benchmark's file name
+    benchmark: str | None = "GLUE"
+    aliases: tuple[str, ...] = ()  # other names of the task (and of its folder): CLUEWSC for CLUEWSC2020
+
+    @property
+    def is_glue(self) -> bool:
+        return self.benchmark == "GLUE"
+
+    @property
+    def is_clue(self) -> bool:
+        return self.benchmark == "CLUE"
+
+    @property
+    def is_benchmark(self) -> bool:
+        """A GLUE or CLUE task (fixed labels, files, metric, submission format), not one's own data."""
+        return self.benchmark is not None
+
+    @property
+    def cache_folder(self) -> str:
+        """The task's folder in PaddleNLP's dataset cache: Glue/SST-2, Clue/afqmc_public (the folder
+        CLUE's afqmc_public.zip unpacks to)."""
+        return f"{self.name.lower()}_public" if self.is_clue else self.name
+
+    @property
+    def folder_names(self) -> tuple[str, ...]:
+        """Names the task's folder goes by in a benchmark folder (any case, with or without - and _)."""
+        return tuple(dict.fromkeys((self.name, self.cache_folder) + self.aliases))
 
     @property
     def is_regression(self) -> bool:
@@ -163,29 +195,181 @@ GLUE_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in [
     _glue_task("WNLI", ["0", "1"], **_splits(_NLI, _NLI, _NLI_TEST, "WNLI.tsv")),
 ]}
 
+# ----------------------------------------------------------------------------------------------
+# The CLUE classification tasks
+
+
+@dataclass(frozen=True)
+class ClueLayout:
+    """Where the fields sit in one CLUE JSON-lines file and how they become text_a and text_b.
+
+    The rules of PaddleNLP's CLUE fine-tuning example (examples/benchmark/clue/classification/
+    run_clue_classifier.py, convert_example):
+    - kind "text": the keys hold the texts as they are (AFQMC, OCNLI, CMNLI: sentence1 / sentence2;
+      TNEWS, IFLYTEK: sentence).
+    - kind "keywords" (CSL): text_a is the keyword list joined with spaces, text_b the abstract ("abst").
+    - kind "wsc" (CLUEWSC2020): one text, "text" with its two target spans marked: the candidate noun
+      (span1_text at character span1_index) between underscores, the pronoun (span2_text at span2_index)
+      in square brackets, e.g. 这时候放在_床_上枕头旁边的手机响了，...现在[它]突然响了。 Each span must be
+      found at its index (PaddleNLP asserts it; here it is a bad row).
+    `index`: the keys that hold an example's id (the first one present), repeated in submission files.
+    `skip_labels`: labels whose rows are left out, not errors (OCNLI's and CMNLI's "-")."""
+    text_a: str
+    text_b: str | None = None
+    label: str | None = "label"
+    index: tuple[str, ...] = ("id", "idx")
+    kind: str = "text"
+    skip_labels: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys the texts are made from."""
+        extra = ("target",) if self.kind == "wsc" else ()
+        return tuple(k for k in (self.text_a, self.text_b) if k is not None) + extra
+
+    @property
+    def rewritable(self) -> bool:
+        """Whether each text is one field as it is (augmentation can write a new text back)."""
+        return self.kind == "text"
+
+    def texts(self, record: dict) -> tuple[list[str] | None, str | None]:
+        """([text_a] or [text_a, text_b], None), or (None, what is wrong with the record)."""
+        for key in self.keys:
+            if key not in record:
+                return None, f"no {key!r} key"
+        if self.kind == "keywords":
+            words = record[self.text_a]
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                return None, f"{self.text_a!r} is {type(words).__name__}, not a list of texts"
+            texts = [" ".join(words), record[self.text_b]]
+        elif self.kind == "wsc":
+            text, problem = _wsc_text(record[self.text_a], record["target"], self.text_a)
+            if problem:
+                return None, problem
+            texts = [text]
+        else:
+            texts = [record[k] for k in (self.text_a, self.text_b) if k is not None]
+        for key, text in zip((self.text_a, self.text_b), texts):
+            problem = datafiles.text_problem(text, key)
+            if problem:
+                return None, problem
+        return texts, None
+
+
+def _wsc_text(text: Any, target: Any, key: str) -> tuple[str | None, str | None]:
+    """CLUEWSC2020's one text: `text` with the candidate (span1) between underscores and the pronoun
+    (span2) in square brackets, the marks inserted exactly where PaddleNLP's convert_example inserts them."""
+    problem = datafiles.text_problem(text, key)
+    if problem:
+        return None, problem
+    if not isinstance(target, dict):
+        return None, (f"'target' is {type(target).__name__}, not an object "
+                      f"(span1_text, span1_index, span2_text, span2_index)")
+    spans = []
+    for n in (1, 2):
+        span, at = target.get(f"span{n}_text"), target.get(f"span{n}_index")
+        if not isinstance(span, str) or not span:
+            return None, f"target has no span{n}_text"
+        if not isinstance(at, int) or isinstance(at, bool) or at < 0:
+            return None, f"target's span{n}_index is {at!r}, not a character position"
+        if text[at:at + len(span)] != span:
+            return None, f"target's span{n}_text {span!r} is not at span{n}_index {at} of {key!r}"
+        spans.append((span, at))
+    (query, q), (pronoun, p) = spans
+    chars = list(text)
+    if p > q:  # the candidate comes first: mark it, then the pronoun (2 characters further on)
+        chars.insert(q, "_")
+        chars.insert(q + len(query) + 1, "_")
+        chars.insert(p + 2, "[")
+        chars.insert(p + len(pronoun) + 3, "]")
+    else:
+        chars.insert(p, "[")
+        chars.insert(p + len(pronoun) + 1, "]")
+        chars.insert(q + 2, "_")
+        chars.insert(q + len(query) + 3, "_")
+    return "".join(chars), None
+
+
+def _clue_task(name: str, labels: list[str], layout: ClueLayout, submission: str, train_file: str = "train.json",
+               v10_submission: str | None = None, aliases: tuple[str, ...] = ()) -> TaskSpec:
+    """A CLUE task: train/dev/test .json files (and CLUE 1.0's test1.0.json for TNEWS and CLUEWSC2020,
+    which PaddleNLP also reads); the test files have no label."""
+    test = dataclasses.replace(layout, label=None, skip_labels=())
+    files = {"train": train_file, "dev": "dev.json", "test": "test.json"}
+    layouts = {"train": layout, "dev": layout, "test": test}
+    submissions = {"test": submission}
+    if v10_submission:
+        files["test1.0"], layouts["test1.0"], submissions["test1.0"] = "test1.0.json", test, v10_submission
+    return TaskSpec(name=name, labels=labels, main_metric=CLUE_MAIN_METRIC, files=files, layouts=layouts,
+                    submission_files=submissions, benchmark="CLUE", aliases=aliases)
+
+
+_PAIR = ClueLayout("sentence1", "sentence2")
+_SENTENCE = ClueLayout("sentence")
+_NLI_CLUE = ClueLayout("sentence1", "sentence2", skip_labels=("-",))
+
+# Label lists in PaddleNLP's order (paddlenlp/datasets/clue.py, Clue.BUILDER_CONFIGS[task]["labels"]): a
+# checkpoint fine-tuned with PaddleNLP numbers its outputs this way. OCNLI and CMNLI differ from each other.
+# Files: the folders of CLUE's <task>_public.zip (also PaddleNLP's cache, $PPNLP_HOME/datasets/Clue/<task>_public);
+# OCNLI's training file is train.50k.json. Submission names: CLUE 1.1's, as PaddleNLP's run_clue_classifier.py
+# --do_predict writes them ({"id": ..., "label": ...} per line).
+TNEWS_LABELS = ["100", "101", "102", "103", "104", "106", "107", "108", "109", "110", "112", "113", "114", "115",
+                "116"]
+CLUE_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in [
+    _clue_task("AFQMC", ["0", "1"], _PAIR, "afqmc_predict.json"),
+    _clue_task("TNEWS", TNEWS_LABELS, _SENTENCE, "tnews11_predict.json", v10_submission="tnews10_predict.json"),
+    _clue_task("IFLYTEK", [str(i) for i in range(119)], _SENTENCE, "iflytek_predict.json"),
+    _clue_task("OCNLI", ["entailment", "contradiction", "neutral"], _NLI_CLUE, "ocnli_50k_predict.json",
+               train_file="train.50k.json"),
+    _clue_task("CMNLI", ["contradiction", "entailment", "neutral"], _NLI_CLUE, "cmnli_predict.json"),
+    _clue_task("CLUEWSC2020", ["true", "false"], ClueLayout("text", kind="wsc"), "cluewsc11_predict.json",
+               v10_submission="cluewsc10_predict.json", aliases=("CLUEWSC",)),
+    _clue_task("CSL", ["0", "1"], ClueLayout("keyword", "abst", kind="keywords"), "csl_predict.json"),
+]}
+# Every named task, GLUE's then CLUE's.
+TASKS: dict[str, TaskSpec] = {**GLUE_TASKS, **CLUE_TASKS}
+
 
 def _normalize(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
-def get_task(name: str) -> TaskSpec:
-    """A GLUE task by name, any case, with or without the hyphen: sst-2, SST-2, sst2."""
-    for spec in GLUE_TASKS.values():
-        if _normalize(spec.name) == _normalize(name):
+def _find_task(name: str | None) -> TaskSpec | None:
+    if name is None:
+        return None
+    wanted = _normalize(name)
+    for spec in TASKS.values():
+        if wanted in {_normalize(n) for n in (spec.name,) + spec.aliases}:
             return spec
-    raise UserError(f"unknown task {name!r}: GLUE tasks are {', '.join(GLUE_TASKS)} "
-                    f"(for your own data give --train_file/--dev_file)")
+    return None
+
+
+def get_task(name: str) -> TaskSpec:
+    """A GLUE or CLUE task by name, any case, with or without - and _: sst-2, SST-2, sst2; afqmc, AFQMC;
+    cluewsc2020, CLUEWSC."""
+    spec = _find_task(name)
+    if spec is None:
+        raise UserError(f"unknown task {name!r}: GLUE tasks are {', '.join(GLUE_TASKS)}; CLUE tasks are "
+                        f"{', '.join(CLUE_TASKS)} (for your own data give --train_file/--dev_file)")
+    return spec
+
+
+def is_task(name: str | None) -> bool:
+    """Whether `name` is a GLUE or CLUE task."""
+    return _find_task(name) is not None
 
 
 def is_glue_task(name: str | None) -> bool:
-    return name is not None and any(_normalize(s) == _normalize(name) for s in GLUE_TASKS)
+    """Whether `name` is one of the nine GLUE tasks (is_task: GLUE or CLUE)."""
+    spec = _find_task(name)
+    return spec is not None and spec.is_glue
 
 
 def custom_task(name: str | None, labels: list[str] | None) -> TaskSpec:
     """A user's own task: classification over `labels`, or regression when labels is None."""
     kind = "regression" if labels is None else "classification"
     return TaskSpec(name=name or "custom", labels=labels, main_metric=CUSTOM_MAIN_METRIC[kind],
-                    is_glue=False)
+                    benchmark=None)
 
 
 def check_label_order(spec: TaskSpec, label2id: dict[str, int] | None) -> None:
@@ -230,8 +414,12 @@ def _as_spec(task: str | TaskSpec) -> TaskSpec:
 
 
 def _infer_split(spec: TaskSpec, path: Path) -> str:
-    """dev.tsv -> dev, test_matched.tsv -> test_matched, anything else (train_aug.tsv) -> train."""
-    stem = path.name.removesuffix(".tsv")
+    """dev.tsv -> dev, test_matched.tsv -> test_matched, test1.0.json -> test1.0 (a task's own file
+    names), anything else (train_aug.tsv, train_aug.json) -> train."""
+    for split, name in spec.files.items():
+        if path.name == name:
+            return split
+    stem = path.name.removesuffix(".tsv").removesuffix(".jsonl").removesuffix(".json")
     return stem if stem in spec.files or stem in ("dev", "test") else "train"
 
 
@@ -240,8 +428,8 @@ def label_rule(spec: TaskSpec | None) -> LabelRule:
     if spec is None:
         return LabelRule()
     if spec.is_regression:
-        return LabelRule(regression=True, task=spec.name if spec.is_glue else None)
-    return LabelRule(names=tuple(spec.labels), task=spec.name if spec.is_glue else None)
+        return LabelRule(regression=True, task=spec.name if spec.is_benchmark else None)
+    return LabelRule(names=tuple(spec.labels), task=spec.name if spec.is_benchmark else None)
 
 
 def glue_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
@@ -251,6 +439,22 @@ def glue_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
     spec, path = _as_spec(task), Path(path)
     layout = spec.layout(split or _infer_split(spec, path))
     return datafiles.open_glue(path, spec.name, layout, label_rule(spec), skip_bad_rows)
+
+
+def clue_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
+              skip_bad_rows: bool = False) -> datafiles.ClueRows:
+    """A CLUE file's raw records in the layout of `split` (by default from the file name; other names,
+    such as train_aug.json, are train files)."""
+    spec, path = _as_spec(task), Path(path)
+    layout = spec.layout(split or _infer_split(spec, path))
+    return datafiles.open_clue(path, spec.name, layout, label_rule(spec), skip_bad_rows)
+
+
+def task_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
+              skip_bad_rows: bool = False) -> datafiles.Rows:
+    """A GLUE or CLUE file in its task's own layout."""
+    spec = _as_spec(task)
+    return (clue_rows if spec.is_clue else glue_rows)(path, spec, split, skip_bad_rows)
 
 
 def own_rows(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str, file_format: str = "auto",
@@ -264,22 +468,30 @@ def own_rows(path: str | Path, columns: Columns, spec: TaskSpec | None, split: s
 
 
 def examples_from(rows: datafiles.Rows, id_prefix: str = "") -> list[Example]:
-    """Examples of every good row; the id is the file's index column, else prefix + running number."""
+    """Examples of every good row; the id is the file's own (an index column, a CLUE record's "id"),
+    else prefix + running number."""
     examples = []
     pair = len(rows.text_fields) > 1
     for line, row in rows.read_numbered():
         texts = rows.texts(row)
-        guid = row[rows.id_key] if rows.id_key is not None else f"{id_prefix}{len(examples)}"
+        guid = rows.example_id(row)
+        if guid is None:
+            guid = f"{id_prefix}{len(examples)}"
         examples.append(Example(texts[0], texts[1] if pair else None, rows.label(row), guid, line))
     return examples
 
 
 def read_glue_examples(path: str | Path, task: str | TaskSpec, split: str | None = None,
                        skip_bad_rows: bool = False) -> list[Example]:
-    """All examples of a GLUE file (datafiles checks every row as it is read)."""
+    """All examples of a GLUE or CLUE file (datafiles checks every row as it is read). Rows without an
+    id of their own are numbered: "train-0", ... in GLUE files, "0", ... in CLUE files (as PaddleNLP's
+    CLUE submissions number them)."""
     spec = _as_spec(task)
     split = split or _infer_split(spec, Path(path))
-    return examples_from(glue_rows(path, spec, split, skip_bad_rows), f"{split}-")
+    return examples_from(task_rows(path, spec, split, skip_bad_rows), "" if spec.is_clue else f"{split}-")
+
+
+read_task_examples = read_glue_examples
 
 
 def read_custom_examples(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str,
@@ -303,7 +515,7 @@ def _sorted_labels(labels: Iterable[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Finding the data: --data_dir, --glue_dir/TASK, or PaddleNLP's cache
+# Finding the data: --data_dir, --glue_dir/TASK (--clue_dir/TASK), or PaddleNLP's cache
 
 
 @dataclass(frozen=True)
@@ -311,8 +523,10 @@ class DataConfig:
     """Where a script's data is and how to read it: built once from the flags (cli.data_config), so
     that no library function reads an argparse Namespace.
 
-    task_name: a GLUE task, or a name for one's own data. data_dir/glue_dir: GLUE folders. *_file:
-    single files replacing a split's (own data, or a GLUE task's file such as train_aug.tsv).
+    task_name: a GLUE or CLUE task, or a name for one's own data. data_dir: the task's folder.
+    glue_dir: the benchmark's folder, one folder per task (--glue_dir, or --clue_dir for a CLUE task:
+    the same flag). *_file: single files replacing a split's (own data, or a task's file in its own
+    format, such as train_aug.tsv).
     labels: own data's class names in id order (None: from the training file); regression: own data
     has scores."""
     task_name: str | None = None
@@ -333,27 +547,40 @@ class DataConfig:
         return {"train": self.train_file, "dev": self.dev_file, "test": self.test_file}.get(kind)
 
 
+def paddlenlp_cache(benchmark: str = "GLUE") -> Path:
+    """Where PaddleNLP's load_dataset('glue'|'clue', ...) keeps a benchmark's files: its DATA_HOME
+    ($PPNLP_HOME/datasets, default ~/.paddlenlp/datasets) / the dataset class's name, Glue or Clue."""
+    home = Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
+    return home / "datasets" / benchmark.capitalize()
+
+
 def paddlenlp_glue_cache() -> Path:
     """Where PaddleNLP's load_dataset('glue', ...) keeps the GLUE files."""
-    home = Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
-    return home / "datasets" / "Glue"
+    return paddlenlp_cache("GLUE")
 
 
-def _task_subdir(root: Path, spec: TaskSpec) -> Path:
-    """ROOT/SST-2, also found as ROOT/sst-2 or ROOT/SST2."""
-    exact = root / spec.name
-    if exact.is_dir() or not root.is_dir():
-        return exact
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and _normalize(child.name) == _normalize(spec.name):
-            return child
-    return exact
+def _task_subdir(root: Path, spec: TaskSpec, default: str | None = None) -> Path:
+    """ROOT/SST-2, also found as ROOT/sst-2 or ROOT/SST2; a CLUE task's as ROOT/AFQMC, ROOT/afqmc or
+    ROOT/afqmc_public (the folder of CLUE's zip and of PaddleNLP's cache), ROOT/CLUEWSC for CLUEWSC2020.
+    Not found: ROOT/`default` (or the task's name), for the message."""
+    names = spec.folder_names
+    for name in names:
+        if (root / name).is_dir():
+            return root / name
+    if root.is_dir():
+        wanted = {_normalize(name) for name in names}
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and _normalize(child.name) in wanted:
+                return child
+    return root / (default or spec.name)
 
 
-def resolve_glue_file(spec: TaskSpec, split: str, data_dir: str | None = None,
+def resolve_task_file(spec: TaskSpec, split: str, data_dir: str | None = None,
                       glue_dir: str | None = None) -> Path:
-    """The file of one split: in --data_dir (or its TASK subfolder), --glue_dir/TASK, or the cache."""
+    """The file of one split: in --data_dir (or its TASK subfolder), --glue_dir/TASK (--clue_dir/TASK),
+    or PaddleNLP's cache (Glue/SST-2/train.tsv, Clue/afqmc_public/train.json)."""
     name = spec.files[split]
+    flag = "--clue_dir" if spec.is_clue else "--glue_dir"
     if data_dir:
         root = Path(data_dir).expanduser()
         for folder in (root, _task_subdir(root, spec)):
@@ -364,18 +591,21 @@ def resolve_glue_file(spec: TaskSpec, split: str, data_dir: str | None = None,
         path = _task_subdir(Path(glue_dir).expanduser(), spec) / name
         if path.is_file():
             return path
-        raise DataError(path, None, f"file not found (the {spec.name} {split} file; --glue_dir)")
-    path = _task_subdir(paddlenlp_glue_cache(), spec) / name
+        raise DataError(path, None, f"file not found (the {spec.name} {split} file; {flag})")
+    path = _task_subdir(paddlenlp_cache(spec.benchmark), spec, spec.cache_folder) / name
     if path.is_file():
         return path
-    raise UserError(f"no {spec.name} data: give --data_dir TASK_DIR or --glue_dir GLUE_DIR "
+    raise UserError(f"no {spec.name} data: give --data_dir TASK_DIR or {flag} {spec.benchmark}_DIR "
                     f"(looked for {name} in PaddleNLP's cache, {path.parent})")
 
 
-def glue_task_of(config: DataConfig) -> TaskSpec | None:
-    """The GLUE task the config names (its --labels/--regression checked against it), or None for
-    one's own data. A name that is no GLUE task without any file of one's own is an error."""
-    if is_glue_task(config.task_name):
+resolve_glue_file = resolve_task_file  # the name from before CLUE
+
+
+def task_of(config: DataConfig) -> TaskSpec | None:
+    """The GLUE or CLUE task the config names (its --labels/--regression checked against it), or None
+    for one's own data. A name that is no such task, without any file of one's own, is an error."""
+    if is_task(config.task_name):
         spec = get_task(config.task_name)
         if config.labels and config.labels != spec.labels:
             raise UserError(f"{spec.name}'s labels are fixed ({', '.join(spec.labels or ['a score'])}); "
@@ -388,37 +618,47 @@ def glue_task_of(config: DataConfig) -> TaskSpec | None:
     return None
 
 
+glue_task_of = task_of  # the name from before CLUE
+
+
 def open_data_file(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str,
                    need_label: bool = True) -> datafiles.Rows:
-    """One file of the data, in the layout datafiles.resolve_format decides: a GLUE task's own
+    """One file of the data, in the layout datafiles.resolve_format decides: a GLUE or CLUE task's own
     layout, or the user's format with the config's columns."""
     path = Path(path).expanduser()
-    glue = spec is not None and spec.is_glue
-    if datafiles.resolve_format(path, config.file_format, glue) == "glue":
+    glue, clue = spec is not None and spec.is_glue, spec is not None and spec.is_clue
+    fmt = datafiles.resolve_format(path, config.file_format, glue, clue)
+    if fmt == "glue":
         return glue_rows(path, spec, split, config.skip_bad_rows)
+    if fmt == "clue":
+        return clue_rows(path, spec, split, config.skip_bad_rows)
     return own_rows(path, config.columns, spec, split, config.file_format, config.skip_bad_rows, need_label)
 
 
 def split_paths(config: DataConfig, spec: TaskSpec | None, split: str) -> dict[str, Path]:
-    """{split: file} of one split asked for: --<split>_file, else the GLUE files (MNLI's "dev" is
-    dev_matched and dev_mismatched)."""
+    """{split: file} of one split asked for: --<split>_file, else the task's files (MNLI's "dev" is
+    dev_matched and dev_mismatched). A --test_file named as one of the task's several test files
+    (test_matched.tsv, CLUE 1.0's test1.0.json) stands for that split: its submission file is that one's."""
     explicit = config.file_for(split)
     if explicit:
-        return {split: Path(explicit).expanduser()}
+        path = Path(explicit).expanduser()
+        if spec is not None and split == "test" and _infer_split(spec, path) in spec.submission_files:
+            split = _infer_split(spec, path)
+        return {split: path}
     if spec is None:
-        raise UserError(f"no {split} data: give --{split.split('_')[0]}_file (or a GLUE --task_name)")
-    return {s: resolve_glue_file(spec, s, config.data_dir, config.glue_dir) for s in spec.splits_for(split)}
+        raise UserError(f"no {split} data: give --{split.split('_')[0]}_file (or a GLUE or CLUE --task_name)")
+    return {s: resolve_task_file(spec, s, config.data_dir, config.glue_dir) for s in spec.splits_for(split)}
 
 
 def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
                    ) -> tuple[TaskSpec, dict[str, list[Example]]]:
     """Read the splits the config points at: (spec, {split: examples}).
 
-    A GLUE task reads its files from data_dir, glue_dir/TASK or PaddleNLP's cache; train_file (and
-    dev_file/test_file) replace single files. Without a GLUE task name, the files are the user's
+    A GLUE or CLUE task reads its files from data_dir, glue_dir/TASK or PaddleNLP's cache; train_file
+    (and dev_file/test_file) replace single files. Without a task name, the files are the user's
     own, their classes config.labels or those of the training file. MNLI's "dev" yields the keys
     dev_matched and dev_mismatched (unless dev_file)."""
-    spec = glue_task_of(config)
+    spec = task_of(config)
     if spec is not None:
         return spec, {split: read_examples(path, config, spec, split)
                       for want in splits for split, path in split_paths(config, spec, want).items()}
@@ -433,8 +673,8 @@ def read_examples(path: str | Path, config: DataConfig, spec: TaskSpec | None, s
 
 def _load_custom(config: DataConfig, splits: Sequence[str]) -> tuple[TaskSpec, dict[str, list[Example]]]:
     if config.data_dir or config.glue_dir:
-        raise UserError("--data_dir/--glue_dir need a GLUE --task_name "
-                        f"({', '.join(GLUE_TASKS)}); for your own data give --train_file/--dev_file")
+        raise UserError("--data_dir/--glue_dir/--clue_dir need a GLUE or CLUE --task_name "
+                        f"({', '.join(TASKS)}); for your own data give --train_file/--dev_file")
     paths = {split: split_paths(config, None, split)[split] for split in splits}
     spec = None
     if config.regression:
@@ -465,7 +705,7 @@ def dev_splits(data: dict[str, Any]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Predictions and GLUE submission files
+# Predictions and submission files (GLUE, CLUE)
 
 
 def format_prediction(spec: TaskSpec, pred: Any) -> str:
@@ -488,12 +728,34 @@ def write_predictions(spec: TaskSpec, examples: Sequence[Example], preds: Sequen
     return path
 
 
-def write_glue_submission(spec: TaskSpec, examples: Sequence[Example], preds: Sequence[Any] | np.ndarray,
-                          output_dir: str | Path, split: str = "test", overwrite: bool = False) -> Path:
-    """OUTPUT_DIR/<GLUE name>.tsv for the GLUE server: SST-2.tsv, MNLI-m.tsv (split test_matched) ..."""
-    if not spec.is_glue:
-        raise UserError(f"{spec.name} is not a GLUE task; use write_predictions")
+def write_clue_predictions(spec: TaskSpec, examples: Sequence[Example], preds: Sequence[Any] | np.ndarray,
+                           path: str | Path, overwrite: bool = False) -> Path:
+    """CLUE's submission format: one JSON object per line, {"id": ..., "label": "<label name>"}, in the
+    test file's order. The id is the test record's own "id" (a number where it is one), else its
+    position 0, 1, ... (PaddleNLP numbers them so; CLUE's test files number their records the same way)."""
+    if len(examples) != len(preds):
+        raise ValueError(f"{len(preds)} predictions for {len(examples)} examples")
+    path = Path(path)
+    with datafiles.open_output(path, overwrite) as f:
+        for example, pred in zip(examples, preds):
+            guid = int(example.guid) if example.guid.isdecimal() else example.guid
+            f.write(json.dumps({"id": guid, "label": format_prediction(spec, pred)}, ensure_ascii=False) + "\n")
+    return path
+
+
+def write_submission(spec: TaskSpec, examples: Sequence[Example], preds: Sequence[Any] | np.ndarray,
+                     output_dir: str | Path, split: str = "test", overwrite: bool = False) -> Path:
+    """OUTPUT_DIR/<the benchmark's file name>: for the GLUE server SST-2.tsv, MNLI-m.tsv (split
+    test_matched) ...; for CLUE's afqmc_predict.json, tnews11_predict.json (tnews10_predict.json for
+    split test1.0) ..."""
+    if not spec.is_benchmark:
+        raise UserError(f"{spec.name} is not a GLUE or CLUE task; use write_predictions")
     names = spec.submission_files
     if split not in names:
-        raise UserError(f"no GLUE submission file for {spec.name} split {split!r} (have: {', '.join(names)})")
-    return write_predictions(spec, examples, preds, Path(output_dir) / names[split], overwrite)
+        raise UserError(f"no {spec.benchmark} submission file for {spec.name} split {split!r} "
+                        f"(have: {', '.join(names)})")
+    write = write_clue_predictions if spec.is_clue else write_predictions
+    return write(spec, examples, preds, Path(output_dir) / names[split], overwrite)
+
+
+write_glue_submission = write_submission  # the name from before CLUE

@@ -1,8 +1,8 @@
 """BERT's WordPiece tokenizer on the `tokenizers` library (Rust, batched).
 
 Pipeline, as in BERT: clean text and split CJK characters, lower-case and strip accents (uncased
-vocabularies), split on whitespace and punctuation, then greedy longest-match WordPiece against
-vocab.txt. Pairs become [CLS] a [SEP] b [SEP] with token_type_ids 0...0 1...1; no padding here
+vocabularies), split on whitespace and punctuation (and symbols, as PaddleNLP's BertTokenizer and
+ErnieTokenizer do: see BertTokenizer), then greedy longest-match WordPiece against vocab.txt. Pairs become [CLS] a [SEP] b [SEP] with token_type_ids 0...0 1...1; no padding here
 (the collate function pads each batch to its longest row).
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ import os
 import re
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer
+from tokenizers import AddedToken, Regex, Tokenizer
 from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
-from tokenizers.pre_tokenizers import BertPreTokenizer
+from tokenizers.pre_tokenizers import BertPreTokenizer, Sequence, Split
 
 import checkpoints
 import errors
@@ -24,6 +24,8 @@ VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
+# PaddleNLP's _is_symbol: Unicode category S*, and U+00AD U+00B2 U+00BA U+3007 U+00B5 U+00D8 U+014B U+01B1.
+_SYMBOLS = "[\\p{S}\u00ad\u00b2\u00ba\u3007\u00b5\u00d8\u014b\u01b1]"
 
 
 def read_vocab(path: Path) -> dict[str, int]:
@@ -55,10 +57,29 @@ def truncate_longest_first(len_a: int, len_b: int, budget: int) -> tuple[int, in
     return (budget + 1) // 2, budget // 2  # both cut to about half; a keeps the odd token
 
 
+def _hugging_face_folder(folder: Path) -> bool:
+    """A tokenizer folder written by Hugging Face transformers: it has tokenizer.json (the `tokenizers`
+    library's file; PaddleNLP's BertTokenizer and ErnieTokenizer never write one), or its config.json
+    names a transformers_version."""
+    if (folder / "tokenizer.json").is_file():
+        return True
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        return False
+    config = checkpoints.read_json(config_path, "model config")
+    return isinstance(config, dict) and "transformers_version" in config
+
+
 class BertTokenizer:
-    def __init__(self, vocab: dict[str, int], do_lower_case: bool = True):
+    """split_symbols: also split off every symbol character (Unicode categories S*: ￥ ℃ × € © → ...,
+    and the few others PaddleNLP lists) as punctuation is: what PaddleNLP's BertTokenizer and
+    ErnieTokenizer do (their BasicTokenizer splits on _is_punctuation or _is_symbol). Google's BERT and
+    Hugging Face's BertTokenizer split on punctuation only (split_symbols False): "€4" stays one word."""
+
+    def __init__(self, vocab: dict[str, int], do_lower_case: bool = True, split_symbols: bool = True):
         self.vocab = dict(vocab)
         self.do_lower_case = do_lower_case
+        self.split_symbols = split_symbols
         missing = [t for t in SPECIAL_TOKENS if t not in self.vocab]
         if missing:
             raise errors.UserError(f"vocabulary lacks the special tokens {missing}")
@@ -74,29 +95,37 @@ class BertTokenizer:
         tk.normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
                                        lowercase=do_lower_case)
         tk.pre_tokenizer = BertPreTokenizer()
+        if split_symbols:  # after the whitespace/punctuation split: each symbol becomes a word of its own
+            tk.pre_tokenizer = Sequence([BertPreTokenizer(), Split(Regex(_SYMBOLS), behavior="isolated")])
         # "[MASK]" typed in a text stays one token (augmentation writes it), never split or lower-cased.
         tk.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in SPECIAL_TOKENS])
         self._tk = tk
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | os.PathLike, do_lower_case: bool | None = None) -> "BertTokenizer":
-        """vocab.txt from a folder (or PaddleNLP's cache); lower-casing from the flag, else tokenizer_config.json."""
+        """vocab.txt from a folder (or PaddleNLP's cache); lower-casing from the flag, else tokenizer_config.json.
+
+        Symbols are split off (PaddleNLP's rule) unless tokenizer_config.json says "split_symbols": false
+        (save_pretrained writes it) or the folder is a Hugging Face one (BERT's rule, kept by conversion)."""
         folder = checkpoints.resolve_model_dir(name_or_dir)  # same folder / cache rules as the model
         vocab_path = folder / VOCAB_FILE
         if not vocab_path.is_file():  # PaddleNLP's cache names it NAME-vocab.txt
-            found = sorted(folder.glob("*-vocab.txt"))
+            found = sorted(folder.glob("*vocab.txt"))  # NAME-vocab.txt, older ernie_3.0_..._vocab.txt
             if len(found) != 1:
                 raise errors.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
             vocab_path = found[0]
+        config_path = folder / TOKENIZER_CONFIG
+        config = checkpoints.read_json(config_path, "tokenizer config") if config_path.is_file() else {}
+        config = config if isinstance(config, dict) else {}
         if do_lower_case is None:
             # BERT's and PaddleNLP's default, except the built-in cased vocabularies (bert-base-cased, ...).
             do_lower_case = not (folder.name.endswith("-cased") or "-cased-" in folder.name)
-            config_path = folder / TOKENIZER_CONFIG
-            if config_path.is_file():
-                config = checkpoints.read_json(config_path, "tokenizer config")
-                do_lower_case = bool(config.get("do_lower_case", do_lower_case))
+            do_lower_case = bool(config.get("do_lower_case", do_lower_case))
+        split_symbols = config.get("split_symbols")
+        if split_symbols is None:
+            split_symbols = not _hugging_face_folder(folder)
         try:
-            return cls(read_vocab(vocab_path), do_lower_case=do_lower_case)
+            return cls(read_vocab(vocab_path), do_lower_case=do_lower_case, split_symbols=bool(split_symbols))
         except errors.DataError:
             raise
         except errors.UserError as e:  # e.g. special tokens missing: name the file they are missing from
@@ -110,7 +139,7 @@ class BertTokenizer:
         checkpoints.write_text(save_dir / VOCAB_FILE, "\n".join(tokens) + "\n")
         config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
                   "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-                  "mask_token": "[MASK]"}
+                  "mask_token": "[MASK]", "split_symbols": self.split_symbols}
         checkpoints.write_json(save_dir / TOKENIZER_CONFIG, config)
 
     # -- tokens -----------------------------------------------------------------------------------

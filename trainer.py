@@ -352,11 +352,20 @@ def check_output_dir(config: TrainConfig) -> None:
 
 
 def _failed_before_first_checkpoint(output_dir: Path) -> bool:
-    """Only a log (and the project's mark) in the folder: an earlier run stopped before saving anything."""
-    if not output_dir.is_dir():
+    """A folder of ours without a resumable checkpoint whose log ends in a stop (a NaN, Ctrl-C) or holds
+    nothing else: the run cannot be continued, so its corrected rerun may start afresh there."""
+    if not output_dir.is_dir() or (output_dir / LAST_DIR).exists():
         return False
     names = {p.name for p in output_dir.iterdir()}
-    return bool(names) and names <= {LOG_FILE, checkpoints.OUTPUT_MARK}
+    if not names or not names <= {LOG_FILE, checkpoints.OUTPUT_MARK, BEST_DIR}:
+        return False
+    if names <= {LOG_FILE, checkpoints.OUTPUT_MARK}:
+        return True
+    lines = (output_dir / LOG_FILE).read_text(encoding="utf-8").splitlines() if LOG_FILE in names else []
+    try:
+        return bool(lines) and json.loads(lines[-1]).get("event") == "stop"
+    except ValueError:
+        return False
 
 
 def prepare_output_dir(config: TrainConfig) -> None:
@@ -650,7 +659,7 @@ class Trainer:
     def _stop_diverged(self, value: float) -> None:
         step = self.state.global_step + 1
         saved = self._saved_step()
-        kept = ("no checkpoint had been saved yet" if saved is None
+        kept = ("no resumable checkpoint had been saved yet" if saved is None
                 else f"the last good checkpoint is {self.out / LAST_DIR} (step {saved})")
         self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value)})
         raise TrainingDiverged(f"loss is {value} at step {step}; training stopped ({kept}). "

@@ -148,3 +148,51 @@ def test_bad_glove_files(tmp_path, content, error):
 def test_a_folder_without_glove_files_is_refused(tmp_path):
     with pytest.raises(UserError, match="folder without GloVe files"):
         load_glove(tmp_path)
+
+
+# ----------------------------------------------------------------------------- word2vec's text format, Chinese
+
+ZH_WORDS = ["电影", "影片", "好看", "精彩", "票价", "的", "，", "２０２０"]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_word2vec_text_format_with_chinese_words_with_and_without_the_header(tmp_path, header):
+    path = tmp_path / "sgns.tiny.txt"
+    vectors = write_text_glove(path, ZH_WORDS, dim=5, seed=3, header=header)
+    for cache in (True, False):
+        g = load_glove(path, cache=cache, verbose=False)
+        assert g.words == ZH_WORDS and g.dim == 5
+        np.testing.assert_allclose(g.vectors, vectors, atol=1e-6)
+        assert list(g.nearest(["电影"], 3)[0]) == numpy_neighbours(ZH_WORDS, vectors, "电影", 3)
+    assert load_glove(path, vocab_size=3, verbose=False).words == ZH_WORDS[:3]
+    # The cache holds the Chinese words (UTF-8) and is what the second load reads.
+    cache = tmp_path / "sgns.tiny.txt.cache.npy"
+    assert (tmp_path / "sgns.tiny.txt.cache.words").read_text(encoding="utf-8").splitlines()[1:] == ZH_WORDS
+    planted = np.load(cache)
+    planted[1, 0] = 77.0
+    np.save(cache, planted)
+    g = load_glove(path, verbose=False)
+    assert g.words == ZH_WORDS and g.vectors[1, 0] == 77.0
+
+
+@pytest.mark.parametrize("count", [1, 3, 400_000])
+def test_a_word2vec_header_whose_count_disagrees_with_the_rows(tmp_path, capsys, count):
+    """The rows are counted, not the header believed: a file cut with `head` keeps its old header."""
+    path = tmp_path / "cut.txt"
+    path.write_text(f"{count} 2\n电影 1 0\n影片 0.9 0.1\n的 0 1 \n", encoding="utf-8")  # sgns: trailing space
+    g = load_glove(path)
+    assert g.words == ["电影", "影片", "的"] and g.nearest(["电影"], 1) == [("影片",)]
+    note = capsys.readouterr().err
+    assert (f"header says {count} words, the file holds 3" in note) == (count != 3)
+    assert load_glove(path, cache=False, verbose=False).words == ["电影", "影片", "的"]
+
+
+def test_a_word2vec_header_with_the_wrong_dimension_and_a_byte_order_mark(tmp_path):
+    path = tmp_path / "w2v.txt"
+    path.write_text("3 4\n电影 1 0\n影片 0.9 0.1\n的 0 1\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"w2v.txt:1: .*says 4 dimensions but the rows hold 2"):
+        load_glove(path, verbose=False)
+    path.write_text("\ufeff3 2\n电影 1 0\n影片 0.9 0.1\n的 0 1\n", encoding="utf-8")  # saved with a BOM
+    assert load_glove(path, verbose=False).words == ["电影", "影片", "的"]
+    path.write_text("\ufeff电影 1 0\n影片 0.9 0.1\n", encoding="utf-8")
+    assert load_glove(path, cache=False, verbose=False).words == ["电影", "影片"]

@@ -170,14 +170,15 @@ def test_projection_when_narrower_restores_unprojected_equal_widths(toy):
     assert distill.fit_projection(student, teacher, args.projection) == [student.tinybert.fit_dense] * 3
 
 
-def test_bert_student_at_equal_width_has_no_projection(toy):
+def test_bert_student_has_no_projection_at_equal_width_and_a_distillation_w_h_when_narrower(toy):
     args, teacher, student = models(toy, "--model_type", "bert", "--student_config", "num_hidden_layers=2")
     assert args.projection == "when_narrower" and not hasattr(student.base, "fit_dense")
     for mode in distill.PROJECTION_MODES:
         assert distill.fit_projection(student, teacher, mode) is None
     _, teacher, narrow = models(toy, "--model_type", "bert", "--student_config", "num_hidden_layers=2,hidden_size=16")
-    with pytest.raises(errors.UserError, match="needs fit_dense"):
-        distill.fit_projection(narrow, teacher)
+    projection = distill.fit_projection(narrow, teacher)  # no fit_dense of its own: W_h from the distillation
+    assert isinstance(projection[0], distill.DistillProjection) and projection == [projection[0]] * 3
+    assert projection[0].weight.shape == [16, 32]
 
 
 def test_regression_prediction_stage_gradient_is_not_zero(toy):

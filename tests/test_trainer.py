@@ -486,3 +486,24 @@ def test_items_used_covers_exactly_the_steps_run():
     assert len(used) == 8
     whole = trainer.TrainConfig(output_dir="x", batch_size=4, num_train_epochs=1.5, seed=3)
     np.testing.assert_array_equal(trainer.items_used(40, whole), np.arange(40))
+
+
+def test_a_run_that_stopped_before_its_first_resumable_checkpoint_does_not_block_its_rerun(tmp_path):
+    """Evaluated (a best_model written) but stopped by a NaN before any last/: nothing can be resumed, so the
+    corrected command runs in the same folder without --overwrite_output_dir."""
+    out = tmp_path / "run"
+
+    def nan_at_step_2(model, batch, calls={"n": 0}):
+        calls["n"] += 1
+        loss, logs = toy_loss(model, batch)
+        return (loss * float("nan") if calls["n"] == 2 else loss), logs
+
+    with pytest.raises(trainer.TrainingDiverged, match="no resumable checkpoint had been saved yet"):
+        trainer.train(new_model(), toy_data(32), nan_at_step_2,
+                      make_args(out, max_steps=4, save_steps=1, checkpoint_minutes=60),
+                      evaluate=toy_evaluate(toy_data(8)))
+    assert (out / "best_model").is_dir() and not (out / "last").exists()
+    summary = trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, save_steps=2),
+                            evaluate=toy_evaluate(toy_data(8)))
+    assert summary["global_step"] == 4
+    assert [r["event"] for r in read_log(out) if "event" in r][0] == "start"  # the failed run's log is gone
