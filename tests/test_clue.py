@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_export import make_checkpoint
-from test_finetune_teacher import tiny_bert  # noqa: F401  (a fixture)  # noqa: F401  (a fixture)
+from test_finetune_teacher import tiny_bert  # noqa: F401  (a fixture)
 
 import cli
 import datafiles
