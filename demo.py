@@ -1,6 +1,6 @@
 """The whole TinyBERT pipeline on real data, in one command, on a CPU.
 
-    python demo.py                       # about 15 minutes on 2 CPU cores
+    python demo.py                       # 15 to 20 minutes on 2 CPU cores
     python demo.py --quick               # a 2-minute smoke run of the same wiring
 
 Stages, each one of this repository's scripts run as a user would run it (the commands are printed):
