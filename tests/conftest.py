@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,9 @@ def minilm_dir(minilm_hf_dir: Path, tmp_path_factory) -> Path:
     from convert_checkpoint import convert_hf_checkpoint
 
     return convert_hf_checkpoint(minilm_hf_dir, tmp_path_factory.mktemp("minilm") / "converted")
+
+
+# The Python of the PaddleNLP 2.8.1 scratch venv that tests/data/make_*.py describe (never a dependency):
+# $PADDLENLP_PYTHON, else pnlp-venv in the temporary folder. Tests that need it skip when it is absent.
+PADDLENLP_PYTHON = Path(os.environ.get("PADDLENLP_PYTHON",
+                                       Path(tempfile.gettempdir()) / "pnlp-venv" / "bin" / "python"))

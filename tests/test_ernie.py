@@ -31,7 +31,7 @@ import predict
 import task_distill
 import tasks
 import trainer
-from conftest import TINY_WORDS, write_vocab
+from conftest import PADDLENLP_PYTHON, TINY_WORDS, write_vocab
 from modeling import ErnieConfig, ErnieForMaskedLM, ErnieForSequenceClassification, ErnieModel
 from tokenization import BertTokenizer
 
@@ -39,7 +39,7 @@ DATA = Path(__file__).parent / "data"
 META = json.loads((DATA / "ernie_reference.json").read_text())
 REF = np.load(DATA / "ernie_reference.npz")
 NAMES = list(META["models"])  # ernie1_cls, ernie1_mlm, ernie3_cls, ernie3_mlm
-PNLP_PYTHON = Path("/tmp/pnlp-venv/bin/python")
+PNLP_PYTHON = PADDLENLP_PYTHON
 REF_SCRIPT = DATA / "make_ernie_references.py"
 
 

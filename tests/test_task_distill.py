@@ -24,7 +24,7 @@ import modeling
 import task_distill
 import tasks
 import trainer
-from conftest import write_vocab
+from conftest import PADDLENLP_PYTHON, write_vocab
 from tokenization import BertTokenizer
 
 
@@ -353,7 +353,7 @@ def test_use_aug_trains_on_train_aug_tsv(toy, tmp_path):
 
 V2_DIR = Path(__file__).parent / "data" / "paddlenlp_tinybert_v2"
 V2_REFERENCE = json.loads((V2_DIR.parent / "paddlenlp_tinybert_v2_reference.json").read_text())
-PNLP_PYTHON = Path("/tmp/pnlp-venv/bin/python")  # the scratch venv of tests/data/make_tinybert_fit_denses.py
+PNLP_PYTHON = PADDLENLP_PYTHON  # the scratch venv of tests/data/make_tinybert_fit_denses.py
 
 
 def v2_logits(model) -> np.ndarray:
