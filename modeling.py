@@ -388,8 +388,9 @@ class PretrainedBert(nn.Layer):
                 layer.bias.set_value(paddle.zeros_like(layer.bias))
 
     def _finish_init(self, owner: type) -> None:
-        """Initialise once, in the outermost constructor, and not at all when weights are about to be loaded."""
-        if type(self) is owner and not _SKIP_INIT:
+        """Initialise once, in the outermost constructor (a subclass without one of its own counts as the
+        owner's), and not at all when weights are about to be loaded."""
+        if type(self).__init__ is owner.__init__ and not _SKIP_INIT:
             self.init_weights()
 
     # -- loading --------------------------------------------------------------------------------
@@ -647,10 +648,12 @@ class ErnieModel(BertModel):
 class BertForSequenceClassification(PretrainedBert):
     """logits = W dropout(pooler_output) + b; num_labels=1 is regression."""
 
+    encoder_class = BertModel  # built as self.<base_model_prefix>: self.bert here, self.ernie for ERNIE
+
     def __init__(self, config: BertConfig):
         super().__init__(config)
         with _skip_init():
-            self.bert = BertModel(config)
+            setattr(self, self.base_model_prefix, self.encoder_class(config))
         p = config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -692,15 +695,7 @@ class ErnieForSequenceClassification(BertForSequenceClassification):
     base_model_prefix = "ernie"
     model_type = "ernie"
     config_class = ErnieConfig
-
-    def __init__(self, config: ErnieConfig):
-        PretrainedBert.__init__(self, config)
-        with _skip_init():
-            self.ernie = ErnieModel(config)
-        p = config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self._finish_init(ErnieForSequenceClassification)
+    encoder_class = ErnieModel
 
 
 class TiedDecoder(nn.Layer):
@@ -740,12 +735,13 @@ class BertForMaskedLM(PretrainedBert):
     """Masked-word prediction (used by data augmentation). logits [B, S, V], or [N, V] at masked_positions."""
 
     has_mlm_head = True
+    encoder_class = BertModel  # built as self.<base_model_prefix>: self.bert here, self.ernie for ERNIE
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
         with _skip_init():
-            self.bert = BertModel(config)
-        self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings.weight)
+            setattr(self, self.base_model_prefix, self.encoder_class(config))
+        self.cls = BertOnlyMLMHead(config, self.base.embeddings.word_embeddings.weight)
         self._finish_init(BertForMaskedLM)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
@@ -770,13 +766,7 @@ class ErnieForMaskedLM(BertForMaskedLM):
     base_model_prefix = "ernie"
     model_type = "ernie"
     config_class = ErnieConfig
-
-    def __init__(self, config: ErnieConfig):
-        PretrainedBert.__init__(self, config)
-        with _skip_init():
-            self.ernie = ErnieModel(config)
-        self.cls = BertOnlyMLMHead(config, self.ernie.embeddings.word_embeddings.weight)
-        self._finish_init(ErnieForMaskedLM)
+    encoder_class = ErnieModel
 
 
 # ----------------------------------------------------------------------------------------------
