@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from errors import DataError, UserError
+from errors import DataError, UserError, first_line
 
 WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PDPARAMS = "model_state.pdparams"
@@ -272,13 +272,9 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def _safetensors_error(path: Path, e: BaseException) -> DataError:
-    return DataError(path, None, f"not a readable safetensors file ({_first_line(e)}); "
+    return DataError(path, None, f"not a readable safetensors file ({first_line(e)}); "
                                  "it is truncated or corrupt: save or copy it again")
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
 
 
 def weight_names(path: Path) -> list[str]:

@@ -31,7 +31,13 @@ warnings.filterwarnings("ignore", message="Skip loading for")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help shows every flag's default and keeps the script's docstring as written."""
+    """--help shows every flag's default and keeps the script's docstring as written; a flag whose default
+    is None and whose help states its default (--N: per task) is not also given "(default: None)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None and "default" in (action.help or "").lower():
+            return action.help
+        return super()._get_help_string(action)
 
 
 def run_main(main: Callable[..., None]) -> Callable[..., None]:
@@ -172,6 +178,17 @@ def start_training(args: argparse.Namespace, script: str):
     args.device = set_device(args.device)
     trainer.init_distributed()
     return config
+
+
+def check_max_seq_length(value: int, positions: int, whose: str = "the model's", minimum: int | None = None,
+                         where: str = "") -> None:
+    """--max_seq_length against a model's position embeddings (and, given `minimum`, room for [CLS] and
+    [SEP]), before the model loads: the embedding lookup would otherwise fail deep inside Paddle."""
+    if value > positions:
+        raise UserError(f"--max_seq_length {value} is more than {whose} {positions} position embeddings{where}; "
+                        "lower it")
+    if minimum is not None and value < minimum:
+        raise UserError(f"--max_seq_length {value} leaves no room for text beside [CLS] and [SEP]")
 
 
 def gpu_card() -> int:

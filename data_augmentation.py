@@ -304,16 +304,6 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
 # Command line
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every flag's default in --help; a flag whose default is None and whose help states its default
-    (--N: per task) is not also given "(default: None)"."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None and "default" in (action.help or "").lower():
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _per_task_help() -> str:
     by_n: dict[int, list[str]] = {}
     for task, n in augment.TASK_SAMPLES.items():
@@ -323,7 +313,7 @@ def _per_task_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     cli.add_data_args(parser, splits=("train",), labels=False, regression=False)
     g = parser.add_argument_group("augmentation")
     g.add_argument("--pretrained_bert_model", default=None,
@@ -431,9 +421,8 @@ def mlm_window(args: argparse.Namespace) -> int:
     positions = modeling.BertConfig.from_dict(found[1]).max_position_embeddings if found else None
     if args.max_seq_length is None:
         return min(128, positions or 128)
-    if positions is not None and args.max_seq_length > positions:
-        raise UserError(f"--max_seq_length {args.max_seq_length} is more than the masked-LM's {positions} "
-                        f"position embeddings ({folder}); lower it")
+    if positions is not None:
+        cli.check_max_seq_length(args.max_seq_length, positions, "the masked-LM's", where=f" ({folder})")
     return args.max_seq_length
 
 

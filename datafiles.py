@@ -17,9 +17,9 @@ the same way everywhere:
 - an empty file, or a file with only a header, is an error, whoever reads it;
 - rows are written back in their own format (header_text, row_text), for augmentation.
 GLUE files are split on tabs with quoting off (their sentences hold quote characters); which columns
-a task's file has is tasks.py's Layout. CLUE files (train.json, dev.json, test.json) are JSON Lines, read
-by the same rules as users' JSONL files; which keys hold a task's texts, label and id, and how they make
-text_a and text_b, is tasks.py's ClueLayout.
+a task's file has is a Layout (tasks.py names one per task and split). CLUE files (train.json,
+dev.json, test.json) are JSON Lines, read by the same rules as users' JSONL files; which keys hold a
+task's texts, label and id, and how they make text_a and text_b, is a ClueLayout.
 """
 from __future__ import annotations
 
@@ -30,13 +30,11 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Sequence, TextIO, Union
+from typing import Any, BinaryIO, Iterator, Sequence, TextIO, Union
 
 from errors import DataError, UserError
 
 
-if TYPE_CHECKING:  # for annotations only: tasks imports this module
-    from tasks import ClueLayout, Layout
 
 Row = Union[list[str], dict[str, Any]]
 
@@ -328,6 +326,117 @@ def open_output(path: str | Path, overwrite: bool = False) -> TextIO:
 
 # ----------------------------------------------------------------------------------------------
 # Reading rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Where the fields of a benchmark file sit (tasks.py names one per task and split)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the fields sit in one GLUE file: its column names, and which columns hold the texts,
+    the label and the example index (the id a submission file repeats)."""
+    columns: tuple[str, ...]
+    text_a: int
+    text_b: int | None = None
+    label: int | None = None
+    index: int | None = None
+    has_header: bool = True
+
+    @property
+    def text_columns(self) -> tuple[int, ...]:
+        return (self.text_a,) if self.text_b is None else (self.text_a, self.text_b)
+
+
+@dataclass(frozen=True)
+class ClueLayout:
+    """Where the fields sit in one CLUE JSON-lines file and how they become text_a and text_b.
+
+    The rules of PaddleNLP's CLUE fine-tuning example (examples/benchmark/clue/classification/
+    run_clue_classifier.py, convert_example):
+    - kind "text": the keys hold the texts as they are (AFQMC, OCNLI, CMNLI: sentence1 / sentence2;
+      TNEWS, IFLYTEK: sentence).
+    - kind "keywords" (CSL): text_a is the keyword list joined with spaces, text_b the abstract ("abst").
+    - kind "wsc" (CLUEWSC2020): one text, "text" with its two target spans marked: the candidate noun
+      (span1_text at character span1_index) between underscores, the pronoun (span2_text at span2_index)
+      in square brackets, e.g. 这时候放在_床_上枕头旁边的手机响了，...现在[它]突然响了。 Each span must be
+      found at its index (PaddleNLP asserts it; here it is a bad row).
+    `index`: the keys that hold an example's id (the first one present), repeated in submission files.
+    `skip_labels`: labels whose rows are left out, not errors (OCNLI's and CMNLI's "-")."""
+    text_a: str
+    text_b: str | None = None
+    label: str | None = "label"
+    index: tuple[str, ...] = ("id", "idx")
+    kind: str = "text"
+    skip_labels: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys the texts are made from."""
+        extra = ("target",) if self.kind == "wsc" else ()
+        return tuple(k for k in (self.text_a, self.text_b) if k is not None) + extra
+
+    @property
+    def rewritable(self) -> bool:
+        """Whether each text is one field as it is (augmentation can write a new text back)."""
+        return self.kind == "text"
+
+    def texts(self, record: dict) -> tuple[list[str] | None, str | None]:
+        """([text_a] or [text_a, text_b], None), or (None, what is wrong with the record)."""
+        for key in self.keys:
+            if key not in record:
+                return None, f"no {key!r} key"
+        if self.kind == "keywords":
+            words = record[self.text_a]
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                return None, f"{self.text_a!r} is {type(words).__name__}, not a list of texts"
+            texts = [" ".join(words), record[self.text_b]]
+        elif self.kind == "wsc":
+            text, problem = _wsc_text(record[self.text_a], record["target"], self.text_a)
+            if problem:
+                return None, problem
+            texts = [text]
+        else:
+            texts = [record[k] for k in (self.text_a, self.text_b) if k is not None]
+        for key, text in zip((self.text_a, self.text_b), texts):
+            problem = text_problem(text, key)
+            if problem:
+                return None, problem
+        return texts, None
+
+
+def _wsc_text(text: Any, target: Any, key: str) -> tuple[str | None, str | None]:
+    """CLUEWSC2020's one text: `text` with the candidate (span1) between underscores and the pronoun
+    (span2) in square brackets, the marks inserted exactly where PaddleNLP's convert_example inserts them."""
+    problem = text_problem(text, key)
+    if problem:
+        return None, problem
+    if not isinstance(target, dict):
+        return None, (f"'target' is {type(target).__name__}, not an object "
+                      f"(span1_text, span1_index, span2_text, span2_index)")
+    spans = []
+    for n in (1, 2):
+        span, at = target.get(f"span{n}_text"), target.get(f"span{n}_index")
+        if not isinstance(span, str) or not span:
+            return None, f"target has no span{n}_text"
+        if not isinstance(at, int) or isinstance(at, bool) or at < 0:
+            return None, f"target's span{n}_index is {at!r}, not a character position"
+        if text[at:at + len(span)] != span:
+            return None, f"target's span{n}_text {span!r} is not at span{n}_index {at} of {key!r}"
+        spans.append((span, at))
+    (query, q), (pronoun, p) = spans
+    chars = list(text)
+    if p > q:  # the candidate comes first: mark it, then the pronoun (2 characters further on)
+        chars.insert(q, "_")
+        chars.insert(q + len(query) + 1, "_")
+        chars.insert(p + 2, "[")
+        chars.insert(p + len(pronoun) + 3, "]")
+    else:
+        chars.insert(p, "[")
+        chars.insert(p + len(pronoun) + 1, "]")
+        chars.insert(q + 2, "_")
+        chars.insert(q + len(query) + 3, "_")
+    return "".join(chars), None
 
 
 class Rows:

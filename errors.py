@@ -22,6 +22,13 @@ class DataError(UserError):
         super().__init__(f"{where}: {problem}")
 
 
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of an exception from a library (Paddle's C++ errors start with blank
+    lines and run on for pages), to quote in a one-line error."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return (lines[0] if lines else type(e).__name__)[:limit]
+
+
 class Interrupted(UserError):
     """A run stopped by Ctrl-C or SIGTERM. `resumable`: the same command with --resume continues it
     (cli.run_main prints that command)."""

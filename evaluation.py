@@ -21,6 +21,7 @@ import errors
 import features
 import inference
 import metrics
+import trainer
 
 Items = Sequence[Mapping[str, np.ndarray]]
 
@@ -40,15 +41,6 @@ def _lengths(dataset: Items) -> np.ndarray:
     return np.array([len(item["input_ids"]) for item in dataset], dtype=np.int64)
 
 
-def _processes() -> tuple[int, int]:
-    """(rank, world size); (0, 1) outside paddle.distributed.launch."""
-    import paddle.distributed as dist
-
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def predict_logits(model_or_runner: Any, dataset: Items, batch_size: int, pad_token_id: int = 0,
                    desc: str | None = None) -> np.ndarray:
     """Logits [N, num_outputs] for every item of `dataset`, in the dataset's order (float32).
@@ -57,7 +49,7 @@ def predict_logits(model_or_runner: Any, dataset: Items, batch_size: int, pad_to
     if len(dataset) == 0:
         raise errors.UserError("nothing to predict: the dataset is empty")
     run = _as_runner(model_or_runner)
-    rank, world = _processes()
+    rank, world = trainer.rank(), trainer.world_size()
     batches = features.inference_batches(_lengths(dataset), batch_size)[rank::world]
     mine: list[tuple[list[int], np.ndarray]] = []
     for ids in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, leave=False, disable=desc is None):

@@ -64,9 +64,7 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
     trained = checkpoints.training_args(folder)  # the task and length the model was trained with
     task_name = task_name or trained.get("task_name")
     max_seq_length = max_seq_length or trained.get("max_seq_length") or min(128, positions)
-    if max_seq_length > positions:
-        raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
-                               f"{positions} position embeddings")
+    cli.check_max_seq_length(max_seq_length, positions)
     paddle.set_device("cpu")  # export and the check both run on CPU; the graph itself is device-free
     model_type = model_type or checkpoints.model_type(folder)
     model = modeling.load_classifier(folder, model_type)

@@ -19,7 +19,6 @@ import paddle
 import paddle.nn.functional as F
 
 import checkpoints
-import errors
 import evaluation
 import features
 import modeling
@@ -77,10 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
     checkpoints.check_not_an_input(args.output_dir, "--output_dir", {
         "--model_name_or_path": model_dir, "--train_file": args.train_file, "--dev_file": args.dev_file})
-    positions = modeling.read_config(model_dir).max_position_embeddings
-    if not 3 <= args.max_seq_length <= positions:
-        raise errors.UserError(f"--max_seq_length {args.max_seq_length} must lie in [3, {positions}] (room for "
-                               f"[CLS] and [SEP], at most the model's position embeddings)")
+    cli.check_max_seq_length(args.max_seq_length, modeling.read_config(model_dir).max_position_embeddings,
+                             minimum=3)
     config = cli.start_training(args, "finetune_teacher.py")
     trainer.set_seed(args.seed)  # the new classifier head's initialisation is part of the run
 

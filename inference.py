@@ -188,12 +188,8 @@ def exported_runner(model_dir: str | os.PathLike, device: str = "cpu", cpu_threa
                                        cpu_threads, use_onednn)
     except (RuntimeError, ValueError, OSError) as e:  # Paddle's C++ errors for a damaged graph or params
         raise errors.DataError(model_dir / PARAMS_FILE, None, f"cannot load the exported model "
-                               f"({_first_line(e)}); export it again with export_model.py") from None
+                               f"({errors.first_line(e)}); export it again with export_model.py") from None
 
-
-def _first_line(e: BaseException) -> str:
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,7 +223,7 @@ def onnx_runner(model_dir: str | os.PathLike, device: str = "cpu", cpu_threads: 
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # ONNX Runtime's own error types for a damaged file
-        raise errors.DataError(path, None, f"cannot load the ONNX model ({_first_line(e)}); "
+        raise errors.DataError(path, None, f"cannot load the ONNX model ({errors.first_line(e)}); "
                                "export it again with export_model.py --onnx") from None
     names = [i.name for i in session.get_inputs()]
 

@@ -256,9 +256,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     args.device = cli.resolve_device(args.device)
     predictor = inference.load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
     max_seq_length = args.max_seq_length or predictor.max_seq_length
-    if max_seq_length > predictor.max_positions:
-        raise errors.UserError(f"--max_seq_length {max_seq_length} is more than the model's "
-                            f"{predictor.max_positions} position embeddings")
+    cli.check_max_seq_length(max_seq_length, predictor.max_positions)
     spec, data = load_inputs(args, predictor, stdin)
     if args.glue_submission:
         if not spec.is_benchmark:

@@ -156,12 +156,7 @@ def check_paths_and_models(args: argparse.Namespace) -> None:
                else distill.student_config(args.student_config, teacher,
                                            modeling.model_class(args.model_type, "classification").config_class))
     for who, config in (("teacher", teacher), ("student", student)):
-        if args.max_seq_length > config.max_position_embeddings:
-            raise errors.UserError(f"--max_seq_length {args.max_seq_length} is more than the {who}'s "
-                                   f"{config.max_position_embeddings} position embeddings; lower it")
-    if args.max_seq_length < 3:
-        raise errors.UserError(f"--max_seq_length {args.max_seq_length} leaves no room for text beside "
-                               "[CLS] and [SEP]")
+        cli.check_max_seq_length(args.max_seq_length, config.max_position_embeddings, f"the {who}'s", minimum=3)
     layer_mapping.build_layer_map(student.num_hidden_layers, teacher.num_hidden_layers, args.layer_map)
 
 

@@ -9,7 +9,7 @@ Files are read by datafiles.py (the one reader: GLUE layouts, CLUE's JSON Lines 
 CSV/TSV/JSONL, the same rules for every script); this module says which file holds a split, in which layout, and turns its
 rows into Examples. MNLI's dev and test sets come in two files each: asking for "dev" gives
 "dev_matched" and "dev_mismatched" (see dev_splits()). CLUE's files are JSON Lines (train.json,
-dev.json, test.json), each task with its own keys; how they become text_a and text_b is ClueLayout's.
+dev.json, test.json), each task with its own keys; how they become text_a and text_b is datafiles.ClueLayout's.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 import datafiles
-from datafiles import Columns, LabelRule
+from datafiles import ClueLayout, Columns, LabelRule, Layout
 from errors import DataError, UserError
 
 # The one table of main metrics: it picks OUTPUT_DIR/best_model. For MRPC/QQP and STS-B the combined
@@ -49,22 +49,6 @@ CUSTOM_MAIN_METRIC = {"classification": "acc", "regression": "corr"}
 
 # ----------------------------------------------------------------------------------------------
 # The GLUE tasks
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the fields sit in one GLUE file: its column names, and which columns hold the texts,
-    the label and the example index (the id a submission file repeats)."""
-    columns: tuple[str, ...]
-    text_a: int
-    text_b: int | None = None
-    label: int | None = None
-    index: int | None = None
-    has_header: bool = True
-
-    @property
-    def text_columns(self) -> tuple[int, ...]:
-        return (self.text_a,) if self.text_b is None else (self.text_a, self.text_b)
 
 
 @dataclass(frozen=True)
@@ -197,97 +181,6 @@ GLUE_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in [
 
 # ----------------------------------------------------------------------------------------------
 # The CLUE classification tasks
-
-
-@dataclass(frozen=True)
-class ClueLayout:
-    """Where the fields sit in one CLUE JSON-lines file and how they become text_a and text_b.
-
-    The rules of PaddleNLP's CLUE fine-tuning example (examples/benchmark/clue/classification/
-    run_clue_classifier.py, convert_example):
-    - kind "text": the keys hold the texts as they are (AFQMC, OCNLI, CMNLI: sentence1 / sentence2;
-      TNEWS, IFLYTEK: sentence).
-    - kind "keywords" (CSL): text_a is the keyword list joined with spaces, text_b the abstract ("abst").
-    - kind "wsc" (CLUEWSC2020): one text, "text" with its two target spans marked: the candidate noun
-      (span1_text at character span1_index) between underscores, the pronoun (span2_text at span2_index)
-      in square brackets, e.g. 这时候放在_床_上枕头旁边的手机响了，...现在[它]突然响了。 Each span must be
-      found at its index (PaddleNLP asserts it; here it is a bad row).
-    `index`: the keys that hold an example's id (the first one present), repeated in submission files.
-    `skip_labels`: labels whose rows are left out, not errors (OCNLI's and CMNLI's "-")."""
-    text_a: str
-    text_b: str | None = None
-    label: str | None = "label"
-    index: tuple[str, ...] = ("id", "idx")
-    kind: str = "text"
-    skip_labels: tuple[str, ...] = ()
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The keys the texts are made from."""
-        extra = ("target",) if self.kind == "wsc" else ()
-        return tuple(k for k in (self.text_a, self.text_b) if k is not None) + extra
-
-    @property
-    def rewritable(self) -> bool:
-        """Whether each text is one field as it is (augmentation can write a new text back)."""
-        return self.kind == "text"
-
-    def texts(self, record: dict) -> tuple[list[str] | None, str | None]:
-        """([text_a] or [text_a, text_b], None), or (None, what is wrong with the record)."""
-        for key in self.keys:
-            if key not in record:
-                return None, f"no {key!r} key"
-        if self.kind == "keywords":
-            words = record[self.text_a]
-            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-                return None, f"{self.text_a!r} is {type(words).__name__}, not a list of texts"
-            texts = [" ".join(words), record[self.text_b]]
-        elif self.kind == "wsc":
-            text, problem = _wsc_text(record[self.text_a], record["target"], self.text_a)
-            if problem:
-                return None, problem
-            texts = [text]
-        else:
-            texts = [record[k] for k in (self.text_a, self.text_b) if k is not None]
-        for key, text in zip((self.text_a, self.text_b), texts):
-            problem = datafiles.text_problem(text, key)
-            if problem:
-                return None, problem
-        return texts, None
-
-
-def _wsc_text(text: Any, target: Any, key: str) -> tuple[str | None, str | None]:
-    """CLUEWSC2020's one text: `text` with the candidate (span1) between underscores and the pronoun
-    (span2) in square brackets, the marks inserted exactly where PaddleNLP's convert_example inserts them."""
-    problem = datafiles.text_problem(text, key)
-    if problem:
-        return None, problem
-    if not isinstance(target, dict):
-        return None, (f"'target' is {type(target).__name__}, not an object "
-                      f"(span1_text, span1_index, span2_text, span2_index)")
-    spans = []
-    for n in (1, 2):
-        span, at = target.get(f"span{n}_text"), target.get(f"span{n}_index")
-        if not isinstance(span, str) or not span:
-            return None, f"target has no span{n}_text"
-        if not isinstance(at, int) or isinstance(at, bool) or at < 0:
-            return None, f"target's span{n}_index is {at!r}, not a character position"
-        if text[at:at + len(span)] != span:
-            return None, f"target's span{n}_text {span!r} is not at span{n}_index {at} of {key!r}"
-        spans.append((span, at))
-    (query, q), (pronoun, p) = spans
-    chars = list(text)
-    if p > q:  # the candidate comes first: mark it, then the pronoun (2 characters further on)
-        chars.insert(q, "_")
-        chars.insert(q + len(query) + 1, "_")
-        chars.insert(p + 2, "[")
-        chars.insert(p + len(pronoun) + 3, "]")
-    else:
-        chars.insert(p, "[")
-        chars.insert(p + len(pronoun) + 1, "]")
-        chars.insert(q + 2, "_")
-        chars.insert(q + len(query) + 3, "_")
-    return "".join(chars), None
 
 
 def _clue_task(name: str, labels: list[str], layout: ClueLayout, submission: str, train_file: str = "train.json",

@@ -40,15 +40,23 @@ def make_model(folder: Path, rigged: bool, seed: int = 0) -> Path:
     paddle.seed(seed)
     model = modeling.BertForMaskedLM(config)
     if rigged:
-        head = model.cls.predictions
-        head.layer_norm.weight.set_value(paddle.zeros_like(head.layer_norm.weight))
-        head.layer_norm.bias.set_value(paddle.zeros_like(head.layer_norm.bias))
-        bias = np.full(config.vocab_size, -10.0, dtype="float32")
-        for rank, token in enumerate(RANKING):
-            bias[tok.vocab[token]] = 10.0 - rank
-        head.decoder_bias.set_value(paddle.to_tensor(bias))
+        rig_head(model, tok, RANKING)
     model.save_pretrained(folder)
     return folder
+
+
+def rig_head(model, tok, ranking) -> None:
+    """Make the masked-LM head rank `ranking`'s tokens first, in that order, whatever the input: the
+    LayerNorm zeroed, so the logits are the decoder bias alone."""
+    import paddle
+
+    head = model.cls.predictions
+    head.layer_norm.weight.set_value(paddle.zeros_like(head.layer_norm.weight))
+    head.layer_norm.bias.set_value(paddle.zeros_like(head.layer_norm.bias))
+    bias = np.full(model.config.vocab_size, -10.0, dtype="float32")
+    for rank, token in enumerate(ranking):
+        bias[tok.vocab[token]] = 10.0 - rank
+    head.decoder_bias.set_value(paddle.to_tensor(bias))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 import augment
 import data_augmentation as da
 from conftest import write_vocab
+from test_augmentation import rig_head
 
 RANKING = ["[UNK]", "棒", "妙", "美", "坏"]
 # Single CJK characters, the rigged head's tokens, and two Latin words (one word piece each).
@@ -49,13 +50,7 @@ def make_chinese_model(folder: Path) -> Path:
                                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     paddle.seed(0)
     model = modeling.BertForMaskedLM(config)
-    head = model.cls.predictions
-    head.layer_norm.weight.set_value(paddle.zeros_like(head.layer_norm.weight))
-    head.layer_norm.bias.set_value(paddle.zeros_like(head.layer_norm.bias))
-    bias = np.full(config.vocab_size, -10.0, dtype="float32")
-    for rank, token in enumerate(RANKING):
-        bias[tok.vocab[token]] = 10.0 - rank
-    head.decoder_bias.set_value(paddle.to_tensor(bias))
+    rig_head(model, tok, RANKING)
     model.save_pretrained(folder)
     return folder
 

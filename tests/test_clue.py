@@ -7,7 +7,6 @@ paddlenlp/datasets/clue.py); no real CLUE data is needed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import numpy as np
 import pytest
 from test_export import make_checkpoint
 from test_finetune_teacher import tiny_bert  # noqa: F401  (a fixture)
+from test_tasks import as_tuples, parse
 
-import cli
 import datafiles
 import finetune_teacher
 import metrics
@@ -145,17 +144,6 @@ def write_clue(root: Path, tasks_: list[str] | None = None, folder_name=lambda t
         for name, text in CLUE_FILES[task].items():
             (folder / name).write_text(text, encoding="utf-8")
     return root
-
-
-def parse(*argv: str) -> tasks.DataConfig:
-    """The DataConfig a script builds from these flags."""
-    parser = argparse.ArgumentParser()
-    cli.add_data_args(parser)
-    return cli.data_config(parser.parse_args(list(argv)))
-
-
-def as_tuples(examples: list[Example]) -> list[tuple]:
-    return [(e.text_a, e.text_b, e.label, e.guid) for e in examples]
 
 
 # --------------------------------------------------------------------------------------- reading

@@ -539,18 +539,13 @@ def test_finetune_teacher_glue_training_file_empty_or_header_only(w, tmp_path, c
 # Flags are checked before heavy work.
 
 
-def test_max_seq_length_above_positions_task_distill(w, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("script", ["task_distill", "finetune_teacher"])
+def test_max_seq_length_above_positions_training_scripts(w, tmp_path, capsys, monkeypatch, script):
     forbid_heavy_work(monkeypatch)
     out = tmp_path / "out"
-    code, err, _ = run(task_distill, distill_argv(w, out, "--max_seq_length", 65), capsys)
-    user_error(code, err, "--max_seq_length", "64")
-    assert not out.exists()
-
-
-def test_max_seq_length_above_positions_finetune_teacher(w, tmp_path, capsys, monkeypatch):
-    forbid_heavy_work(monkeypatch)
-    out = tmp_path / "out"
-    code, err, _ = run(finetune_teacher, finetune_argv(w, out, "--max_seq_length", 65), capsys)
+    module, argv = {"task_distill": (task_distill, distill_argv),
+                    "finetune_teacher": (finetune_teacher, finetune_argv)}[script]
+    code, err, _ = run(module, argv(w, out, "--max_seq_length", 65), capsys)
     user_error(code, err, "--max_seq_length", "64")
     assert not out.exists()
 
