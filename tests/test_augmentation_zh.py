@@ -17,7 +17,7 @@ import pytest
 import augment
 import data_augmentation as da
 from conftest import write_vocab
-from test_augmentation import rig_head
+from test_augmentation import rig_head, run
 
 RANKING = ["[UNK]", "棒", "妙", "美", "坏"]
 # Single CJK characters, the rigged head's tokens, and two Latin words (one word piece each).
@@ -95,15 +95,6 @@ def zh_finder(model_dir: Path, vectors: Path, **config) -> augment.CandidateFind
     model = modeling.BertForMaskedLM.from_pretrained(model_dir)
     mlm = augment.MaskedLMPredictor(model, tok, config.K, config.batch_size, "eager")
     return augment.CandidateFinder(tok, load_glove(vectors, verbose=False), mlm, config)
-
-
-def run(argv: list, capsys) -> tuple[int, str]:
-    try:
-        da.main([str(a) for a in argv])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
 
 
 def write_rows(path: Path, texts: list[str]) -> Path:
