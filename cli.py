@@ -153,16 +153,26 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
                    help="Mixed precision on GPU (no effect on CPU).")
     g.add_argument("--amp_dtype", default=d.amp_dtype, choices=["float16", "bfloat16"],
                    help="Half type for --amp; float16 uses dynamic loss scaling.")
+    g.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d.group_by_length,
+                   help="Length-grouped batches: shuffled, then sorted by length within pools of 50 batches and the "
+                        "batches shuffled, so each carries little padding (--no_group_by_length: plain random "
+                        "batches).")
+    g.add_argument("--logging_dir", default=None,
+                   help="Folder of the VisualDL records of losses, learning rate, throughput and dev metrics "
+                        "(default OUTPUT_DIR/visualdl; 'none' writes none). View: visualdl --logdir FOLDER.")
 
 
 def train_config(args: argparse.Namespace):
     """The trainer.TrainConfig of the parsed flags, checked; the whole command line goes in run_args."""
     from trainer import TrainConfig
 
-    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "run_args"]
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("run_args", "visualdl")]
     run_args = {k: v for k, v in vars(args).items()
                 if isinstance(v, (str, int, float, bool, type(None), list))}
-    config = TrainConfig(**{k: getattr(args, k) for k in names}, run_args=run_args)
+    settings = {k: getattr(args, k) for k in names}
+    off = str(settings["logging_dir"]).lower() == "none"
+    settings["logging_dir"], settings["visualdl"] = (None if off else settings["logging_dir"]), not off
+    config = TrainConfig(**settings, run_args=run_args)
     config.check()
     return config
 

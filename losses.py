@@ -108,7 +108,7 @@ def attention_mse(student_scores: Tensor, teacher_scores: Tensor, attention_mask
 
 def intermediate_loss(student_out, teacher_out, layer_map: Sequence[int], attention_mask: Tensor | None,
                       projection: Callable[[Tensor], Tensor] | Sequence[Callable[[Tensor], Tensor]] | None = None,
-                      weights: dict[str, float] | None = None) -> tuple[Tensor, dict[str, float]]:
+                      weights: dict[str, float] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """L_model over layers 0..M (Eq. 11): L_embd + sum_m L_hidn(m) + sum_m L_attn(m).
 
     student_out/teacher_out carry `hidden_states` (L+1, [0] = embeddings) and `attention_scores` (L);
@@ -116,7 +116,8 @@ def intermediate_loss(student_out, teacher_out, layer_map: Sequence[int], attent
     hidden_states[g(m)] and attention_scores[m-1] against attention_scores[g(m)-1].
     projection: one W for every student state, a list or tuple with W_m for student state m (W_0 = W_e), or None.
     weights: multipliers for the "emb", "hidden" and "attn" terms (default 1 each; 0 skips a term).
-    Returns the total and a dict of each summed term's value for logging.
+    Returns the total and a dict of each summed term (detached tensors: the trainer reads them at logging
+    steps only, so a step does not wait for the device).
     """
     w = {"emb": 1.0, "hidden": 1.0, "attn": 1.0, **(weights or {})}
     if not isinstance(projection, (list, tuple)):
@@ -135,29 +136,32 @@ def intermediate_loss(student_out, teacher_out, layer_map: Sequence[int], attent
     if not terms:
         raise UserError("all intermediate loss weights are 0: nothing to distil")
     total = paddle.add_n([w[name] * value for name, value in terms.items()])
-    return total, {f"loss_{name}": float(value) for name, value in terms.items()}
+    return total, {f"loss_{name}": value.detach() for name, value in terms.items()}
 
 
 def prediction_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0,
                     is_regression: bool = False, labels: Tensor | None = None,
-                    alpha: float = 0.0) -> tuple[Tensor, dict[str, float]]:
-    """Prediction stage: L_pred (soft cross-entropy at temperature t, or MSE for regression), plus
-    alpha * the hard-label loss (cross-entropy with the gold labels, MSE for regression) when alpha > 0.
+                    alpha: float = 0.0, pred_weight: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
+    """Prediction stage: pred_weight * L_pred (soft cross-entropy at temperature t, or MSE for regression),
+    plus alpha * the hard-label loss (cross-entropy with the gold labels, MSE for regression) when alpha > 0.
+    pred_weight 0 with alpha 1 is plain fine-tuning on the labels (the paper's "w/o Pred" ablation).
 
-    Returns the total and the logged terms.
+    Returns the total and the logged terms (detached tensors).
     """
     if is_regression:
         soft = prediction_mse(student_logits, teacher_logits)
     else:
         soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
-    logs = {"loss_pred": float(soft)}
+    logs = {"loss_pred": soft.detach()}
     if not alpha:
-        return soft, logs
+        if not pred_weight:
+            raise UserError("--pred_weight 0 and --alpha 0: the prediction stage has no loss left")
+        return pred_weight * soft if pred_weight != 1 else soft, logs
     if labels is None:
         raise ValueError("alpha > 0 needs the gold labels")
     if is_regression:
         hard = F.mse_loss(student_logits.reshape([-1]), labels.astype(student_logits.dtype).reshape([-1]))
     else:
         hard = F.cross_entropy(student_logits, labels.reshape([-1, 1]).astype("int64"))
-    logs["loss_hard"] = float(hard)
-    return soft + alpha * hard, logs
+    logs["loss_hard"] = hard.detach()
+    return pred_weight * soft + alpha * hard, logs

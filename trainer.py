@@ -7,14 +7,18 @@ data parallelism under `python -m paddle.distributed.launch`, AMP on GPU, a JSON
 
 Data: `train_data` is any sequence of items (dicts of numpy arrays), e.g. features.EncodedDataset. An epoch is a
 permutation of the items drawn from (seed, epoch) only, so a resumed run sees exactly the batches that an
-uninterrupted run would have seen.
+uninterrupted run would have seen. With group_by_length (the distillation stages' default) the permutation is
+then sorted by length within pools of 50 global batches and the batches shuffled (features.batch_indices), so
+batches stay random but carry little padding.
 
 Data parallelism: every process draws the same global batch of `batch_size * world_size` items and takes its own
-slice; gradients are averaged across processes before the optimizer step, so W processes make the same update
-as one process on the combined batch. The averaging is done here (one all-reduce per optimizer step, also after
-gradient accumulation) rather than by a paddle.DataParallel wrapper: a stage's loss_fn gets the model itself,
-with its attributes (student.tinybert.fit_dense) that a wrapper hides, and whatever else the loss touches
-(a teacher, extra parameters) needs no special care.
+slice; gradients are averaged across processes, so W processes make the same update as one process on the
+combined batch. The averaging is Paddle's own engine, paddle.DataParallel, whose all-reduce of gradient buckets
+overlaps the backward pass. It wraps a small Layer that holds the model (and any extra trained tensors) and calls
+the stage's loss_fn, so loss_fn still gets the model itself with its attributes (student.tinybert.fit_dense).
+
+Host synchronisation: a step never reads a value from the device. Loss terms stay tensors until a logging step
+(or a checkpoint) reads the window at once; a NaN then names the steps of its window.
 
 Checkpoint layout (OUTPUT_DIR):
     last/         the latest state: what save_model writes (model, tokenizer, labels) plus trainer_state.json,
@@ -53,7 +57,8 @@ STATE_FILE, OPTIMIZER_FILE, RNG_FILE, EXTRA_PARAMS_FILE = (
     "trainer_state.json", "optimizer.pdopt", "rng_state.pdparams", "extra_params.pdparams")
 EVAL_RESULTS_FILE = "eval_results.json"
 # Settings that fix which items each step sees: resuming with a different value would not continue the same run.
-DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", "world_size", "seed")
+DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", "world_size", "seed",
+                   "group_by_length")
 
 
 class TrainingDiverged(errors.UserError):
@@ -86,6 +91,11 @@ class TrainConfig:
     checkpoint_budget: float = 0.02   # ... and only while writing it costs under this share of the time
     amp: bool = False
     amp_dtype: str = "float16"
+    # Length-grouped batches (shuffled, then sorted by length within pools of batches): far less padding.
+    group_by_length: bool = False
+    # VisualDL records: OUTPUT_DIR/visualdl unless a folder is named; visualdl=False writes none.
+    visualdl: bool = True
+    logging_dir: str | None = None
     # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
     run_args: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -175,6 +185,8 @@ class Plan:
     seed: int
     num_epochs: float
     max_steps: int
+    lengths: np.ndarray | None = None   # every item's length; needed by group_by_length
+    group_by_length: bool = False
 
     @property
     def global_batch(self) -> int:
@@ -198,17 +210,39 @@ class Plan:
 
     def steps_of_epoch(self, epoch: int) -> list[list[np.ndarray]]:
         """Optimizer steps of one epoch; each step is a list of global micro-batches (arrays of item indices)."""
-        order = epoch_order(self.num_items, self.seed, epoch)
-        micro = [order[i:i + self.global_batch] for i in range(0, len(order), self.global_batch)]
-        micro = micro[:self.micro_batches_per_epoch]
+        if self.group_by_length:
+            if self.lengths is None or len(self.lengths) != self.num_items:
+                raise ValueError("group_by_length needs the length of every item")
+            batches = features.batch_indices(self.lengths, self.global_batch, shuffle=True, seed=self.seed,
+                                             epoch=epoch, bucket=True)
+            # The one short batch lands anywhere in the shuffled order; like the last one below, it is
+            # dropped when it cannot give every process an item.
+            micro = [np.asarray(b) for b in batches if len(b) >= self.world]
+        else:
+            order = epoch_order(self.num_items, self.seed, epoch)
+            micro = [order[i:i + self.global_batch] for i in range(0, len(order), self.global_batch)]
+            micro = micro[:self.micro_batches_per_epoch]
         return [micro[i:i + self.accumulation] for i in range(0, len(micro), self.accumulation)]
 
 
-def items_used(num_items: int, config: TrainConfig) -> np.ndarray:
-    """The sorted indices of every item a run with `config` will draw (all of them once it spans an epoch):
-    what a cache computed before training needs to cover."""
-    plan = Plan(num_items, config.batch_size, world_size(), config.gradient_accumulation_steps, config.seed,
-                config.num_train_epochs, config.max_steps)
+def data_lengths(data: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+    """Every item's sequence length: the dataset's `.lengths` (EncodedDataset and its wrappers), else counted."""
+    lengths = getattr(data, "lengths", None)
+    if lengths is None:
+        lengths = [len(data[i]["input_ids"]) for i in range(len(data))]
+    return np.asarray(lengths)
+
+
+def make_plan(data: Sequence[dict[str, np.ndarray]], config: TrainConfig, world: int) -> Plan:
+    return Plan(len(data), config.batch_size, world, config.gradient_accumulation_steps, config.seed,
+                config.num_train_epochs, config.max_steps,
+                data_lengths(data) if config.group_by_length else None, config.group_by_length)
+
+
+def items_used(data: Sequence[dict[str, np.ndarray]], config: TrainConfig) -> np.ndarray:
+    """The sorted indices of every item a run with `config` over `data` will draw (all of them once it spans
+    an epoch): what a cache computed before training needs to cover."""
+    plan = make_plan(data, config, world_size())
     if plan.micro_batches_per_epoch == 0:
         return np.arange(0)
     used, steps, epoch = [], plan.total_steps, 0
@@ -293,32 +327,12 @@ def _rename_optimizer_state(state: dict, names: dict[str, str]) -> dict:
     return out
 
 
-def sync_gradients(params: Sequence[paddle.Tensor], world: int) -> None:
-    """Average gradients over processes with one flat all-reduce.
-
-    Parameters without a gradient (unused by this loss) are left out; every process runs the same loss code,
-    so they are the same on every process.
-    """
-    if world == 1:
-        return
-    with paddle.no_grad():
-        grads = [p.grad for p in params if p.grad is not None]
-        flat = paddle.concat([g.astype("float32").flatten() for g in grads])
-        dist.all_reduce(flat)
-        flat = flat / world
-        offset = 0
-        for g in grads:
-            n = int(np.prod(g.shape))
-            paddle.assign(flat[offset:offset + n].reshape(g.shape).astype(g.dtype), output=g)
-            offset += n
-
-
-def _mean_over_processes(values: list[float], world: int) -> list[float]:
+def _mean_over_processes(values: paddle.Tensor, world: int) -> paddle.Tensor:
     if world == 1:
         return values
-    t = paddle.to_tensor(np.asarray(values, dtype="float64"))
-    dist.all_reduce(t)
-    return (t.numpy() / world).tolist()
+    values = values.clone()
+    dist.all_reduce(values)
+    return values / world
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
@@ -424,7 +438,7 @@ class Trainer:
     """One run of the loop; `train()` below is the public entry point."""
 
     def __init__(self, model, train_data, loss_fn, config: TrainConfig, evaluate, save_model, parameters,
-                 main_metric, collate_fn):
+                 main_metric, collate_fn, reference_metrics=None):
         self.model, self.train_data, self.loss_fn, self.config = model, train_data, loss_fn, config
         self.evaluate, self.save_model = evaluate, save_model or default_save_model
         self.main_metric = main_metric or getattr(evaluate, "main_metric", None)
@@ -435,8 +449,8 @@ class Trainer:
                        if not p.stop_gradient]
         self.names = parameter_names(model, self.params)
         self.extra_params = {self.names[p.name]: p for p in self.params if self.names[p.name].startswith("extra.")}
-        self.plan = Plan(len(train_data), config.batch_size, self.world, config.gradient_accumulation_steps,
-                         config.seed, config.num_train_epochs, config.max_steps)
+        self.plan = make_plan(train_data, config, self.world)
+        self.reference_metrics = reference_metrics
         if self.plan.micro_batches_per_epoch == 0:
             raise errors.UserError(f"{len(train_data)} training examples are fewer than the {self.world} processes")
         self.optimizer, self.scheduler = build_optimizer(model, self.params, config, self.plan.total_steps)
@@ -445,7 +459,9 @@ class Trainer:
                        if self.amp_dtype == "float16" else None)
         self.state = TrainState(main_metric=self.main_metric)
         self.log = JsonlLog(self.out / LOG_FILE)
+        self.engine: paddle.nn.Layer | None = None  # made in run(), after a resume has loaded the weights
         self.log_keys: list[str] = []
+        self.window_began, self.window_examples = time.time(), 0
         self.last_loss: float | None = None
         self.last_checkpoint_end, self.last_checkpoint_seconds = time.time(), 0.0
         self.checkpoint_seconds, self.checkpoint_count = 0.0, 0
@@ -477,7 +493,8 @@ class Trainer:
                 "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.plan.total_steps,
                 "num_examples": len(self.train_data), "batch_size": self.config.batch_size,
                 "gradient_accumulation_steps": self.config.gradient_accumulation_steps,
-                "world_size": self.world, "seed": self.config.seed, "args": self._run_args()}
+                "world_size": self.world, "seed": self.config.seed, "group_by_length": self.config.group_by_length,
+                "args": self._run_args()}
 
     def _run_args(self) -> dict[str, Any]:
         settings = {k: v for k, v in asdict(self.config).items() if k != "run_args"}
@@ -534,6 +551,7 @@ class Trainer:
         last = self.out / LAST_DIR
         saved = checkpoints.read_json(last / STATE_FILE, "trainer state")
         now = self._trainer_state()
+        saved.setdefault("group_by_length", False)  # a run saved before the setting existed drew random batches
         changed = [f"{k} {saved.get(k)} -> {now[k]}" for k in DATA_ORDER_KEYS if saved.get(k) != now[k]]
         if changed:
             raise errors.UserError(f"--resume: these settings differ from the saved run, so it cannot continue "
@@ -614,29 +632,42 @@ class Trainer:
         return since >= 60 * self.config.checkpoint_minutes and self._checkpoint_affordable()
 
     # -- one optimizer step
-    def train_step(self, step_batches: list[np.ndarray]) -> list[float]:
+    def _make_engine(self) -> paddle.nn.Layer:
+        """The loss as a Layer over the trained tensors; under several processes, in paddle.DataParallel."""
+        module = LossModule(self.model, self.loss_fn, list(self.extra_params.values()))
+        if self.world == 1:
+            return module
+        # Tensors the optimizer does not train are frozen so the reducer waits for no gradient of theirs;
+        # find_unused_parameters covers trained ones a loss leaves out (a projection under --hidden_weight 0).
+        trained = {id(p) for p in self.params}
+        self.frozen = [p for p in self.model.parameters() if not p.stop_gradient and id(p) not in trained]
+        for p in self.frozen:
+            p.stop_gradient = True
+        return paddle.DataParallel(module, find_unused_parameters=True)
+
+    def train_step(self, step_batches: list[np.ndarray]) -> paddle.Tensor:
         """Forward/backward each micro-batch, average gradients over processes, take one AdamW step.
 
-        Returns [loss, *logs values] averaged over micro-batches and processes (for logging).
+        Returns [loss, *logs values] of this process, averaged over micro-batches, as a tensor on the
+        device: nothing here waits for the device to finish.
         """
-        sums: list[float] | None = None
-        for micro in step_batches:
+        total: paddle.Tensor | None = None
+        for i, micro in enumerate(step_batches):
             own = shard(micro, self.rank, self.world)
             # Weighting by this process's share makes the averaged gradient the mean over the whole
             # micro-batch even when it does not split evenly; dividing by the number of micro-batches
             # makes accumulation a mean too.
             weight = len(own) * self.world / len(micro) / len(step_batches)
-            batch = to_tensors(self.collate([self.train_data[int(i)] for i in own]))
-            with self._autocast():
-                loss, logs = self.loss_fn(self.model, batch)
-            values = _mean_over_processes([float(loss)] + [float(v) for v in logs.values()], self.world)
-            if not math.isfinite(values[0]):
-                self._stop_diverged(values[0])
-            scaled = loss.astype("float32") * weight
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            sums = values if sums is None else [a + b for a, b in zip(sums, values)]
+            batch = to_tensors(self.collate([self.train_data[int(j)] for j in own]))
+            last = i == len(step_batches) - 1  # gradients are all-reduced with the last micro-batch only
+            with self._autocast(), (_nullcontext() if last or self.world == 1 else self.engine.no_sync()):
+                loss, logs = self.engine(batch)
+                scaled = loss.astype("float32") * weight
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            values = paddle.stack([_scalar(loss)] + [_scalar(v) for v in logs.values()])
+            total = values if total is None else total + values
             self.log_keys = list(logs)
-        sync_gradients(self.params, self.world)
+            self.window_examples += len(micro)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -644,7 +675,7 @@ class Trainer:
             self.optimizer.step()
         self.optimizer.clear_grad()
         self.scheduler.step()
-        return [s / len(step_batches) for s in sums]
+        return total / len(step_batches)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -656,13 +687,25 @@ class Trainer:
         state = self.out / LAST_DIR / STATE_FILE
         return checkpoints.read_json(state, "trainer state")["global_step"] if state.exists() else None
 
-    def _stop_diverged(self, value: float) -> None:
-        step = self.state.global_step + 1
+    def _read_window(self, window: list[paddle.Tensor]) -> np.ndarray:
+        """The window's [steps, 1 + terms] values averaged over processes: the loop's one read from the
+        device, at logging steps and before checkpoints. A non-finite loss stops training here, before any
+        checkpoint of the weights it produced is written."""
+        values = _mean_over_processes(paddle.stack(window), self.world).numpy()
+        bad = np.flatnonzero(~np.isfinite(values[:, 0]))
+        if len(bad):
+            first = self.state.global_step - len(window) + 1
+            self._stop_diverged(float(values[bad[0], 0]), first + int(bad[0]), (first, self.state.global_step))
+        return values
+
+    def _stop_diverged(self, value: float, step: int, window: tuple[int, int]) -> None:
         saved = self._saved_step()
         kept = ("no resumable checkpoint had been saved yet" if saved is None
                 else f"the last good checkpoint is {self.out / LAST_DIR} (step {saved})")
-        self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value)})
-        raise TrainingDiverged(f"loss is {value} at step {step}; training stopped ({kept}). "
+        self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value),
+                        "window": list(window)})
+        seen = f" (losses are read every --logging_steps: steps {window[0]}-{window[1]})" if window[0] < window[1] else ""
+        raise TrainingDiverged(f"loss is {value} at step {step}{seen}; training stopped ({kept}). "
                                "Try a lower --learning_rate, or check the data")
 
     # -- the loop
@@ -671,10 +714,14 @@ class Trainer:
         if config.resume:
             self.resume()
         else:
-            self.log.write({"event": "start", "world_size": self.world, "num_examples": len(self.train_data),
+            start_record = {"event": "start", "world_size": self.world, "num_examples": len(self.train_data),
                             "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
-                            "args": self._run_args()})
+                            "args": self._run_args()}
+            if self.reference_metrics:
+                start_record["reference_metrics"] = self.reference_metrics
+            self.log.write(start_record)
         self._broadcast_parameters()
+        self.engine = self._make_engine()
         total, start = plan.total_steps, self.state.global_step
         _print(f"training: {len(self.train_data)} examples, {self.world} process(es) x batch {config.batch_size} x "
                f"accumulation {config.gradient_accumulation_steps}, {plan.steps_per_epoch} steps/epoch, "
@@ -688,6 +735,8 @@ class Trainer:
             self._stop_interrupted()
         finally:  # an error message must start a line of its own, not follow the bar
             bar.close()
+            for p in getattr(self, "frozen", []):
+                p.stop_gradient = False
         if start >= total:
             _print(f"the saved run had already reached step {start} of {total}; nothing to train")
         return self._summary(time.time() - began)
@@ -705,9 +754,10 @@ class Trainer:
 
     def _loop(self, bar) -> None:
         config, plan, total = self.config, self.plan, self.plan.total_steps
-        window: list[list[float]] = []
+        window: list[paddle.Tensor] = []
         self.model.train()
         epoch, skip = divmod(self.state.global_step, plan.steps_per_epoch)
+        self.window_began, self.window_examples = time.time(), 0
         while self.state.global_step < total:
             steps = plan.steps_of_epoch(epoch)
             for step_batches in steps[skip:]:
@@ -718,20 +768,28 @@ class Trainer:
                 if step % config.logging_steps == 0 or step == total:
                     self._log_window(window, bar)
                     window = []
-                if step % config.save_steps == 0 or step == total:
-                    self.evaluate_and_save(final=step == total)
-                elif step % plan.steps_per_epoch == 0 and self._checkpoint_affordable():
-                    self.save_last()  # an epoch's end: a checkpoint when the time budget allows
+                epoch_end = step % plan.steps_per_epoch == 0 and self._checkpoint_affordable()
+                if step % config.save_steps == 0 or step == total or epoch_end:
+                    if window:  # no checkpoint of weights a NaN may have touched
+                        self._read_window(window)
+                    if step % config.save_steps == 0 or step == total:
+                        self.evaluate_and_save(final=step == total)
+                    else:
+                        self.save_last()  # an epoch's end: a checkpoint when the time budget allows
+                    self.window_began = time.time()  # throughput counts training time only
                 if step >= total:
                     break
             epoch, skip = epoch + 1, 0
 
-    def _log_window(self, window: list[list[float]], bar) -> None:
-        mean = np.mean(np.asarray(window), axis=0).tolist()
+    def _log_window(self, window: list[paddle.Tensor], bar) -> None:
+        mean = self._read_window(window).mean(axis=0).tolist()
         lr = self.optimizer.get_lr()
+        seconds = max(time.time() - self.window_began, 1e-9)
         record = {"step": self.state.global_step,
                   "epoch": round(self.state.global_step / self.plan.steps_per_epoch, 4),
-                  "loss": mean[0], "lr": lr, **dict(zip(self.log_keys, mean[1:]))}
+                  "loss": mean[0], "lr": lr, "examples_per_s": round(self.window_examples / seconds, 2),
+                  **dict(zip(self.log_keys, mean[1:]))}
+        self.window_began, self.window_examples = time.time(), 0
         self.log.write(record)
         bar.set_postfix(loss=f"{mean[0]:.4f}", lr=f"{lr:.2e}")
         self.last_loss = mean[0]
@@ -754,6 +812,28 @@ class Trainer:
         return summary
 
 
+class LossModule(paddle.nn.Layer):
+    """The model and any extra trained tensors under one Layer whose forward is the stage's loss: the unit
+    paddle.DataParallel wraps, so its reducer sees every trained tensor and the loss_fn still gets the model."""
+
+    def __init__(self, model: paddle.nn.Layer, loss_fn: LossFn, extra: Sequence[paddle.Tensor] = ()):
+        super().__init__()
+        self.model = model
+        for i, p in enumerate(extra):
+            self.add_parameter(f"extra_{i}", p)
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Batch):
+        return self.loss_fn(self.model, batch)
+
+
+def _scalar(value: Any) -> paddle.Tensor:
+    """A logged value as a float32 scalar tensor, detached (a float from an older loss_fn is wrapped)."""
+    if isinstance(value, paddle.Tensor):
+        return value.detach().astype("float32").reshape([])
+    return paddle.to_tensor(float(value), dtype="float32")
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -770,7 +850,8 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
           config: TrainConfig, evaluate: Callable[[paddle.nn.Layer], dict[str, float]] | None = None,
           save_model: Callable[[paddle.nn.Layer, Path], None] | None = None,
           parameters: Sequence[paddle.Tensor] | None = None, *, main_metric: str | None = None,
-          collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+          collate_fn: Callable[[list], dict[str, np.ndarray]] | None = None,
+          reference_metrics: dict[str, float] | None = None) -> dict[str, Any]:
     """Train `model` on `train_data` by minimising `loss_fn`; returns a summary dict.
 
     loss_fn(model, batch) -> (scalar loss tensor, {name: float} extra values to log); batch is a dict of
@@ -781,14 +862,15 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
     may include tensors outside the model; they are checkpointed too.
 
     Summary keys: global_step, train_seconds, train_loss, main_metric, best_metric, best_step, best_metrics,
-    last_metrics, last_dir, best_model_dir.
+    last_metrics, last_dir, best_model_dir. reference_metrics (the teacher's dev metrics) go into the log's
+    start record, for curves drawn against them.
     """
     init_distributed()
     _make_deterministic()
     prepare_output_dir(config)
     set_seed(config.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
     trainer = Trainer(model, train_data, loss_fn, config, evaluate, save_model, parameters, main_metric,
-                      collate_fn)
+                      collate_fn, reference_metrics)
     summary = trainer.run()
     barrier()
     return summary

@@ -62,7 +62,7 @@ def test_prediction_loss_hard_label_term():
     soft = float(soft_cross_entropy(t(zs), t(zt), 2.0))
     loss, logs = prediction_loss(t(zs), t(zt), 2.0, labels=t(labels), alpha=0.5)
     assert float(loss) == pytest.approx(soft + 0.5 * hard, rel=1e-5)
-    assert logs["loss_hard"] == pytest.approx(hard, rel=1e-5)
+    assert float(logs["loss_hard"]) == pytest.approx(hard, rel=1e-5)
 
 
 def test_embedding_and_hidden_mse_with_projection():
@@ -135,9 +135,9 @@ def test_intermediate_loss_pairs_layers_by_the_map():
     hid = sum(np.mean((h(stu.hidden_states[m]) - h(tea.hidden_states[n])) ** 2) for m, n in [(1, 2), (2, 4)])
     att = sum(np_attention_mse(h(stu.attention_scores[m - 1]), h(tea.attention_scores[n - 1]), mask)
               for m, n in [(1, 2), (2, 4)])
-    assert logs["loss_emb"] == pytest.approx(emb, rel=1e-5)
-    assert logs["loss_hidden"] == pytest.approx(hid, rel=1e-5)
-    assert logs["loss_attn"] == pytest.approx(att, rel=1e-5)
+    assert float(logs["loss_emb"]) == pytest.approx(emb, rel=1e-5)
+    assert float(logs["loss_hidden"]) == pytest.approx(hid, rel=1e-5)
+    assert float(logs["loss_attn"]) == pytest.approx(att, rel=1e-5)
     assert float(total) == pytest.approx(emb + hid + 0.5 * att, rel=1e-5)
     total, logs = intermediate_loss(stu, tea, [2, 4], t(mask), weights={"emb": 0, "attn": 0})
     assert set(logs) == {"loss_hidden"} and float(total) == pytest.approx(hid, rel=1e-5)
@@ -152,8 +152,25 @@ def test_intermediate_loss_per_layer_projections_use_the_students_state_index():
     W = lambda m, x: x @ projections[m].weight.numpy() + projections[m].bias.numpy()  # noqa: E731
     emb = np.mean((W(0, h(stu.hidden_states[0])) - h(tea.hidden_states[0])) ** 2)
     hid = sum(np.mean((W(m, h(stu.hidden_states[m])) - h(tea.hidden_states[n])) ** 2) for m, n in [(1, 2), (2, 4)])
-    assert logs["loss_emb"] == pytest.approx(emb, rel=1e-5)
-    assert logs["loss_hidden"] == pytest.approx(hid, rel=1e-5)
+    assert float(logs["loss_emb"]) == pytest.approx(emb, rel=1e-5)
+    assert float(logs["loss_hidden"]) == pytest.approx(hid, rel=1e-5)
     shared, _ = intermediate_loss(stu, tea, [2, 4], None, projections[1], weights={"attn": 0})
     listed, _ = intermediate_loss(stu, tea, [2, 4], None, [projections[1]] * 3, weights={"attn": 0})
     assert float(shared) == pytest.approx(float(listed), rel=1e-6)  # one callable = the same W for every state
+
+
+def test_pred_weight_scales_the_soft_term_and_zero_leaves_the_hard_label_loss():
+    """pred_weight 0 with alpha 1 is fine-tuning on the labels (the paper's w/o Pred ablation)."""
+    rng = np.random.default_rng(3)
+    zs, zt = rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(5, 3)).astype("float32")
+    labels = np.array([0, 2, 1, 1, 0])
+    soft, _ = prediction_loss(t(zs), t(zt), 2.0)
+    only_labels, logs = prediction_loss(t(zs), t(zt), 2.0, labels=t(labels), alpha=1.0, pred_weight=0.0)
+    log_probs = zs - np.log(np.exp(zs).sum(-1, keepdims=True))
+    hard = -log_probs[np.arange(5), labels].mean()
+    assert float(only_labels) == pytest.approx(hard, rel=1e-5)
+    assert float(logs["loss_pred"]) == pytest.approx(float(soft), rel=1e-5)  # still logged, not trained on
+    half, _ = prediction_loss(t(zs), t(zt), 2.0, pred_weight=0.5)
+    assert float(half) == pytest.approx(0.5 * float(soft), rel=1e-5)
+    with pytest.raises(errors.UserError, match="no loss left"):
+        prediction_loss(t(zs), t(zt), 2.0, pred_weight=0.0)

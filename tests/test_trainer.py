@@ -274,7 +274,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
         loss, logs = toy_loss(model, batch)
         return (loss * float("nan") if calls["n"] == 5 else loss), logs
 
-    with pytest.raises(trainer.TrainingDiverged, match=r"loss is nan at step 5;.*last good checkpoint .*step 4"):
+    with pytest.raises(trainer.TrainingDiverged, match=r"loss is nan at step 5 \(losses are read every --logging_steps: steps 5-6\);.*last good checkpoint .*step 4"):
         trainer.train(new_model(), toy_data(64), exploding_loss, make_args(out, max_steps=10, save_steps=2))
     assert json.loads((out / "last" / trainer.STATE_FILE).read_text())["global_step"] == 4
     model = new_model()
@@ -353,6 +353,10 @@ logits = evaluation.predict_logits(model, toy_data(21, seed=9), batch_size=4)
 rank = trainer.rank()
 np.savez(out / f"rank{{rank}}.npz", logits=logits, world=trainer.world_size(),
          best=summary["best_metric"], **weights(model))
+grouped = new_model()  # length-grouped batches with accumulation: each process's slice of the same batches
+trainer.train(grouped, toy_data(40), toy_loss, make_args(out / "grouped", batch_size=2, max_steps=4, save_steps=4,
+              group_by_length=True, gradient_accumulation_steps=2))
+np.savez(out / f"grouped{{rank}}.npz", **weights(grouped))
 """
 
 
@@ -387,6 +391,14 @@ def test_two_processes_make_the_update_of_one_process_on_the_combined_batch(tmp_
         np.testing.assert_allclose(got["logits"], expected_logits, rtol=1e-5, atol=1e-5)
         assert float(got["best"]) == pytest.approx(summary["best_metric"])
     assert (tmp_path / "run" / "last").is_dir()  # written by rank 0
+    grouped = new_model()
+    trainer.train(grouped, toy_data(40), toy_loss, make_args(tmp_path / "grouped1", batch_size=4, max_steps=4,
+                                                             save_steps=4, group_by_length=True,
+                                                             gradient_accumulation_steps=2))
+    for rank in (0, 1):
+        got = np.load(tmp_path / f"grouped{rank}.npz")
+        for k, v in weights(grouped).items():
+            np.testing.assert_allclose(got[k], v, rtol=1e-5, atol=1e-6, err_msg=f"grouped {k}")
 
 
 def test_amp_code_path_runs_and_resumes(tmp_path, monkeypatch):
@@ -477,15 +489,59 @@ def test_defaults_are_paddlenlps():
     assert (d.logging_steps, d.save_steps, d.learning_rate) == (100, 100, 1e-4)
 
 
-def test_items_used_covers_exactly_the_steps_run():
-    config = trainer.TrainConfig(output_dir="x", batch_size=4, max_steps=2, seed=3)
-    used = trainer.items_used(40, config)
-    plan = trainer.Plan(40, 4, 1, 1, 3, 3, 2)
+@pytest.mark.parametrize("grouped", [False, True])
+def test_items_used_covers_exactly_the_steps_run(grouped):
+    data = toy_data(40)
+    config = trainer.TrainConfig(output_dir="x", batch_size=4, max_steps=2, seed=3, group_by_length=grouped)
+    used = trainer.items_used(data, config)
+    plan = trainer.Plan(40, 4, 1, 1, 3, 3, 2, data.lengths, grouped)
     expected = np.unique(np.concatenate([b for step in plan.steps_of_epoch(0)[:2] for b in step]))
     np.testing.assert_array_equal(used, expected)
     assert len(used) == 8
-    whole = trainer.TrainConfig(output_dir="x", batch_size=4, num_train_epochs=1.5, seed=3)
-    np.testing.assert_array_equal(trainer.items_used(40, whole), np.arange(40))
+    whole = trainer.TrainConfig(output_dir="x", batch_size=4, num_train_epochs=1.5, seed=3, group_by_length=grouped)
+    np.testing.assert_array_equal(trainer.items_used(data, whole), np.arange(40))
+
+
+def test_length_grouped_batches_are_random_complete_and_barely_padded():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, size=3000)
+    grouped = trainer.Plan(3000, 32, 1, 1, 7, 1, -1, lengths, True)
+    plain = trainer.Plan(3000, 32, 1, 1, 7, 1, -1, lengths, False)
+
+    def padded_tokens(plan, epoch):
+        return sum(len(b) * lengths[b].max() for step in plan.steps_of_epoch(epoch) for b in step)
+
+    epoch0 = [b for step in grouped.steps_of_epoch(0) for b in step]
+    assert sorted(np.concatenate(epoch0).tolist()) == list(range(3000))  # every item once
+    assert len(epoch0) == plain.micro_batches_per_epoch
+    # The data's own tokens are lengths.sum(); random batches pad to about their longest (~1.8x here).
+    assert padded_tokens(grouped, 0) < 1.1 * lengths.sum()
+    assert padded_tokens(plain, 0) > 1.6 * lengths.sum()
+    again = [b for step in grouped.steps_of_epoch(0) for b in step]
+    assert all((a == b).all() for a, b in zip(epoch0, again))  # a function of (seed, epoch): exact resume
+    epoch1 = [b for step in grouped.steps_of_epoch(1) for b in step]
+    assert not all(len(a) == len(b) and (a == b).all() for a, b in zip(epoch0, epoch1))
+    # Not sorted overall: consecutive batches' lengths are unrelated.
+    means = [lengths[b].mean() for b in epoch0]
+    assert abs(np.corrcoef(means[:-1], means[1:])[0, 1]) < 0.2
+
+
+def test_a_run_reads_the_device_only_at_logging_steps(tmp_path, monkeypatch):
+    reads = []
+    original = trainer.Trainer._read_window
+    monkeypatch.setattr(trainer.Trainer, "_read_window",
+                        lambda self, window: reads.append(len(window)) or original(self, window))
+
+    def tensor_loss(model, batch):  # logs as tensors, as the distillation losses return them
+        logits = model(batch["input_ids"], attention_mask=batch["attention_mask"])
+        return F.cross_entropy(logits, batch["label"]), {"mean_logit": logits.mean()}
+
+    trainer.train(new_model(), toy_data(64), tensor_loss,
+                  make_args(tmp_path / "run", max_steps=12, save_steps=12, logging_steps=4))
+    assert reads == [4, 4, 4]
+    steps = [r for r in read_log(tmp_path / "run") if "loss" in r and "step" in r]
+    assert [r["step"] for r in steps] == [4, 8, 12]
+    assert all(r["examples_per_s"] > 0 and math.isfinite(r["mean_logit"]) for r in steps)
 
 
 def test_a_run_that_stopped_before_its_first_resumable_checkpoint_does_not_block_its_rerun(tmp_path):
