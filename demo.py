@@ -13,7 +13,8 @@ Stages, each one of this repository's scripts run as a user would run it (the co
   6. distill    intermediate-layer distillation into a shallower student   (task_distill.py --intermediate_distill)
   7. predict    prediction-layer distillation                              (task_distill.py)
   8. export     both models to static Paddle inference models              (export_model.py)
-  9. report     dev accuracy, parameters, size on disk and CPU latency of both; report.md/.json/.png
+  9. report     dev accuracy, parameters, size on disk and CPU latency of both; report.md/.json/.png,
+                and the training curves of stages 4, 6 and 7 (curves.png)
 
 A rerun skips stages whose outputs are complete (OUTPUT_DIR/stages/NAME.done); an interrupted training
 stage continues from its last checkpoint.
@@ -35,6 +36,7 @@ import numpy as np
 
 import checkpoints
 import errors
+import runlog
 
 
 ROOT = Path(__file__).resolve().parent
@@ -206,7 +208,9 @@ def parameter_count(checkpoint: Path) -> int:
 
 # ------------------------------------------------------------------------------------------ report
 
-def write_report(out: Path, rows: dict[str, dict], notes: list[str]) -> str:
+def write_report(out: Path, rows: dict[str, dict], notes: list[str], runs: Sequence[Path] = ()) -> str:
+    """report.md/.json, the bar chart report.png and, from the logs of `runs` (training folders),
+    the training curves curves.png."""
     teacher, student = rows["teacher"], rows["student"]
     lines = [
         "| model | layers | dev accuracy | parameters | size on disk | latency b=1 | latency b=32 | speedup b=32 |",
@@ -221,10 +225,15 @@ def write_report(out: Path, rows: dict[str, dict], notes: list[str]) -> str:
     summary = (f"student keeps {student['dev_accuracy'] / max(teacher['dev_accuracy'], 1e-9):.1%} of the "
                f"teacher's dev accuracy with {student['parameters'] / teacher['parameters']:.0%} of its "
                f"parameters, {teacher['latency_b32_ms'] / student['latency_b32_ms']:.2f}x faster at batch 32")
-    checkpoints.write_text(out / "report.md", "# TinyBERT demo report\n\n" + table + "\n\n" + summary + "\n\n"
-                                   + "\n".join(f"- {n}" for n in notes) + "\n")
-    checkpoints.write_json(out / "report.json", {"models": rows, "notes": notes})
     write_chart(out / "report.png", rows)
+    figures = ["![teacher vs student](report.png)"]
+    logs = [r for r in runs if runlog.log_file(r).is_file()]  # a stage skipped before logging has none
+    if logs:
+        runlog.plot_curves(logs, out / "curves.png", "training curves: " + ", ".join(r.name for r in logs))
+        figures.append("![training curves](curves.png)")
+    checkpoints.write_text(out / "report.md", "# TinyBERT demo report\n\n" + table + "\n\n" + summary + "\n\n"
+                           + "\n\n".join(figures) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    checkpoints.write_json(out / "report.json", {"models": rows, "notes": notes})
     return table + "\n\n" + summary
 
 
@@ -355,9 +364,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     notes.append(f"latency: median of {args.latency_repeats} calls, sequence length {args.max_seq_length}, "
                  f"Paddle Inference with oneDNN on {os.cpu_count()} CPU cores")
     notes.append("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stage_times.items() if v is not None))
-    report = write_report(out, rows, notes)
+    report = write_report(out, rows, notes, [teacher_dir, inter_dir, student_dir])
     print("\n" + report)
-    print(f"\nreport: {out / 'report.md'}, {out / 'report.json'}, chart: {out / 'report.png'}")
+    charts = [c for c in (out / "report.png", out / "curves.png") if c.exists()]
+    print(f"\nreport: {out / 'report.md'}, {out / 'report.json'}, charts: {', '.join(map(str, charts))}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 import checkpoints
 import errors
 import features
+import runlog
 import safe_pickle
 
 
@@ -53,6 +54,7 @@ LossFn = Callable[[paddle.nn.Layer, Batch], "tuple[paddle.Tensor, dict[str, floa
 
 LAST_DIR, BEST_DIR = "last", "best_model"
 LOG_FILE = "train_log.jsonl"
+VISUALDL_DIR = "visualdl"  # the default --logging_dir, inside OUTPUT_DIR
 STATE_FILE, OPTIMIZER_FILE, RNG_FILE, EXTRA_PARAMS_FILE = (
     "trainer_state.json", "optimizer.pdopt", "rng_state.pdparams", "extra_params.pdparams")
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -371,15 +373,22 @@ def _failed_before_first_checkpoint(output_dir: Path) -> bool:
     if not output_dir.is_dir() or (output_dir / LAST_DIR).exists():
         return False
     names = {p.name for p in output_dir.iterdir()}
-    if not names or not names <= {LOG_FILE, checkpoints.OUTPUT_MARK, BEST_DIR}:
+    if not names or not names <= {LOG_FILE, checkpoints.OUTPUT_MARK, BEST_DIR, VISUALDL_DIR}:
         return False
-    if names <= {LOG_FILE, checkpoints.OUTPUT_MARK}:
+    if names <= {LOG_FILE, checkpoints.OUTPUT_MARK, VISUALDL_DIR}:
         return True
     lines = (output_dir / LOG_FILE).read_text(encoding="utf-8").splitlines() if LOG_FILE in names else []
     try:
         return bool(lines) and json.loads(lines[-1]).get("event") == "stop"
     except ValueError:
         return False
+
+
+def logging_dir(config: TrainConfig) -> Path | None:
+    """Where the VisualDL records go: --logging_dir, else OUTPUT_DIR/visualdl; None when turned off."""
+    if not config.visualdl:
+        return None
+    return Path(config.logging_dir) if config.logging_dir else Path(config.output_dir) / VISUALDL_DIR
 
 
 def prepare_output_dir(config: TrainConfig) -> None:
@@ -397,6 +406,7 @@ def prepare_output_dir(config: TrainConfig) -> None:
                 for d in (output_dir / name, *checkpoints.dir_leftovers(output_dir / name)):
                     shutil.rmtree(d, ignore_errors=True)
             (output_dir / LOG_FILE).unlink(missing_ok=True)
+            shutil.rmtree(output_dir / VISUALDL_DIR, ignore_errors=True)  # the old run's curves, like its log
             output_dir.mkdir(parents=True, exist_ok=True)
             checkpoints.mark_output(output_dir, "trainer.py")
     barrier()
@@ -412,19 +422,6 @@ class TrainState:
     best_metrics: dict[str, float] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
     main_metric: str | None = None
-
-
-class JsonlLog:
-    """Appends one JSON object per line (rank 0 only); opened per write so a crash loses nothing."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, record: dict[str, Any]) -> None:
-        if is_main_process():
-            record = {"time": round(time.time(), 3), **record}
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
 
 
 def _print(msg: str) -> None:
@@ -458,7 +455,7 @@ class Trainer:
         self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
                        if self.amp_dtype == "float16" else None)
         self.state = TrainState(main_metric=self.main_metric)
-        self.log = JsonlLog(self.out / LOG_FILE)
+        self.log = runlog.RunLog(self.out / LOG_FILE, logging_dir(config), enabled=is_main_process())
         self.engine: paddle.nn.Layer | None = None  # made in run(), after a resume has loaded the weights
         self.log_keys: list[str] = []
         self.window_began, self.window_examples = time.time(), 0
@@ -737,6 +734,7 @@ class Trainer:
             bar.close()
             for p in getattr(self, "frozen", []):
                 p.stop_gradient = False
+            self.log.close()
         if start >= total:
             _print(f"the saved run had already reached step {start} of {total}; nothing to train")
         return self._summary(time.time() - began)

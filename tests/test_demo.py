@@ -6,10 +6,12 @@ import json
 import random
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 import pytest
 
 import demo
+import runlog
 from conftest import TINY_WORDS, write_vocab
 from test_convert import HF_CFG, hf_state, write_hf_folder
 
@@ -53,7 +55,9 @@ def test_quick_demo_runs_every_stage_and_reruns_skip(tmp_path, capsys):
         assert 0.0 <= row["dev_accuracy"] <= 1.0
         assert row["latency_b1_ms"] > 0 and row["latency_b32_ms"] > 0 and row["size_mb"] > 0
     assert (out / "report.png").stat().st_size > 10_000
+    assert (out / "curves.png").stat().st_size > 10_000
     assert "| teacher | 2 |" in (out / "report.md").read_text()
+    assert "![training curves](curves.png)" in (out / "report.md").read_text()
     # Training data: a 20% dev split of 60 articles, and the augmented file holds originals + 1 sample each.
     train_rows = (out / "data" / "train.tsv").read_text().splitlines()
     aug_rows = (out / "data" / "train_aug.tsv").read_text().splitlines()
@@ -74,3 +78,37 @@ def test_missing_article_folder_is_a_one_line_error(tmp_path, capsys):
                    "--minilm_dir", str(tmp_path), "--glove", str(tmp_path / "g.txt")])
     assert e.value.code == 2
     assert "no topic folders" in capsys.readouterr().err
+
+
+def report_rows() -> dict[str, dict]:
+    row = {"layers": 2, "hidden_size": 32, "dev_accuracy": 0.9, "parameters": 2e6, "size_mb": 8.0,
+           "latency_b1_ms": 2.0, "latency_b32_ms": 20.0}
+    return {"teacher": row, "student": {**row, "layers": 1, "dev_accuracy": 0.8, "parameters": 1e6,
+                                        "latency_b32_ms": 10.0}}
+
+
+def test_report_draws_the_training_curves_of_the_stages(tmp_path):
+    """The report step alone, on synthetic logs of the three training stages (one not run: no log)."""
+    def log(folder: Path, records: list[dict]) -> Path:
+        folder.mkdir(parents=True)
+        (folder / runlog.LOG_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+        return folder
+
+    teacher = log(tmp_path / "teacher", [{"step": s, "loss": 1 / s} for s in (1, 2)]
+                  + [{"step": 2, "eval": {"acc": 0.9}}])
+    inter = log(tmp_path / "student_intermediate",
+                [{"step": s, "loss": 3 / s, "loss_emb": 1 / s, "loss_hidden": 1 / s, "loss_attn": 1 / s}
+                 for s in (1, 2)])
+    summary = demo.write_report(tmp_path, report_rows(), ["a note"], [teacher, inter, tmp_path / "student"])
+
+    assert "2.00x faster at batch 32" in summary
+    text = (tmp_path / "report.md").read_text()
+    assert "![teacher vs student](report.png)" in text and "![training curves](curves.png)" in text
+    assert text.index("curves.png") < text.index("- a note")
+    height, width = matplotlib.image.imread(tmp_path / "curves.png").shape[:2]
+    assert width > 3 * height  # three panels: intermediate losses, teacher fine-tuning loss, dev accuracy
+
+    (tmp_path / "curves.png").unlink()
+    demo.write_report(tmp_path, report_rows(), [], [tmp_path / "student"])  # no logs: no curves
+    assert not (tmp_path / "curves.png").exists()
+    assert "curves.png" not in (tmp_path / "report.md").read_text()

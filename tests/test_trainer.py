@@ -255,7 +255,7 @@ def test_failure_while_saving_keeps_the_previous_checkpoint(tmp_path):
     last = out / "last"
     assert json.loads((last / trainer.STATE_FILE).read_text())["global_step"] == 2
     assert not (last / "half_written.bin").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["last", checkpoints.OUTPUT_MARK, trainer.LOG_FILE]
+    assert sorted(p.name for p in out.iterdir()) == ["last", checkpoints.OUTPUT_MARK, trainer.LOG_FILE, trainer.VISUALDL_DIR]
     checkpoints.load_model_weights(new_model(), last)
 
     # A crash between the two renames of a save leaves only '.last.old': resume puts it back.
@@ -306,7 +306,8 @@ def test_output_folder_protection(tmp_path):
     summary = trainer.train(new_model(), toy_data(16), toy_loss,
                             make_args(out, max_steps=2, save_steps=2, overwrite_output_dir=True))
     assert summary["global_step"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["last", "notes.txt", checkpoints.OUTPUT_MARK, trainer.LOG_FILE]
+    assert sorted(p.name for p in out.iterdir()) == ["last", "notes.txt", checkpoints.OUTPUT_MARK, trainer.LOG_FILE,
+                                                 trainer.VISUALDL_DIR]
 
 
 def test_amp_on_cpu_says_once_it_has_no_effect(tmp_path, capsys):
@@ -563,3 +564,23 @@ def test_a_run_that_stopped_before_its_first_resumable_checkpoint_does_not_block
                             evaluate=toy_evaluate(toy_data(8)))
     assert summary["global_step"] == 4
     assert [r["event"] for r in read_log(out) if "event" in r][0] == "start"  # the failed run's log is gone
+
+
+def test_visualdl_records_by_default_and_none_with_logging_dir_off(tmp_path):
+    """Every training script's run writes VisualDL scalars (losses, lr, throughput, dev metric) beside its log."""
+    from visualdl import LogReader
+
+    out = tmp_path / "run"
+    trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, save_steps=2),
+                  evaluate=toy_evaluate(toy_data(16, seed=3)), reference_metrics={"acc": 0.9})
+    files = list((out / trainer.VISUALDL_DIR).glob("*vdlrecords*"))
+    assert len(files) == 1
+    reader = LogReader(file_path=str(files[0]))
+    tags = set(reader.get_tags()["scalar"])
+    assert {"train/loss", "train/lr", "train/examples_per_s", "train/train_acc", "eval/acc", "reference/acc"} <= tags
+    logged = [r for r in read_log(out) if "loss" in r and "step" in r]
+    assert [s.id for s in reader.get_data("scalar", "train/loss")] == [r["step"] for r in logged]
+    assert [s.value for s in reader.get_data("scalar", "train/loss")] == pytest.approx([r["loss"] for r in logged])
+    quiet = tmp_path / "quiet"
+    trainer.train(new_model(), toy_data(32), toy_loss, make_args(quiet, max_steps=2, save_steps=2, visualdl=False))
+    assert not (quiet / trainer.VISUALDL_DIR).exists()
