@@ -153,10 +153,11 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
                    help="Mixed precision on GPU (no effect on CPU).")
     g.add_argument("--amp_dtype", default=d.amp_dtype, choices=["float16", "bfloat16"],
                    help="Half type for --amp; float16 uses dynamic loss scaling.")
-    g.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d.group_by_length,
+    g.add_argument("--group_by_length", action="store_true", default=d.group_by_length,
                    help="Length-grouped batches: shuffled, then sorted by length within pools of 50 batches and the "
-                        "batches shuffled, so each carries little padding (--no_group_by_length: plain random "
-                        "batches).")
+                        "batches shuffled, so each carries little padding.")
+    g.add_argument("--no_group_by_length", dest="group_by_length", action="store_false",
+                   help="Plain random batches (padded to their longest row).")
     g.add_argument("--logging_dir", default=None,
                    help="Folder of the VisualDL records of losses, learning rate, throughput and dev metrics "
                         "(default OUTPUT_DIR/visualdl; 'none' writes none). View: visualdl --logdir FOLDER.")
@@ -170,7 +171,7 @@ def train_config(args: argparse.Namespace):
     run_args = {k: v for k, v in vars(args).items()
                 if isinstance(v, (str, int, float, bool, type(None), list))}
     settings = {k: getattr(args, k) for k in names}
-    off = str(settings["logging_dir"]).lower() == "none"
+    off = isinstance(settings["logging_dir"], str) and settings["logging_dir"].lower() == "none"
     settings["logging_dir"], settings["visualdl"] = (None if off else settings["logging_dir"]), not off
     config = TrainConfig(**settings, run_args=run_args)
     config.check()

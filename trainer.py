@@ -662,6 +662,8 @@ class Trainer:
                 scaled = loss.astype("float32") * weight
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             values = paddle.stack([_scalar(loss)] + [_scalar(v) for v in logs.values()])
+            # Weighted by this process's share, so the mean over processes is the micro-batch's mean.
+            values = values * (len(own) * self.world / len(micro))
             total = values if total is None else total + values
             self.log_keys = list(logs)
             self.window_examples += len(micro)

@@ -43,3 +43,28 @@ def test_help_shows_every_default():
 def test_resume_command_repeats_the_run_with_resume():
     got = cli.resume_command("task_distill.py", ["--output_dir", "out dir", "--overwrite_output_dir", "--T", "2"])
     assert got == "python task_distill.py --output_dir 'out dir' --T 2 --resume"
+
+
+@pytest.mark.parametrize("flags, visualdl, folder", [
+    ([], True, None),                                   # default: OUTPUT_DIR/visualdl
+    (["--logging_dir", "runs/vdl"], True, "runs/vdl"),
+    (["--logging_dir", "none"], False, None),
+    (["--logging_dir", "None"], False, None),
+])
+def test_logging_dir_flag_turns_visualdl_on_by_default_and_off_with_none(flags, visualdl, folder):
+    import trainer
+
+    parser = argparse.ArgumentParser()
+    cli.add_training_args(parser)
+    config = cli.train_config(parser.parse_args(["--output_dir", "out", *flags]))
+    assert (config.visualdl, config.logging_dir) == (visualdl, folder)
+    expected = None if not visualdl else trainer.Path(folder or "out/visualdl")
+    assert trainer.logging_dir(config) == expected
+
+
+def test_group_by_length_flag_and_its_negation():
+    parser = argparse.ArgumentParser()
+    cli.add_training_args(parser)
+    parser.set_defaults(group_by_length=True)  # what the distillation stages do
+    assert cli.train_config(parser.parse_args(["--output_dir", "o"])).group_by_length is True
+    assert cli.train_config(parser.parse_args(["--output_dir", "o", "--no_group_by_length"])).group_by_length is False
