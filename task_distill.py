@@ -3,10 +3,11 @@ small student on one task's data, in two stages.
 
   intermediate (--intermediate_distill, or --stage intermediate)
       L = w_emb L_embd + w_hid sum_m L_hidn(m) + w_att sum_m L_attn(m), student layer m against teacher layer
-      g(m) (layer_mapping.py). The teacher runs without gradients, only as deep as the deepest mapped layer.
+      g(m) (layer_mapping.py). The teacher runs without gradients, only as deep as the deepest mapped layer
+      (--teacher_runtime: eager Paddle, one static program, or Paddle Inference).
       Trains the student's embeddings, encoder and fit_dense; saves OUTPUT_DIR/last every epoch and at the end.
   prediction (the default, as in PaddleNLP)
-      L = L_pred(z^S, z^T; T) + alpha * hard-label loss; MSE instead of L_pred for regression (STS-B).
+      L = w_pred L_pred(z^S, z^T; T) + alpha * hard-label loss; MSE instead of L_pred for regression (STS-B).
       Starts from the intermediate stage's output; evaluates on dev, keeps the best in OUTPUT_DIR/best_model.
 
 PaddleNLP's recipe runs with paths changed:
@@ -84,9 +85,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--emb_weight", type=float, default=1.0, help="Weight of L_embd (intermediate stage).")
     g.add_argument("--hidden_weight", type=float, default=1.0, help="Weight of sum L_hidn (intermediate stage).")
     g.add_argument("--attn_weight", type=float, default=1.0, help="Weight of sum L_attn (intermediate stage).")
+    g.add_argument("--teacher_runtime", choices=distill.TEACHER_RUNTIMES, default=distill.DEFAULT_TEACHER_RUNTIME,
+                   help="How the frozen teacher runs in the intermediate stage (the same states from each): eager "
+                        "Paddle; static, one paddle.jit.to_static program for every padded length; or inference, "
+                        "a Paddle Inference predictor with oneDNN (CPU), its copy of the teacher exported at the "
+                        "start of the run.")
     g.add_argument("--T", type=float, default=1.0, help="Temperature of L_pred (prediction stage).")
     g.add_argument("--alpha", type=float, default=0.0,
                    help="Weight of the hard-label loss added to L_pred (prediction stage; 0 = pure distillation).")
+    g.add_argument("--pred_weight", type=float, default=1.0,
+                   help="Weight of L_pred (prediction stage). --pred_weight 0 --alpha 1 fine-tunes the student on "
+                        "the labels only (the paper's 'w/o Pred' ablation).")
     g.add_argument("--cache_teacher_logits", action="store_true",
                    help="Prediction stage: run the teacher over the training set once and reuse its logits "
                         "every epoch (same losses, about a third less compute per step).")
@@ -98,7 +107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     cli.add_data_args(p, splits=("train", "dev"))
     cli.add_training_args(p)
     cli.add_device_args(p)
-    p.set_defaults(learning_rate=5e-5)
+    p.set_defaults(learning_rate=5e-5, group_by_length=True)  # length-grouped batches: see trainer.py
     args = p.parse_args(argv)
 
     if args.intermediate_distill and args.stage == "prediction":
@@ -106,9 +115,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.stage = "intermediate" if args.intermediate_distill else (args.stage or "prediction")
     if not (math.isfinite(args.T) and args.T > 0):
         raise errors.UserError(f"--T must be a positive number (the temperature of L_pred), got {args.T}")
-    for flag in ("emb_weight", "hidden_weight", "attn_weight", "alpha"):
+    for flag in ("emb_weight", "hidden_weight", "attn_weight", "alpha", "pred_weight"):
         if not (math.isfinite(getattr(args, flag)) and getattr(args, flag) >= 0):
             raise errors.UserError(f"--{flag} must be a number >= 0, got {getattr(args, flag)}")
+    if args.stage == "prediction" and not args.pred_weight and not args.alpha:
+        raise errors.UserError("--pred_weight 0 and --alpha 0 leave the prediction stage no loss: give one of "
+                               "them a weight > 0")
     if not args.model_name_or_path and not args.student_config:
         raise errors.UserError("no student: give --model_name_or_path (a TinyBERT folder, or the intermediate "
                             "stage's OUTPUT_DIR/last) or --student_config")
@@ -202,27 +214,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         projection = distill.fit_projection(student, teacher, args.projection, args.model_name_or_path)
         log(f"--projection {args.projection}: {distill.describe_projection(projection)}")
         save_model = distill.make_save_model(tokenizer, info, projection)  # with a DistillProjection beside
-        loss_fn = distill.intermediate_loss_fn(teacher, layer_map, projection, weights)
+        log(f"--teacher_runtime {args.teacher_runtime}")
+        loss_fn = distill.intermediate_loss_fn(teacher, layer_map, projection, weights, args.teacher_runtime)
         summary = trainer.train(student, train_data, loss_fn, config, save_model=save_model,
                                 parameters=distill.trainable_parameters(student, "intermediate", projection),
                                 collate_fn=collate)
         log(f"next: the prediction stage with --model_name_or_path {Path(args.output_dir) / trainer.LAST_DIR}")
         return summary
 
-    info["temperature"], info["alpha"] = args.T, args.alpha
+    info["temperature"], info["alpha"], info["pred_weight"] = args.T, args.alpha, args.pred_weight
     dev_sets = {split: features.encode_examples(tokenizer, data[split], args.max_seq_length, spec)
                 for split in tasks.dev_splits(data)}
     evaluate = evaluation.task_evaluator(spec, dev_sets, args.batch_size, tokenizer.pad_token_id)
     teacher_metrics = evaluate(teacher)
     log("teacher on dev: " + ", ".join(f"{k} {v:.4f}" for k, v in teacher_metrics.items()))
     if args.cache_teacher_logits:  # only for the examples this run's steps will use
-        used = trainer.items_used(len(train_data), config)
+        used = trainer.items_used(train_data, config)
         logits = evaluation.predict_logits(teacher, distill.Subset(train_data, used), args.batch_size,
                                            tokenizer.pad_token_id, desc="teacher logits (--cache_teacher_logits)")
         train_data = distill.WithTeacherLogits(train_data, logits, used)
-    loss_fn = distill.prediction_loss_fn(teacher, args.T, spec.is_regression, args.alpha)
+    loss_fn = distill.prediction_loss_fn(teacher, args.T, spec.is_regression, args.alpha, args.pred_weight)
     summary = trainer.train(student, train_data, loss_fn, config, evaluate=evaluate, save_model=save_model,
-                            parameters=distill.trainable_parameters(student, "prediction", None), collate_fn=collate)
+                            parameters=distill.trainable_parameters(student, "prediction", None), collate_fn=collate,
+                            reference_metrics=teacher_metrics)
     summary["teacher_metrics"] = teacher_metrics
     return summary
 
