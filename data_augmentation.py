@@ -34,9 +34,14 @@ Speed: many masked sentences go through one forward pass without gradients, batc
 the vocabulary projection (as costly as the encoder for a small BERT) and the last encoder layer computed
 only at the masked word; on CPU the model runs through Paddle Inference with oneDNN. GloVe neighbours
 come from normalised matrix products with top-k, cached per word.
-Scale: input and output are streamed; --num_shards/--shard_id split the work; --resume continues an
-interrupted run after its last complete chunk. Each example draws from its own random generator seeded
-with (seed, example index), so the output does not depend on the batch size or the number of shards.
+Scale: input and output are streamed; --resume continues an interrupted run after its last complete chunk.
+Under `python -m paddle.distributed.launch --nproc_per_node P data_augmentation.py ...` each process takes
+a contiguous part of the examples into its own file (resumable on its own), and process 0 joins the parts
+into the one output file, the same bytes a single process writes. Without a launcher, --num_shards and
+--shard_id split the work between machines by hand, and --merge_shards joins the shards; both together
+compose: a launch with --shard_id k does shard k, split between its processes. Each example draws from its
+own random generator seeded with (seed, example index), so the output does not depend on the batch size,
+the number of shards or the number of processes.
 """
 import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
@@ -46,9 +51,10 @@ import itertools
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import augment
 import checkpoints
@@ -56,6 +62,7 @@ import datafiles
 import errors
 import modeling
 import tasks
+import trainer
 from errors import UserError
 from glove import load_glove
 
@@ -145,16 +152,24 @@ class Progress:
         checkpoints.write_json(self.path, state)
 
 
-def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> BinaryIO | None:
-    """The unfinished output opened for appending at the right place; None when a resumed run is complete."""
-    partial = datafiles.partial_path(output)
+def finished_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> bool:
+    """True when a resumed run's output is already complete (its record loaded into `progress`); an
+    existing output is refused unless the run resumes or overwrites it."""
     if resume and output.exists():
         progress.load()
         if progress.complete:
-            return None
+            return True
     if output.exists() and not overwrite and not resume:
         raise UserError(f"{output} exists; pass --resume to continue it, --overwrite to replace it, "
                         f"or choose another --output_file")
+    return False
+
+
+def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> BinaryIO | None:
+    """The unfinished output opened for appending at the right place; None when a resumed run is complete."""
+    partial = datafiles.partial_path(output)
+    if finished_output(output, progress, resume, overwrite):
+        return None
     continuing = resume and partial.exists()
     if continuing:
         progress.load(partial)
@@ -186,10 +201,17 @@ def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwr
         if not record.complete:
             raise UserError(f"shard {shard} of {num_shards} is not finished ({part}); rerun it with --resume")
         parts.append((part, record))
+    merged = merge_files(output, parts, settings)
+    print(f"merged {num_shards} shards into {output}: {summary(merged, settings.get('N'))}", file=sys.stderr)
+
+
+def merge_files(output: Path, parts: Sequence[tuple[Path, Progress]], settings: dict[str, Any]) -> Progress:
+    """Concatenate the complete outputs of consecutive example ranges into `output` (the first one's
+    header only), written atomically, then its progress record; then remove the parts and their records."""
     with checkpoints.atomic_file(output, "wb") as out:
-        for shard, (part, record) in enumerate(parts):
+        for i, (part, record) in enumerate(parts):
             with open(part, "rb") as f:
-                if shard > 0:
+                if i > 0:
                     f.seek(record.header_bytes)
                 while block := f.read(1 << 24):
                     out.write(block)
@@ -202,7 +224,7 @@ def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwr
     for part, record in parts:
         part.unlink()
         record.path.unlink()
-    print(f"merged {num_shards} shards into {output}: {summary(merged, settings.get('N'))}", file=sys.stderr)
+    return merged
 
 
 # ----------------------------------------------------------------------------------------------
@@ -301,6 +323,162 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
 
 
 # ----------------------------------------------------------------------------------------------
+# Several processes: paddle.distributed.launch
+#
+# Each process augments one contiguous part into its own file, with its own progress record (--resume
+# continues each); process 0 then joins the parts into the file a single process writes. The processes
+# meet through the process group only once, at the start: gloo's collectives give up after 30 s, and the
+# parts finish minutes apart, so every later wait is on marker files named with a token of this launch
+# (markers an interrupted launch left behind are never taken for this one's). A failed process makes the
+# launcher stop the others, so the waits need no timeout.
+
+POLL_SECONDS = 0.5
+SHARED_SECONDS = 10.0  # how long a network file system may take to show another machine's new file
+
+
+@dataclass
+class Launch:
+    """This process's place in a paddle.distributed.launch job, and the job's token."""
+    rank: int
+    world: int
+    token: str
+
+    def marker(self, output: Path, name: str) -> Path:
+        return output.with_name(f".{output.name}.launch-{self.token}.{name}")
+
+
+def launched() -> bool:
+    """Started by paddle.distributed.launch with more than one process (PADDLE_TRAINERS_NUM)."""
+    import paddle.distributed as dist
+
+    return dist.get_world_size() > 1
+
+
+def launched_rank() -> int:
+    """This process's rank under paddle.distributed.launch (PADDLE_TRAINER_ID), 0 without it."""
+    import paddle.distributed as dist
+
+    return dist.get_rank() if launched() else 0
+
+
+def process_path(output: Path, rank: int, world: int) -> Path:
+    return output.with_name(f"{output.stem}.process-{rank}-of-{world}{output.suffix}")
+
+
+def join_launch(output: Path) -> Launch | None:
+    """None for a single process. Under the launcher: join the process group, share process 0's token, and
+    check that every process sees `output`'s folder as process 0 does (a launch over several machines
+    needs a folder they all share); a UserError on every process otherwise."""
+    if not launched():
+        return None
+    import paddle.distributed as dist
+
+    trainer.init_distributed()
+    rank, world = trainer.rank(), trainer.world_size()
+    tokens: list[str | None] = []
+    dist.all_gather_object(tokens, os.urandom(6).hex() if rank == 0 else None)
+    launch = Launch(rank, world, tokens[0])
+    start = launch.marker(output, "start")
+    if rank == 0:
+        signal_marker(start)
+    trainer.barrier()
+    seen: list[bool] = []
+    dist.all_gather_object(seen, appears(start, SHARED_SECONDS))
+    blind = [r for r, ok in enumerate(seen) if not ok]
+    if blind:
+        if rank == 0:
+            start.unlink(missing_ok=True)
+        raise UserError(f"process {', '.join(map(str, blind))} of {world} does not see the files process 0 "
+                        f"writes in {output.parent}: a launch over several machines needs an --output_file in "
+                        f"a folder they all share; or run one launch per machine with --num_shards/--shard_id")
+    return launch
+
+
+def signal_marker(path: Path) -> None:
+    checkpoints.write_text(path, "")
+
+
+def appears(path: Path, seconds: float) -> bool:
+    """Whether `path` exists within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True
+
+
+def wait_for(paths: Sequence[Path], what: str) -> None:
+    """Poll until every path exists."""
+    if not all(p.exists() for p in paths):
+        print(f"waiting for {what}", file=sys.stderr)
+    while not all(p.exists() for p in paths):
+        time.sleep(POLL_SECONDS)
+
+
+def check_same_world(output: Path, world: int) -> None:
+    """--resume under the launcher continues each process's part, so the number of processes must stay."""
+    pattern = f"{output.stem}.process-*-of-*{output.suffix}*"
+    other = sorted({p.name for p in output.parent.glob(pattern) if f"-of-{world}{output.suffix}" not in p.name})
+    if other:
+        raise UserError(f"{output.parent / other[0]} is the part of a launch with another number of processes; "
+                        f"resume with that many processes (--nproc_per_node x nodes), or pass --overwrite")
+
+
+def run_launched(launch: Launch, make_finder: Callable[[], augment.CandidateFinder], rows: datafiles.Rows,
+                 config: augment.AugmentConfig, output: Path, settings: dict[str, Any], shard_id: int = 0,
+                 num_shards: int = 1, resume: bool = False, overwrite: bool = False,
+                 verbose: bool = True) -> Progress | None:
+    """This process's share of `output` (shard `shard_id` of `num_shards`, cut again into one contiguous
+    part per process, so the parts joined equal the single process's file); process 0 joins them into
+    `output` and returns its record, the other processes return None once their part is done.
+
+    make_finder loads the models: process 0 first, so that only it writes GloVe's binary cache."""
+    merged = Progress(output, settings)
+    if finished_output(output, merged, resume, overwrite):
+        print(f"{output} is already complete ({merged.done} examples)", file=sys.stderr)
+        if launch.rank != 0:
+            return None
+        remove_markers(output)
+        return merged
+    if resume:
+        check_same_world(output, launch.world)
+    models = launch.marker(output, "models")
+    if launch.rank != 0:
+        wait_for([models], "process 0 to load the models")
+    finder = make_finder()
+    if launch.rank == 0:
+        signal_marker(models)
+    part = process_path(output, launch.rank, launch.world)
+    part_settings = {**settings, "process": [launch.rank, launch.world]}
+    mine = run_augmentation(rows, finder, config, part, part_settings, shard_id * launch.world + launch.rank,
+                            num_shards * launch.world, resume, overwrite, verbose=verbose)
+    if not mine.complete:  # stopped early (max_chunks: tests)
+        return None
+    signal_marker(launch.marker(output, f"done-{launch.rank}"))
+    if launch.rank != 0:
+        print(f"process {launch.rank} of {launch.world}: {mine.done} examples done in {part}; process 0 "
+              f"joins the parts into {output}", file=sys.stderr)
+        return None
+    wait_for([launch.marker(output, f"done-{r}") for r in range(launch.world)], "the other processes' parts")
+    parts = []
+    for r in range(launch.world):
+        path = process_path(output, r, launch.world)
+        record = Progress(path, {**settings, "process": [r, launch.world]})
+        record.load()
+        parts.append((path, record))
+    merged = merge_files(output, parts, settings)
+    remove_markers(output)
+    return merged
+
+
+def remove_markers(output: Path) -> None:
+    """This launch's marker files, and any an interrupted launch left."""
+    for marker in output.parent.glob(f".{output.name}.launch-*"):
+        marker.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------------
 # Command line
 
 
@@ -358,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the model's position embeddings when fewer.")
     g.add_argument("--engine", default="auto", choices=["auto", "inference", "eager"],
                    help="How the masked-LM runs: Paddle Inference (oneDNN on CPU) or eager dygraph.")
-    g.add_argument("--num_shards", type=int, default=1, help="Split the examples into this many parts...")
+    g.add_argument("--num_shards", type=int, default=1,
+                   help="Split the examples into this many parts (by hand, between machines without a launcher; "
+                        "under paddle.distributed.launch the processes split their shard again)...")
     g.add_argument("--shard_id", type=int, default=0, help="...and do this one (0-based).")
     g.add_argument("--merge_shards", action="store_true",
                    help="Join the finished shard outputs of --num_shards into --output_file.")
@@ -473,15 +653,30 @@ def main(argv: list[str] | None = None) -> None:
     checkpoints.check_not_an_input(output, "--output_file", {
         "--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model, "--glove_embs": args.glove_embs})
     if args.merge_shards:
-        mlm_used = masked_lm_folder(args) is not None
-        merge_shards(output, args.num_shards, settings_of(args, config, input_path, mlm_used), args.overwrite)
+        if launched_rank() == 0:  # under a launcher the first process merges, the others have nothing to do
+            mlm_used = masked_lm_folder(args) is not None
+            merge_shards(output, args.num_shards, settings_of(args, config, input_path, mlm_used), args.overwrite)
         return
-    tokenizer, mlm, glove = load_models(args, config)
-    settings = settings_of(args, config, input_path, mlm is not None)
+    # load_models reports a missing or unusable masked-LM (after checking the word vectors)
+    settings = settings_of(args, config, input_path, args.mlm != "none" and args.pretrained_bert_model is not None)
     part = shard_path(output, args.shard_id, args.num_shards)
-    finder = augment.CandidateFinder(tokenizer, glove, mlm, config)
-    progress = run_augmentation(rows, finder, config, part, {**settings, **_shard(args)}, args.shard_id,
+    if launched():
+        args.device = cli.set_device(args.device)  # before the process group: it picks gloo or nccl by it
+    launch = join_launch(part)
+
+    def make_finder() -> augment.CandidateFinder:
+        tokenizer, mlm, glove = load_models(args, config)
+        return augment.CandidateFinder(tokenizer, glove, mlm, config)
+
+    part_settings = {**settings, **_shard(args)}
+    if launch is None:
+        progress = run_augmentation(rows, make_finder(), config, part, part_settings, args.shard_id,
+                                    args.num_shards, args.resume, args.overwrite)
+    else:
+        progress = run_launched(launch, make_finder, rows, config, part, part_settings, args.shard_id,
                                 args.num_shards, args.resume, args.overwrite)
+        if progress is None:  # not process 0: its part is done, process 0 joins the parts
+            return
     print(f"wrote {part}: {summary(progress, config.N)}", file=sys.stderr)
     if args.num_shards > 1:
         print(f"when every shard is done: python data_augmentation.py ... --num_shards {args.num_shards} "

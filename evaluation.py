@@ -7,7 +7,8 @@ demo's report all compute, written once.
 `model_or_runner` is a paddle.nn.Layer (run eagerly without gradients) or any inference runner
 (inference.py: batch dict of int64 arrays -> logits). Examples are run in batches of similar length
 (little padding) and the logits come back in the dataset's order. Under paddle.distributed.launch each
-process runs its share and every process gets the whole array, so metrics cover the whole dev set.
+process runs its share of the batches and every process gets the whole array, so metrics cover the whole
+dev set (and a --cache_teacher_logits cache the whole training set).
 """
 from __future__ import annotations
 
@@ -45,28 +46,41 @@ def predict_logits(model_or_runner: Any, dataset: Items, batch_size: int, pad_to
                    desc: str | None = None) -> np.ndarray:
     """Logits [N, num_outputs] for every item of `dataset`, in the dataset's order (float32).
 
+    Under paddle.distributed.launch process r runs batches r, r + world, ... and every process gets the
+    whole array. The processes exchange their logits after each round of one batch each, not once at the
+    end: on CPU (gloo) a collective fails when the processes reach it more than 30 s apart, which a
+    single exchange after a long prediction (the teacher over a training set) would risk.
+
     desc: show a progress bar with this title (on stderr, on terminals)."""
     if len(dataset) == 0:
         raise errors.UserError("nothing to predict: the dataset is empty")
     run = _as_runner(model_or_runner)
     rank, world = trainer.rank(), trainer.world_size()
-    batches = features.inference_batches(_lengths(dataset), batch_size)[rank::world]
-    mine: list[tuple[list[int], np.ndarray]] = []
-    for ids in tqdm(batches, desc=desc, unit="batch", file=sys.stderr, leave=False, disable=desc is None):
-        batch = features.collate([dataset[i] for i in ids], pad_token_id)
-        mine.append((ids, np.asarray(run(batch), dtype=np.float32).reshape(len(ids), -1)))
-    parts = [mine]
-    if world > 1:
-        import paddle.distributed as dist
-
-        parts = []
-        dist.all_gather_object(parts, mine)
-    width = next(out.shape[1] for part in parts for _, out in part)
-    result = np.zeros((len(dataset), width), dtype=np.float32)
-    for part in parts:
-        for ids, out in part:
+    batches = features.inference_batches(_lengths(dataset), batch_size)
+    result: np.ndarray | None = None
+    for start in tqdm(range(0, len(batches), world), desc=desc, unit="round" if world > 1 else "batch",
+                      file=sys.stderr, leave=False, disable=desc is None):
+        mine = []
+        if start + rank < len(batches):
+            ids = batches[start + rank]
+            batch = features.collate([dataset[i] for i in ids], pad_token_id)
+            mine.append((ids, np.asarray(run(batch), dtype=np.float32).reshape(len(ids), -1)))
+        for ids, out in _gathered(mine, world):
+            if result is None:  # the first round always holds process 0's batch
+                result = np.zeros((len(dataset), out.shape[1]), dtype=np.float32)
             result[ids] = out
     return result
+
+
+def _gathered(mine: list, world: int) -> list:
+    """Every process's items of `mine`, process 0's first."""
+    if world == 1:
+        return mine
+    import paddle.distributed as dist
+
+    parts: list[list] = []
+    dist.all_gather_object(parts, mine)
+    return [item for part in parts for item in part]
 
 
 def dataset_labels(dataset: Items) -> np.ndarray:
