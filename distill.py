@@ -15,6 +15,8 @@ PaddleNLP loads, and inference never needs it), restored on --resume as one of t
 from __future__ import annotations
 
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -248,6 +250,144 @@ def fit_projection(student: modeling.PretrainedBert, teacher: modeling.Pretraine
     return [fit_dense] * (student.config.num_hidden_layers + 1)
 
 
+# ------------------------------------------------------------------------------------------ the frozen teacher
+
+TEACHER_RUNTIMES = ("eager", "static", "inference")
+DEFAULT_TEACHER_RUNTIME = "static"
+
+
+@dataclass
+class TeacherStates:
+    """The teacher states the intermediate loss reads, indexed as the full output's: hidden_states[n]
+    (0 = embeddings) and attention_scores[n - 1] for the mapped layers n; other indices were not computed."""
+    hidden_states: dict[int, paddle.Tensor]
+    attention_scores: dict[int, paddle.Tensor]
+
+
+def needed_states(layer_map: Sequence[int], weights: dict[str, float]) -> tuple[list[int], list[int]]:
+    """(hidden_states indices, attention_scores indices) that losses.intermediate_loss reads with these
+    weights (a term of weight 0 reads nothing)."""
+    w = {"emb": 1.0, "hidden": 1.0, "attn": 1.0, **(weights or {})}
+    hidden = sorted(({0} if w["emb"] else set()) | (set(layer_map) if w["hidden"] else set()))
+    attn = sorted({n - 1 for n in layer_map}) if w["attn"] else []
+    return hidden, attn
+
+
+class MappedStates(paddle.nn.Layer):
+    """teacher.base run only as deep as the deepest needed state, returning just the needed tensors as one
+    flat tuple (hidden states first): the form a static graph takes and returns."""
+
+    def __init__(self, base: modeling.BertModel, hidden: Sequence[int], attn: Sequence[int]):
+        super().__init__()
+        self.base = base
+        self.hidden, self.attn = list(hidden), list(attn)
+        self.depth = max([*self.hidden, *(i + 1 for i in self.attn)])
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        out = self.base(input_ids, token_type_ids, attention_mask, True, True, self.depth)
+        return tuple(out.hidden_states[i] for i in self.hidden) + tuple(out.attention_scores[i] for i in self.attn)
+
+    def states(self, outputs: Sequence[paddle.Tensor]) -> TeacherStates:
+        k = len(self.hidden)
+        return TeacherStates(dict(zip(self.hidden, outputs[:k])), dict(zip(self.attn, outputs[k:])))
+
+
+class FlatStates(paddle.nn.Layer):
+    """MappedStates' tensors flattened per example and joined into one [B, sum of sizes] tensor: the
+    Paddle Inference runner returns one output."""
+
+    def __init__(self, mapped: MappedStates):
+        super().__init__()
+        self.mapped = mapped
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        outputs = self.mapped(input_ids, token_type_ids, attention_mask)
+        return paddle.concat([t.reshape([0, -1]) for t in outputs], axis=1)
+
+
+def full_inputs(inputs: dict[str, paddle.Tensor], pad_token_id: int) -> list[paddle.Tensor]:
+    """input_ids, token_type_ids, attention_mask, each given (the graph takes all three): the model's own
+    defaults for a missing one (token type 0; pad tokens masked)."""
+    ids = inputs["input_ids"]
+    types = inputs.get("token_type_ids")
+    mask = inputs.get("attention_mask")
+    types = paddle.zeros_like(ids) if types is None else types
+    mask = (ids != pad_token_id).astype("int64") if mask is None else mask
+    return [ids, types, mask]
+
+
+def input_spec() -> list:
+    """Dynamic batch and sequence dims: one graph serves every padded length."""
+    from paddle.static import InputSpec
+    return [InputSpec([None, None], "int64", name) for name in INPUT_KEYS]
+
+
+class TeacherRunner:
+    """The frozen teacher of the intermediate stage as a function of the model inputs -> TeacherStates.
+
+    runtime "eager": teacher.base under no_grad, as written; "static": the same Layer through
+    paddle.jit.to_static (one program, dynamic shapes); "inference": a Paddle Inference predictor with
+    oneDNN (inference.paddle_inference_runner) over a copy of the teacher exported to a temporary folder."""
+
+    def __init__(self, teacher: modeling.PretrainedBert, layer_map: Sequence[int], weights: dict[str, float],
+                 runtime: str = DEFAULT_TEACHER_RUNTIME):
+        if runtime not in TEACHER_RUNTIMES:
+            raise errors.UserError(f"--teacher_runtime {runtime}: choose from {', '.join(TEACHER_RUNTIMES)}")
+        hidden, attn = needed_states(layer_map, weights)
+        self.runtime = runtime
+        self.mapped = MappedStates(teacher.base, hidden, attn)
+        self.pad_token_id = teacher.config.pad_token_id
+        self.depth = self.mapped.depth
+        self._run = {"eager": self._eager_runner, "static": self._static_runner,
+                     "inference": self._inference_runner}[runtime]()
+
+    def __call__(self, inputs: dict[str, paddle.Tensor]) -> TeacherStates:
+        with paddle.no_grad():  # the teacher is fixed: no graph, no gradient
+            return self._run(full_inputs(inputs, self.pad_token_id))
+
+    def _eager_runner(self):
+        return lambda args: self.mapped.states(self.mapped(*args))
+
+    def _static_runner(self):
+        static = paddle.jit.to_static(self.mapped.forward, input_spec=input_spec(), full_graph=True)
+
+        def run_states(args: list[paddle.Tensor]) -> TeacherStates:
+            with warnings.catch_warnings():  # tracing (first call) asks tensors for .place, which PIR lacks
+                warnings.filterwarnings("ignore", message=".*do not have 'place' interface")
+                return self.mapped.states(static(*args))
+
+        return run_states
+
+    def _inference_runner(self):
+        import shutil
+        import tempfile
+
+        import inference
+
+        folder = Path(tempfile.mkdtemp(prefix="teacher_graph_"))
+        try:
+            training = self.mapped.base.training
+            graph = inference.static_graph(FlatStates(self.mapped), input_spec(), folder / "teacher")
+            if training:  # static_graph exports in eval mode; the caller's teacher keeps its own
+                self.mapped.base.train()
+            device = "gpu" if paddle.device.get_device().startswith("gpu") else "cpu"  # the training's
+            run = inference.paddle_inference_runner(graph, folder / "teacher.pdiparams", INPUT_KEYS, device)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # the predictor holds its weights in memory
+        base = self.mapped.base
+        heads, width = base.config.num_attention_heads, base.config.hidden_size
+
+        def run_states(args: list[paddle.Tensor]) -> TeacherStates:
+            flat = run({k: t.numpy() for k, t in zip(INPUT_KEYS, args)})
+            b, s = args[0].shape
+            shapes = [(b, s, width)] * len(self.mapped.hidden) + [(b, heads, s, s)] * len(self.mapped.attn)
+            ends = np.cumsum([int(np.prod(shape[1:])) for shape in shapes])
+            parts = np.split(flat, ends[:-1], axis=1)
+            return self.mapped.states([paddle.to_tensor(p.reshape(shape)) for p, shape in zip(parts, shapes)])
+
+        return run_states
+
+
 # ------------------------------------------------------------------------------------------ losses
 
 def model_inputs(batch: dict[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
@@ -255,16 +395,16 @@ def model_inputs(batch: dict[str, paddle.Tensor]) -> dict[str, paddle.Tensor]:
 
 
 def intermediate_loss_fn(teacher: modeling.PretrainedBert, layer_map: Sequence[int], projection,
-                         weights: dict[str, float]) -> trainer.LossFn:
+                         weights: dict[str, float], teacher_runtime: str = DEFAULT_TEACHER_RUNTIME
+                         ) -> trainer.LossFn:
     """Stage 1 loss: embeddings, hidden states and pre-softmax attention scores of mapped layers;
-    projection: fit_projection's list (student state m through projection[m]) or None."""
-    depth = max(layer_map)
+    projection: fit_projection's list (student state m through projection[m]) or None; teacher_runtime:
+    how the frozen teacher runs (TeacherRunner), the same states from each."""
+    run_teacher = TeacherRunner(teacher, layer_map, weights, teacher_runtime)
 
     def loss_fn(student: modeling.PretrainedBert, batch: dict[str, paddle.Tensor]):
         inputs = model_inputs(batch)
-        with paddle.no_grad():  # the teacher is fixed: no graph, no gradient
-            t_out = teacher.base(**inputs, output_hidden_states=True, output_attention_scores=True,
-                                 num_layers=depth)
+        t_out = run_teacher(inputs)
         # The encoder only (num_layers named: no pooler, no classifier); they have nothing to learn here.
         s_out = student.base(**inputs, output_hidden_states=True, output_attention_scores=True,
                              num_layers=student.config.num_hidden_layers)
@@ -274,8 +414,9 @@ def intermediate_loss_fn(teacher: modeling.PretrainedBert, layer_map: Sequence[i
 
 
 def prediction_loss_fn(teacher: modeling.PretrainedBert, temperature: float, is_regression: bool,
-                       alpha: float = 0.0) -> trainer.LossFn:
-    """Stage 2 loss: the student's logits against the teacher's (cached in the batch, or computed here)."""
+                       alpha: float = 0.0, pred_weight: float = 1.0) -> trainer.LossFn:
+    """Stage 2 loss: pred_weight * the student's logits against the teacher's (cached in the batch, or
+    computed here) + alpha * the hard-label loss (losses.prediction_loss)."""
 
     def loss_fn(student: modeling.PretrainedBert, batch: dict[str, paddle.Tensor]):
         inputs = model_inputs(batch)
@@ -285,7 +426,7 @@ def prediction_loss_fn(teacher: modeling.PretrainedBert, temperature: float, is_
                 teacher_logits = teacher(**inputs).logits
         student_logits = student(**inputs).logits
         return losses.prediction_loss(student_logits, teacher_logits, temperature, is_regression,
-                                      batch.get("label"), alpha)
+                                      batch.get("label"), alpha, pred_weight)
 
     return loss_fn
 

@@ -405,3 +405,83 @@ def test_paddlenlp_loads_the_distilled_v2_folder_with_every_weight_used(v2_stage
     assert report["num_fit_denses"] == 3
     ours = v2_logits(modeling.TinyBertForSequenceClassification.from_pretrained(v2_stage1))
     np.testing.assert_allclose(np.array(report["logits"]), ours, atol=1e-5)
+
+
+# -------------------------------------------------------------------------------- --teacher_runtime, --pred_weight
+
+def test_teacher_runtime_and_pred_weight_flags(toy):
+    args = parse(toy, "--student_config", "num_hidden_layers=2")
+    assert args.teacher_runtime == distill.DEFAULT_TEACHER_RUNTIME and args.pred_weight == 1.0
+    args = parse(toy, "--student_config", "num_hidden_layers=2", "--teacher_runtime", "eager", "--pred_weight", "0",
+                 "--alpha", "1")
+    assert (args.teacher_runtime, args.pred_weight, args.alpha) == ("eager", 0.0, 1.0)
+    # the intermediate stage has no L_pred: --pred_weight 0 alone is fine there
+    assert parse(toy, "--student_config", "num_hidden_layers=2", "--intermediate_distill",
+                 "--pred_weight", "0").pred_weight == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--pred_weight", "-1"], "--pred_weight must be a number >= 0"),
+    (["--pred_weight", "nan"], "--pred_weight must be a number >= 0"),
+    (["--pred_weight", "0"], "--pred_weight 0 and --alpha 0 leave the prediction stage no loss"),
+    (["--teacher_runtime", "jit"], "invalid choice: 'jit'"),
+])
+def test_teacher_runtime_and_pred_weight_user_errors(toy, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as e:
+        task_distill.main(distill_args(toy, tmp_path / "out", "--student_config", "num_hidden_layers=2", *extra))
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_pred_weight_scales_l_pred_and_zero_leaves_the_label_loss(toy):
+    _, teacher, student = models(toy, "--student_config", "num_hidden_layers=2,hidden_size=16,intermediate_size=32")
+    student.eval()
+    rows = sentences(8, 4)
+    batch = batch_of(toy["tokenizer"], toy["spec"], rows)
+    labels = np.array([y for _, y in rows])
+    batch["label"] = paddle.to_tensor(labels)
+    inputs = distill.model_inputs(batch)
+    s = student(**inputs).logits.numpy().astype("float64")
+    t = teacher(**inputs).logits.numpy().astype("float64")
+
+    def log_softmax(z: np.ndarray) -> np.ndarray:
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    soft = float(-(np.exp(log_softmax(t)) * log_softmax(s)).sum(-1).mean())  # T = 1
+    hard = float(-log_softmax(s)[np.arange(len(labels)), labels].mean())
+
+    loss, logs = distill.prediction_loss_fn(teacher, 1.0, False, alpha=0.0, pred_weight=0.25)(student, batch)
+    assert float(loss) == pytest.approx(0.25 * soft, rel=1e-5)
+    assert float(logs["loss_pred"]) == pytest.approx(soft, rel=1e-5)  # logged unweighted
+    loss, logs = distill.prediction_loss_fn(teacher, 1.0, False, alpha=1.0, pred_weight=0.0)(student, batch)
+    assert float(loss) == pytest.approx(hard, rel=1e-5)  # "w/o Pred": the labels only
+    assert float(logs["loss_hard"]) == pytest.approx(hard, rel=1e-5)
+
+
+def test_intermediate_stage_logs_the_same_losses_with_every_teacher_runtime(toy, tmp_path):
+    common = ["--intermediate_distill", "--student_config", "num_hidden_layers=2,hidden_size=16,intermediate_size=32",
+              "--max_steps", "3", "--learning_rate", "1e-2"]
+    runs = {}
+    for runtime in distill.TEACHER_RUNTIMES:
+        task_distill.main(distill_args(toy, tmp_path / runtime, *common, "--teacher_runtime", runtime))
+        runs[runtime] = [r for r in read_log(tmp_path / runtime) if "loss_attn" in r]
+    assert len(runs["eager"]) == 3 and len({round(r["loss"], 6) for r in runs["eager"]}) > 1
+    for runtime in ("static", "inference"):
+        assert len(runs[runtime]) == 3
+        for a, b in zip(runs["eager"], runs[runtime]):
+            for key in ("loss", "loss_emb", "loss_hidden", "loss_attn"):
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (runtime, key)
+
+
+def test_prediction_stage_without_l_pred_records_the_teachers_metrics(toy, tmp_path):
+    out = tmp_path / "wo_pred"
+    summary = task_distill.main(distill_args(toy, out, "--student_config", "num_hidden_layers=1", "--max_steps", "2",
+                                             "--pred_weight", "0", "--alpha", "1"))
+    steps = [r for r in read_log(out) if "loss_hard" in r]
+    assert len(steps) == 2
+    for r in steps:  # the total is the label loss alone
+        assert r["loss"] == pytest.approx(r["loss_hard"], rel=1e-5)
+    start = next(r for r in read_log(out) if r.get("event") == "start")
+    assert start["reference_metrics"] == pytest.approx(summary["teacher_metrics"])
+    assert json.loads((out / trainer.LAST_DIR / distill.DISTILL_INFO_FILE).read_text())["pred_weight"] == 0
