@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ import errors
 
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 MODEL_FILE, PARAMS_FILE, ONNX_FILE = "model.json", "model.pdiparams", "model.onnx"
+INT8_ONNX_FILE = "model_int8.onnx"  # export_model.py --quantize int8, run by ONNX Runtime
+# DynamicQuantizeLinear, which the quantized graph computes activations' scales with, is an opset 11 op.
+QUANTIZE_MIN_OPSET = 11
 INFERENCE_CONFIG = "inference_config.json"
 ONNX_OPSET = 17
 # oneDNN caches one compiled kernel set per input shape; prediction sees many sequence lengths, so the cache
@@ -171,6 +175,62 @@ def convert_to_onnx(output_dir: str | Path, opset_version: int = ONNX_OPSET) -> 
     return target
 
 
+def import_onnx_quantization():
+    """onnxruntime.quantization, or the one-line error naming what to install (it also needs onnx and
+    ml_dtypes, which a bare onnxruntime install lacks)."""
+    import importlib
+
+    try:  # by full name, so that the ml_dtypes this needs is found missing here, not mid-export
+        quantization = importlib.import_module("onnxruntime.quantization")
+    except ImportError as e:
+        raise errors.UserError(f"--quantize int8 needs ONNX Runtime's quantization tools ({e.name} is missing): "
+                               "pip install onnxruntime onnx ml_dtypes") from None
+    return quantization
+
+
+@contextlib.contextmanager
+def quiet_quantization():
+    """The quantizer logs a line per MatMul it leaves in float and ONNX Runtime warns about every unused
+    constant of paddle2onnx's graph: neither is for the user."""
+    import logging
+
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)
+    logging.disable(logging.INFO)
+    try:
+        with stdout_to_stderr():
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+        onnxruntime.set_default_logger_severity(2)  # ONNX Runtime's default: warnings
+
+
+def quantize_onnx(output_dir: str | Path) -> Path:
+    """model.onnx -> model_int8.onnx by ONNX Runtime's dynamic quantization: the weights of every
+    MatMul/Gemm with constant weights become int8 (per output channel), activations are quantized to
+    uint8 per batch at run time, so no calibration data is needed; attention's activation-by-activation
+    products, softmax, GELU and LayerNorm stay float.
+
+    reduce_range (7-bit weights) because on CPUs without VNNI (AVX2, plain AVX-512) ONNX Runtime's
+    u8 x s8 kernel sums pairs of products in int16, which 8-bit weights can overflow."""
+    quantization = import_onnx_quantization()
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    output_dir = Path(output_dir)
+    source, target = output_dir / ONNX_FILE, output_dir / INT8_ONNX_FILE
+    if not source.is_file():
+        raise errors.UserError(f"{source} not found: quantization starts from the float ONNX export")
+    with tempfile.TemporaryDirectory(prefix="quantize-") as tmp, quiet_quantization():
+        # paddle2onnx stores weights as Constant nodes, which the quantizer does not treat as weights;
+        # ONNX Runtime's pre-processing folds them into initializers.
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantization.quantize_dynamic(str(prepared), str(target), weight_type=quantization.QuantType.QInt8,
+                                      per_channel=True, reduce_range=True)
+    return target
+
+
 def is_exported_dir(path: str | os.PathLike) -> bool:
     """True for a folder that export_model.py wrote (a static graph), False for a training checkpoint."""
     return (Path(path) / MODEL_FILE).is_file() and (Path(path) / PARAMS_FILE).is_file()
@@ -205,12 +265,14 @@ def import_onnxruntime():
     return onnxruntime
 
 
-def onnx_runner(model_dir: str | os.PathLike, device: str = "cpu", cpu_threads: int | None = None) -> Runner:
-    """An exported model.onnx run by ONNX Runtime."""
+def onnx_runner(model_dir: str | os.PathLike, device: str = "cpu", cpu_threads: int | None = None,
+                file_name: str = ONNX_FILE) -> Runner:
+    """An exported model.onnx (or file_name, e.g. INT8_ONNX_FILE) run by ONNX Runtime."""
     ort = import_onnxruntime()
-    path = Path(model_dir) / ONNX_FILE
+    path = Path(model_dir) / file_name
     if not path.is_file():
-        raise errors.UserError(f"{path} not found: export with `export_model.py --onnx`")
+        flag = "--quantize int8" if file_name == INT8_ONNX_FILE else "--onnx"
+        raise errors.UserError(f"{path} not found: export with `export_model.py {flag}`")
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_threads or default_cpu_threads()
     options.inter_op_num_threads = 1  # a BERT graph is one chain of ops: nothing to run side by side
@@ -277,7 +339,7 @@ class Predictor:
     task_name: str | None          # the task recorded at export or training, if any
     max_seq_length: int
     max_positions: int
-    runtime: str                   # paddle_inference, onnxruntime or eager
+    runtime: str                   # paddle_inference, onnxruntime, onnxruntime int8 or eager
 
     @property
     def is_regression(self) -> bool:
@@ -298,8 +360,11 @@ def read_inference_config(model_dir: Path) -> dict[str, Any]:
 
 
 def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threads: int | None = None,
-                   runtime: str = "paddle_inference") -> Predictor:
-    """An exported folder (Paddle Inference or ONNX Runtime) or a checkpoint folder (eager Paddle)."""
+                   runtime: str | None = None) -> Predictor:
+    """An exported folder (Paddle Inference or ONNX Runtime) or a checkpoint folder (eager Paddle).
+
+    runtime None: the one the export recorded (ONNX Runtime for an INT8 export), else Paddle Inference.
+    ONNX Runtime on an INT8 export runs model_int8.onnx; Paddle Inference runs the float graph beside it."""
     from tokenization import BertTokenizer
 
     path = Path(model_path)
@@ -308,11 +373,18 @@ def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threa
     tokenizer = BertTokenizer.from_pretrained(path)
     if is_exported_dir(path):
         info = read_inference_config(path)
-        run = (onnx_runner(path, device, cpu_threads) if runtime == "onnxruntime"
-               else exported_runner(path, device, cpu_threads))
+        runtime = runtime or info.get("runtime") or "paddle_inference"
+        if runtime not in RUNTIMES:
+            raise errors.DataError(path / INFERENCE_CONFIG, None, f"unknown runtime {runtime!r} "
+                                   f"(expected one of {', '.join(RUNTIMES)}); re-export the model")
+        int8 = runtime == "onnxruntime" and info.get("quantize") == "int8"
+        if runtime == "onnxruntime":
+            run = onnx_runner(path, device, cpu_threads, INT8_ONNX_FILE if int8 else ONNX_FILE)
+        else:
+            run = exported_runner(path, device, cpu_threads)
         return Predictor(run, tokenizer, int(info["num_labels"]), info.get("labels"), info.get("task_name"),
                          int(info.get("max_seq_length") or 128), int(info.get("max_position_embeddings") or 512),
-                         runtime)
+                         f"{runtime} int8" if int8 else runtime)
     if runtime == "onnxruntime":
         raise errors.UserError(f"{path} is a training checkpoint; --runtime onnxruntime needs a folder "
                                "written by `export_model.py --onnx`")

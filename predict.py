@@ -10,7 +10,8 @@
     echo "a gripping, funny film" | python predict.py --model_path infer_model
 
 --model_path is a folder written by export_model.py (run by Paddle Inference with oneDNN, or ONNX Runtime
-with --runtime onnxruntime) or a training checkpoint folder (run eagerly by Paddle). Texts are tokenized
+with --runtime onnxruntime; an `export_model.py --quantize int8` folder runs its INT8 model with ONNX Runtime
+unless --runtime says otherwise) or a training checkpoint folder (run eagerly by Paddle). Texts are tokenized
 in batches, sorted by length so that little padding is computed, and written back in input order.
 """
 from __future__ import annotations
@@ -226,8 +227,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=cli.HelpFormatter, epilog=__doc__)
     parser.add_argument("--model_path", required=True,
                         help="Folder from export_model.py, or a trained checkpoint folder.")
-    parser.add_argument("--runtime", choices=inference.RUNTIMES, default="paddle_inference",
-                        help="For an exported folder: Paddle Inference, or ONNX Runtime (needs model.onnx).")
+    parser.add_argument("--runtime", choices=inference.RUNTIMES, default=None,
+                        help="For an exported folder: Paddle Inference, or ONNX Runtime (needs model.onnx). "
+                             "Default: the runtime the export recorded, i.e. ONNX Runtime running model_int8.onnx "
+                             "for a --quantize int8 export (where paddle_inference runs its float graph), "
+                             "else paddle_inference.")
     cli.add_data_args(parser, splits=("test",), regression=False)  # --test_file - (or no data) reads stdin
     parser.add_argument("--output_file", default=None,
                         help="Where to write predictions: .tsv or .jsonl (default: TSV on stdout).")

@@ -10,6 +10,12 @@ Paddle Inference with oneDNN, ONNX Runtime when onnxruntime and paddle2onnx are 
 round after round, so that load from other processes slows all of them alike; every number is the median over
 rounds. A round of a fast model repeats its call until it has run --min_round_time seconds.
 
+The INT8 student (TinyBERT4 through `export_model.py --quantize int8`'s path, run by ONNX Runtime) takes its
+turns in Paddle Inference's rounds, beside the float models it is compared with: its rows say onnxruntime_int8,
+and `int8_student_speedup: <ratio>x` is TinyBERT4's median time on Paddle Inference (the float default) over
+the INT8 student's at the largest setting; `int8_teacher_speedup` is the float teacher's over it.
+It is left out, with a note, when onnxruntime's quantization tools or paddle2onnx are missing, or on GPU.
+
 The last line is the gate: `tinybert4_speedup: <ratio>x`, the teacher's median time over TinyBERT4's with
 Paddle Inference at the run's largest setting (batch 32, sequence length 128).
 """
@@ -41,6 +47,8 @@ import inference  # noqa: E402
 BACKENDS = ("eager", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime")
 DEFAULT_BACKENDS = ("eager", "paddle_inference", "onnxruntime")
 GATE_BACKEND, GATE_STUDENT = "paddle_inference", "tinybert4"
+# The INT8 student: GATE_STUDENT quantized, timed in GATE_BACKEND's rounds, reported as its own runtime.
+INT8_MODEL, INT8_BACKEND = "tinybert4_int8", "onnxruntime_int8"
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,20 @@ def available_backends(requested: list[str], device: str) -> tuple[list[str], li
     return chosen, notes
 
 
+def int8_unavailable(device: str) -> str | None:
+    """Why the INT8 student cannot run here, or None when it can."""
+    if device == "gpu":
+        return "tinybert4_int8 left out: ONNX Runtime's dynamic INT8 kernels are CPU kernels"
+    try:
+        import paddle2onnx  # noqa: F401
+
+        inference.import_onnxruntime()
+        inference.import_onnx_quantization()
+    except (ImportError, errors.UserError) as e:
+        return f"tinybert4_int8 left out: {errors.first_line(e)}"
+    return None
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 def machine_description(device: str, threads: int) -> str:
@@ -207,10 +229,10 @@ def format_models(shapes: tuple[Shape, ...], params: dict[str, int], seq_len: in
 
 
 def format_results(rows: list[dict]) -> list[str]:
-    lines = [f"{'runtime':<27} {'batch':>5} {'seq':>4}  {'model':<10} {'ms/batch':>10} {'seq/s':>9} "
+    lines = [f"{'runtime':<27} {'batch':>5} {'seq':>4}  {'model':<14} {'ms/batch':>10} {'seq/s':>9} "
              f"{'spread':>7} {'speedup':>8}"]
     for row in rows:
-        lines.append(f"{row['backend']:<27} {row['batch']:>5} {row['seq']:>4}  {row['model']:<10} "
+        lines.append(f"{row['backend']:<27} {row['batch']:>5} {row['seq']:>4}  {row['model']:<14} "
                      f"{row['median_ms']:>10.2f} {row['throughput']:>9.1f} {row['spread']:>6.0%} "
                      f"{row['speedup']:>7.1f}x")
     return lines
@@ -234,7 +256,8 @@ def summarize(times: dict[str, list[float]], backend: str, batch: int, seq: int,
 
 def run_benchmark(shapes: tuple[Shape, ...], settings: tuple[tuple[int, int], ...], backends: list[str],
                   device: str, threads: int, rounds: int, warmup: int, min_round_time: float,
-                  vocab_size: int, max_positions: int, log: Callable[[str], None] = print) -> dict:
+                  vocab_size: int, max_positions: int, log: Callable[[str], None] = print,
+                  int8: bool = False) -> dict:
     import paddle
     from tqdm import tqdm
 
@@ -251,16 +274,24 @@ def run_benchmark(shapes: tuple[Shape, ...], settings: tuple[tuple[int, int], ..
                 export_dirs[name] = Path(tmp) / name
                 export_dirs[name].mkdir()
                 inference.save_static_model(model, export_dirs[name])
-                if "onnxruntime" in backends:
+                if "onnxruntime" in backends or (int8 and name == GATE_STUDENT):
                     inference.convert_to_onnx(export_dirs[name])
+            if int8:
+                inference.quantize_onnx(export_dirs[GATE_STUDENT])
         progress = tqdm(total=len(backends) * len(settings) * rounds, desc="rounds", leave=False)
         for backend in backends:
             runners = {name: make_runner(backend, model, export_dirs.get(name), device, threads)
                        for name, model in models.items()}
+            if int8 and backend == GATE_BACKEND:
+                runners[INT8_MODEL] = inference.onnx_runner(export_dirs[GATE_STUDENT], device, threads,
+                                                            inference.INT8_ONNX_FILE)
             for batch_size, seq_len in settings:
                 batch = random_batch(batch_size, seq_len, vocab_size)
                 times = time_in_rounds(runners, batch, rounds, warmup, min_round_time, progress)
-                rows += summarize(times, backend, batch_size, seq_len, teacher=shapes[0].name)
+                for row in summarize(times, backend, batch_size, seq_len, teacher=shapes[0].name):
+                    if row["model"] == INT8_MODEL:
+                        row["backend"] = INT8_BACKEND
+                    rows.append(row)
             del runners  # free one runtime's copies of the weights before loading the next
         progress.close()
     return {"params": params, "rows": rows}
@@ -300,6 +331,8 @@ def main(argv: list[str] | None = None) -> None:
     cli.set_device(args.device)
     inference.set_eager_threads(threads)
     backends, notes = available_backends(requested, args.device)
+    int8_note = int8_unavailable(args.device)
+    notes += [int8_note] if int8_note else []
 
     if args.quick:
         shapes, settings, vocab, positions = QUICK_SHAPES, QUICK_SETTINGS, QUICK_VOCAB_SIZE, QUICK_MAX_POSITIONS
@@ -312,12 +345,16 @@ def main(argv: list[str] | None = None) -> None:
     for note in notes:
         print(note)
     result = run_benchmark(shapes, settings, backends, args.device, threads, rounds, args.warmup,
-                           min_round_time, vocab, positions)
+                           min_round_time, vocab, positions, int8=int8_note is None)
     gate_batch, gate_seq = max(settings)
     print(f"medians over {rounds} rounds; speedup = teacher's time / model's time, same runtime and setting")
     print("\n".join(format_models(shapes, result["params"], gate_seq)))
     print()
     print("\n".join(format_results(result["rows"])))
+    int8 = None
+    if int8_note is None:
+        int8 = int8_speedups(result["rows"], gate_batch, gate_seq, teacher=shapes[0].name)
+        result["int8"] = int8
     if args.output_json:
         info = {"device": args.device, "threads": threads, "quick": args.quick,
                 "machine": machine_description(args.device, threads), "shapes": [asdict(s) for s in shapes]}
@@ -327,7 +364,26 @@ def main(argv: list[str] | None = None) -> None:
     flops_ratio = flops_per_sequence(shapes[0], gate_seq) / flops_per_sequence(shapes[1], gate_seq)
     print(f"gate: teacher / tinybert4 time, {GATE_BACKEND}, batch {gate_batch}, sequence length {gate_seq}; "
           f"the paper reports 9.4x, the FLOPs ratio {flops_ratio:.1f}x bounds it")
+    if int8 is not None:
+        print(f"int8: {INT8_MODEL} on ONNX Runtime {int8['int8_ms']:.2f} ms/batch, {GATE_STUDENT} on "
+              f"{GATE_BACKEND} {int8['float_ms']:.2f} ms, teacher {int8['teacher_ms']:.2f} ms "
+              f"(batch {gate_batch}, sequence length {gate_seq}, medians of the same rounds)")
+        print(f"int8_student_speedup: {int8['student_speedup']:.2f}x")
+        print(f"int8_teacher_speedup: {int8['teacher_speedup']:.1f}x")
     print(f"tinybert4_speedup: {gate['speedup']:.1f}x")
+
+
+def int8_speedups(rows: list[dict], batch: int, seq: int, teacher: str) -> dict[str, float]:
+    """The INT8 student's median against the float student's and the float teacher's (Paddle Inference),
+    all timed in the same rounds."""
+    def median_ms(backend: str, model: str) -> float:
+        return next(r["median_ms"] for r in rows if (r["backend"], r["model"], r["batch"], r["seq"]) ==
+                    (backend, model, batch, seq))
+
+    int8_ms = median_ms(INT8_BACKEND, INT8_MODEL)
+    float_ms, teacher_ms = median_ms(GATE_BACKEND, GATE_STUDENT), median_ms(GATE_BACKEND, teacher)
+    return {"int8_ms": int8_ms, "float_ms": float_ms, "teacher_ms": teacher_ms,
+            "student_speedup": float_ms / int8_ms, "teacher_speedup": teacher_ms / int8_ms}
 
 
 if __name__ == "__main__":

@@ -185,3 +185,112 @@ def test_task_and_length_come_from_the_checkpoints_own_training_record(tmp_path:
     assert (written["task_name"], written["max_seq_length"], written["labels"]) == ("SST-2", 24, ["0", "1"])
     info = export_model.export_model(folder, tmp_path / "infer2", max_seq_length=16)  # a flag still wins
     assert info["max_seq_length"] == 16
+
+
+# ----------------------------------------------------------------------------------------- INT8 export
+
+THREE = ["negative", "neutral", "positive"]
+DEV_TEXTS = ["a very good film", "this movie was awful and boring", "fun", "sad story", "i love this cat",
+             "the plot is not funny but the actor is great", "a big red dog", "she is happy", "he said it was fine",
+             "the old man walked in the night"]
+
+
+def write_dev_csv(path: Path, labels: list[str]) -> Path:
+    rows = [f'"{text}",{labels[i % len(labels)]}' for i, text in enumerate(DEV_TEXTS * 2)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def accuracy_of(runner, folder: Path, dev_file: Path) -> float:
+    """Accuracy computed here, row by row without padding: the reference for the recorded metric."""
+    from tokenization import BertTokenizer
+
+    tokenizer = BertTokenizer.from_pretrained(folder)
+    texts, labels = zip(*[line.rsplit(",", 1) for line in dev_file.read_text().splitlines()[1:]])
+    hits = 0
+    for text, label in zip(texts, labels):
+        ids = tokenizer([text.strip('"')], None, max_seq_length=64)["input_ids"][0]
+        batch = {"input_ids": np.array([ids]), "token_type_ids": np.zeros((1, len(ids)), dtype=np.int64),
+                 "attention_mask": np.ones((1, len(ids)), dtype=np.int64)}
+        hits += THREE[int(runner(batch)[0].argmax())] == label
+    return hits / len(texts)
+
+
+@pytest.fixture
+def int8_export(checkpoint: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
+    pytest.importorskip("paddle2onnx")
+    pytest.importorskip("onnxruntime.quantization")
+    import tasks
+
+    dev_file = write_dev_csv(tmp_path / "dev.csv", THREE)
+    out = tmp_path / "int8"
+    info = export_model.export_model(checkpoint, out, quantize="int8", data=tasks.DataConfig(dev_file=str(dev_file)))
+    return out, dev_file, info
+
+
+def test_int8_export_is_what_predict_runs_and_stays_close_to_float(checkpoint: Path, int8_export):
+    out, _, info = int8_export
+    names = {p.name for p in out.iterdir()}
+    assert {"model.json", "model.pdiparams", "model.onnx", "model_int8.onnx", "inference_config.json"} <= names
+    saved = json.loads((out / "inference_config.json").read_text())
+    assert (saved["quantize"], saved["runtime"], saved["quantized_model"]) == ("int8", "onnxruntime", "model_int8.onnx")
+    assert saved["onnx"] is True  # the float ONNX graph is the quantizer's input, and is kept
+    # int8 weights: the quantized file is well under the float one (4 bytes a weight)
+    assert (out / "model_int8.onnx").stat().st_size < 0.6 * (out / "model.onnx").stat().st_size
+    predictor = inference.load_predictor(out, cpu_threads=1)  # no runtime given: the export's own
+    assert predictor.runtime == "onnxruntime int8"
+    assert inference.load_predictor(out, runtime="paddle_inference").runtime == "paddle_inference"
+    eager = eager_runner(checkpoint)
+    for batch_size, seq_len, seed in [(16, 20, 0), (8, 64, 1)]:
+        batch = random_batch(batch_size, seq_len, seed)
+        expected, got = eager(batch), predictor.run(batch)
+        assert got.shape == expected.shape
+        scale = np.abs(expected).max()
+        assert scale > 0.5
+        # Activations are rounded to 8 bits of each batch's range and weights to 7 bits of each channel's:
+        # about 1% per matrix product, compounding over the 2 layers, pooler and classifier to a few
+        # percent. A wrong scale or zero point is off by the logits' own size, far above this.
+        assert np.abs(got - expected).mean() <= 0.05 * scale
+        assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.85
+        assert np.abs(got - expected).max() > 1e-5  # it is quantized, not the float graph under another name
+    assert 0 < info["max_abs_diff"]["onnxruntime_int8"] <= 0.5 * max(1.0, scale)
+
+
+def test_int8_export_records_float_and_int8_dev_metrics(checkpoint: Path, int8_export):
+    out, dev_file, info = int8_export
+    saved = json.loads((out / "inference_config.json").read_text())
+    assert saved["dev_metrics"] == info["dev_metrics"]
+    float_runner = inference.exported_runner(out)
+    int8_runner = inference.onnx_runner(out, file_name=inference.INT8_ONNX_FILE)
+    assert saved["dev_metrics"]["float"]["acc"] == pytest.approx(accuracy_of(float_runner, out, dev_file))
+    assert saved["dev_metrics"]["int8"]["acc"] == pytest.approx(accuracy_of(int8_runner, out, dev_file))
+
+
+def test_int8_command_line_prints_both_metrics_and_refuses_bad_combinations(checkpoint: Path, tmp_path: Path,
+                                                                           capsys, monkeypatch):
+    pytest.importorskip("paddle2onnx")
+    pytest.importorskip("onnxruntime.quantization")
+    dev_file = write_dev_csv(tmp_path / "dev.csv", THREE)
+    export_model.main(["--model_path", str(checkpoint), "--output_path", str(tmp_path / "int8"),
+                       "--quantize", "int8", "--dev_file", str(dev_file), "--batch_size", "4"])
+    out = capsys.readouterr().out
+    assert "dev float (paddle_inference, 20 rows): acc " in out and "dev int8 (onnxruntime, 20 rows): acc " in out
+    assert "int8 onnxruntime: max |logit difference|" in out
+
+    def one_line_error(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            export_model.main(["--model_path", str(checkpoint), "--output_path", str(tmp_path / "bad")] + argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert not (tmp_path / "bad").exists()  # refused before anything is written
+        return err
+
+    assert "--opset_version 11 or later" in one_line_error(["--quantize", "int8", "--opset_version", "10"])
+    assert "differ from the model's" in one_line_error(["--quantize", "int8", "--dev_file", str(dev_file),
+                                                        "--labels", "a,b,c"])
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("text\na good film\nsad story\n")
+    assert "--label_column" in one_line_error(["--quantize", "int8", "--dev_file", str(unlabelled)])
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime.quantization", None)  # as if not installed
+    assert "pip install onnxruntime onnx ml_dtypes" in one_line_error(["--quantize", "int8"])

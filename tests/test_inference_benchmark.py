@@ -85,10 +85,24 @@ def test_quick_run_end_to_end(tmp_path: Path, capsys):
     assert ("onnxruntime" in backends) == bool(has_ort)
     settings = {(row["batch"], row["seq"]) for row in result["rows"]}
     assert settings == set(bench.QUICK_SETTINGS)
-    assert len(result["rows"]) == len(backends) * len(settings) * 3
+    has_int8 = bool(has_ort) and importlib.util.find_spec("ml_dtypes") is not None
+    int8_rows = [row for row in result["rows"] if row["backend"] == "onnxruntime_int8"]
+    assert len(int8_rows) == (len(settings) if has_int8 else 0)
+    assert all(row["model"] == "tinybert4_int8" for row in int8_rows)
+    float_backends = backends - {"onnxruntime_int8"}
+    assert len(result["rows"]) == len(float_backends) * len(settings) * 3 + len(int8_rows)
     gate = next(r for r in result["rows"] if (r["backend"], r["model"], r["batch"], r["seq"]) ==
                 ("paddle_inference", "tinybert4", 4, 16))
     assert lines[-1] == f"tinybert4_speedup: {gate['speedup']:.1f}x"
+    if has_int8:  # the INT8 student against the float student and teacher of the same rounds
+        def median(backend, model):
+            return next(r["median_ms"] for r in result["rows"] if (r["backend"], r["model"], r["batch"], r["seq"])
+                        == (backend, model, 4, 16))
+
+        int8_ms = median("onnxruntime_int8", "tinybert4_int8")
+        assert f"int8_student_speedup: {median('paddle_inference', 'tinybert4') / int8_ms:.2f}x" in lines
+        assert f"int8_teacher_speedup: {median('paddle_inference', 'teacher') / int8_ms:.1f}x" in lines
+        assert result["int8"]["student_speedup"] == pytest.approx(median("paddle_inference", "tinybert4") / int8_ms)
     assert all(row["median_ms"] > 0 and len(row["seconds"]) == 3 for row in result["rows"])
     assert result["params"]["teacher"] > result["params"]["tinybert6"] > result["params"]["tinybert4"]
 
@@ -114,3 +128,11 @@ def test_gpu_without_cuda_build_is_a_one_line_error(capsys):
         bench.main(["--quick", "--device", "gpu"])
     assert exit_info.value.code == 2
     assert "paddlepaddle-gpu" in capsys.readouterr().err
+
+
+def test_int8_row_is_left_out_with_a_reason(monkeypatch):
+    assert "CPU kernels" in bench.int8_unavailable("gpu")
+
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # import fails as if not installed
+    note = bench.int8_unavailable("cpu")
+    assert note.startswith("tinybert4_int8 left out: ") and "pip install onnxruntime onnx ml_dtypes" in note

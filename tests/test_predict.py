@@ -219,3 +219,24 @@ def test_user_mistakes_are_one_line_errors(models, tmp_path: Path, capsys):
                                                         capsys)
     # model.onnx missing, or onnxruntime itself: either way the message names what to do
     assert "onnx" in one_line_error(["--model_path", export, "--runtime", "onnxruntime"], capsys).lower()
+
+
+def test_int8_export_runs_unchanged_and_agrees_with_float(models, tmp_path: Path, capsys):
+    pytest.importorskip("paddle2onnx")
+    pytest.importorskip("onnxruntime.quantization")
+    out = tmp_path / "int8"
+    export_model.export_model(models["three"], out, quantize="int8")
+    capsys.readouterr()
+    texts = "\n".join(REVIEWS + [a for a, _ in PAIRS] + [b for _, b in PAIRS])
+    int8_rows = read_tsv(run(["--model_path", str(out)], texts))  # no --runtime: the export's INT8 model
+    assert "with onnxruntime int8 on cpu" in capsys.readouterr().err
+    float_rows = read_tsv(run(["--model_path", str(models["three_export"])], texts))
+    assert [r["text_a"] for r in int8_rows] == [r["text_a"] for r in float_rows]
+    agree = np.mean([a["label"] == b["label"] for a, b in zip(int8_rows, float_rows)])
+    assert agree >= 0.75  # 12 rows; quantization may flip a near tie (test_export bounds the logits)
+    int8_probs, float_probs = probabilities(int8_rows, LABELS), probabilities(float_rows, LABELS)
+    assert np.abs(int8_probs - float_probs).mean() <= 0.05
+    assert np.abs(int8_probs - float_probs).max() > 0  # the INT8 model ran, not the float graph
+    # --runtime paddle_inference runs the float graph kept in the INT8 export: the float export's numbers
+    kept = read_tsv(run(["--model_path", str(out), "--runtime", "paddle_inference"], texts))
+    np.testing.assert_allclose(probabilities(kept, LABELS), float_probs, rtol=0, atol=2e-6)
