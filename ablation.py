@@ -44,6 +44,7 @@ from typing import Any, Iterator, Sequence, TextIO
 
 import checkpoints
 import errors
+import runlog
 import tasks
 
 
@@ -268,18 +269,6 @@ def result_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in RESULT_SETTINGS}
 
 
-class RunLog:
-    """OUTPUT_DIR/ablation_log.jsonl: what each invocation ran, skipped or continued."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, **record: Any) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
-
-
 # ------------------------------------------------------------------------------------------ running a stage
 
 class Tee:
@@ -380,27 +369,27 @@ def write_training_rows(spec: tasks.TaskSpec, args: argparse.Namespace, data_dir
     return {"source": str(source), "source_rows": len(found), "train_rows": len(keep)}
 
 
-def prepare(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: RunLog) -> Path:
+def prepare(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: runlog.RunLog) -> Path:
     """Data, augmentation and teacher, each once (a rerun skips what finished). Returns the teacher folder."""
     data_marker = lay.marker("data")
     if step_done(data_marker) is None:
         started = time.time()
         facts = write_training_rows(spec, args, lay.data_dir)
         finish_step(data_marker, started, **facts)
-        log.write(step="data", action="ran", **facts)
+        log.write(dict(step="data", action="ran", **facts))
         print(f"data: {facts['train_rows']} of {facts['source_rows']} training rows -> {lay.data_dir}", flush=True)
     else:
-        log.write(step="data", action="skipped")
+        log.write(dict(step="data", action="skipped"))
 
     if any(VARIANTS[v].augmented for v in args.variants):
         augment(args, spec, lay, log)
     return teacher(args, spec, lay, log)
 
 
-def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: RunLog) -> None:
+def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: runlog.RunLog) -> None:
     marker = lay.marker("augment")
     if step_done(marker) is not None:
-        log.write(step="augment", action="skipped")
+        log.write(dict(step="augment", action="skipped"))
         return
     started = time.time()
     print("augment: TinyBERT data augmentation of the training rows", flush=True)
@@ -411,10 +400,10 @@ def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: Ru
         argv += ["--N", str(args.aug_N)]
     run_stage("data_augmentation.py", argv, lay.out / "stages" / "augment.log", args.verbose)
     finish_step(marker, started)
-    log.write(step="augment", action="ran")
+    log.write(dict(step="augment", action="ran"))
 
 
-def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: RunLog) -> Path:
+def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: runlog.RunLog) -> Path:
     if args.teacher_path:
         return Path(args.teacher_path)
     marker, out = lay.marker("teacher"), lay.teacher_dir
@@ -431,9 +420,9 @@ def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: Ru
                 "--device", args.device, "--output_dir", str(out), *resume_flag(out)]
         summary = run_stage("finetune_teacher.py", argv, lay.out / "stages" / "teacher.log", args.verbose)
         finish_step(marker, started, best_metric=summary["best_metric"], main_metric=summary["main_metric"])
-        log.write(step="teacher", action="ran")
+        log.write(dict(step="teacher", action="ran"))
     else:
-        log.write(step="teacher", action="skipped")
+        log.write(dict(step="teacher", action="skipped"))
     return out / "best_model"
 
 
@@ -446,7 +435,7 @@ def student_flags(args: argparse.Namespace) -> list[str]:
 
 
 def run_unit(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teacher_dir: Path, variant: Variant,
-             seed: int, log: RunLog) -> dict[str, Any]:
+             seed: int, log: runlog.RunLog) -> dict[str, Any]:
     """Both stages of one (variant, seed), each skipped when done and continued when interrupted."""
     import trainer
 
@@ -472,12 +461,12 @@ def run_unit(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teache
         marker = unit / f"{stage}.done"
         done = step_done(marker)
         if done is not None:
-            log.write(variant=variant.name, seed=seed, stage=stage, action="skipped")
+            log.write(dict(variant=variant.name, seed=seed, stage=stage, action="skipped"))
             records[stage] = done
             continue
         how = resume_flag(out)
         action = {"--resume": "resumed", "--overwrite_output_dir": "restarted"}.get(how[0] if how else "", "ran")
-        log.write(variant=variant.name, seed=seed, stage=stage, action=action)
+        log.write(dict(variant=variant.name, seed=seed, stage=stage, action=action))
         started = time.time()
         summary = run_stage("task_distill.py", [*common, *flags, "--output_dir", str(out), *how],
                             unit / f"{stage}.log", args.verbose)
@@ -588,7 +577,8 @@ def write_chart(path: Path, summary: dict[str, Any], task: str) -> None:
     ax.set_title(f"TinyBERT ablation on {task}")
     ax.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with checkpoints.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -627,9 +617,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec = tasks.get_task(args.task_name)
     args.device = cli.resolve_device(args.device)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoints.check_not_an_input(out, "--output_dir", {"--data_dir": args.data_dir, "--glue_dir": args.glue_dir})
     check_settings(out, result_settings(args))
-    log = RunLog(out / "ablation_log.jsonl")
-    log.write(event="start", argv=list(sys.argv[1:] if argv is None else argv))
+    # What each invocation ran, skipped or continued (one JSON object per line).
+    log = runlog.RunLog(out / "ablation_log.jsonl", None)
+    log.write(dict(event="start", argv=list(sys.argv[1:] if argv is None else argv)))
     teacher_dir = prepare(args, spec, lay, log)
     if args.prepare_only:
         print(f"prepared {out}: data, augmentation and teacher; now run the shards")
@@ -641,12 +633,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         result_path = lay.result(variant, seed)
         if result_path.exists():
             print(f"[{i}/{len(mine)}] {variant} seed {seed}: done in an earlier run, skipped", flush=True)
-            log.write(variant=variant, seed=seed, action="skipped")
+            log.write(dict(variant=variant, seed=seed, action="skipped"))
             continue
         print(f"\n[{i}/{len(mine)}] {variant} seed {seed}: {VARIANTS[variant].description}", flush=True)
         result = run_unit(args, spec, lay, teacher_dir, VARIANTS[variant], seed, log)
         checkpoints.write_json(result_path, result)
-        log.write(variant=variant, seed=seed, action="finished", value=result["value"])
+        log.write(dict(variant=variant, seed=seed, action="finished", value=result["value"]))
         print(f"    dev {result['metric']} {result['value']:.4f} (teacher {result['teacher_value']:.4f}) "
               f"in {result['minutes']:.1f} min", flush=True)
     if args.num_shards == 1 or args.shard_id == args.num_shards - 1:

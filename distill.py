@@ -270,7 +270,14 @@ def needed_states(layer_map: Sequence[int], weights: dict[str, float]) -> tuple[
     w = {"emb": 1.0, "hidden": 1.0, "attn": 1.0, **(weights or {})}
     hidden = sorted(({0} if w["emb"] else set()) | (set(layer_map) if w["hidden"] else set()))
     attn = sorted({n - 1 for n in layer_map}) if w["attn"] else []
+    if not hidden and not attn:
+        raise errors.UserError("all intermediate loss weights are 0: nothing to distil")
     return hidden, attn
+
+
+def teacher_depth(hidden: Sequence[int], attn: Sequence[int]) -> int:
+    """Teacher layers to run for these states: hidden state n comes out of layer n, scores i of layer i + 1."""
+    return max([*hidden, *(i + 1 for i in attn)])
 
 
 class MappedStates(paddle.nn.Layer):
@@ -281,7 +288,7 @@ class MappedStates(paddle.nn.Layer):
         super().__init__()
         self.base = base
         self.hidden, self.attn = list(hidden), list(attn)
-        self.depth = max([*self.hidden, *(i + 1 for i in self.attn)])
+        self.depth = teacher_depth(self.hidden, self.attn)
 
     def forward(self, input_ids, token_type_ids, attention_mask):
         out = self.base(input_ids, token_type_ids, attention_mask, True, True, self.depth)

@@ -63,10 +63,10 @@ class RunLog:
     when logging_dir is given, the record's scalars to one VisualDL writer kept open until close().
     enabled=False (any process but rank 0) writes nothing."""
 
-    def __init__(self, jsonl_path: Path, logging_dir: Path | None, enabled: bool = True):
+    def __init__(self, jsonl_path: Path, logging_dir: Path | None, enabled: bool = True, append: bool = False):
         self.path = Path(jsonl_path)
         self.enabled = enabled
-        self.writer = _open_writer(Path(logging_dir)) if enabled and logging_dir is not None else None
+        self.writer = (_open_writer(Path(logging_dir), append) if enabled and logging_dir is not None else None)
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -89,9 +89,10 @@ class RunLog:
             self.writer = None
 
 
-def _open_writer(logging_dir: Path):
-    """A VisualDL LogWriter on logging_dir. A resumed run appends to the record file already there:
-    VisualDL shows only the newest file of a folder, so a second file would hide the first run's curves."""
+def _open_writer(logging_dir: Path, append: bool):
+    """A VisualDL LogWriter on logging_dir. A resumed run (append) continues the record file already there:
+    VisualDL shows only the newest file of a folder, so a second file would hide the first run's curves. A
+    fresh run starts a file of its own, which is then the one shown."""
     try:
         from visualdl import LogWriter
     except ImportError:
@@ -101,7 +102,7 @@ def _open_writer(logging_dir: Path):
     existing = sorted((p.name for p in logging_dir.glob("*vdlrecords*") if p.is_file()), reverse=True)
     # VisualDL prints a note when it appends to a file; the trainer already says the run resumed.
     with contextlib.redirect_stdout(io.StringIO()):
-        return LogWriter(logdir=str(logging_dir), file_name=existing[0] if existing else "")
+        return LogWriter(logdir=str(logging_dir), file_name=existing[0] if append and existing else "")
 
 
 # ------------------------------------------------------------------------------------------ curves

@@ -118,6 +118,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for flag in ("emb_weight", "hidden_weight", "attn_weight", "alpha", "pred_weight"):
         if not (math.isfinite(getattr(args, flag)) and getattr(args, flag) >= 0):
             raise errors.UserError(f"--{flag} must be a number >= 0, got {getattr(args, flag)}")
+    if args.stage == "intermediate" and not (args.emb_weight or args.hidden_weight or args.attn_weight):
+        raise errors.UserError("--emb_weight, --hidden_weight and --attn_weight are all 0: the intermediate stage "
+                               "has nothing to distil; give one of them a weight > 0")
     if args.stage == "prediction" and not args.pred_weight and not args.alpha:
         raise errors.UserError("--pred_weight 0 and --alpha 0 leave the prediction stage no loss: give one of "
                                "them a weight > 0")
@@ -208,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             raise errors.UserError(f"attention distillation needs as many heads in the student "
                                    f"({student.config.num_attention_heads}) as in the teacher "
                                    f"({teacher.config.num_attention_heads}); change the student or --attn_weight 0")
-        log(layer_mapping.describe_layer_map(layer_map) + f"; teacher runs {max(layer_map)} of {N} layers")
+        depth = distill.teacher_depth(*distill.needed_states(layer_map, weights))
+        log(layer_mapping.describe_layer_map(layer_map) + f"; teacher runs {depth} of {N} layers")
         log("the intermediate stage trains no classifier, so no dev metric can pick a best model: only the "
             "resumable last/ is kept, and the prediction stage starts from it")
         projection = distill.fit_projection(student, teacher, args.projection, args.model_name_or_path)

@@ -455,7 +455,8 @@ class Trainer:
         self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
                        if self.amp_dtype == "float16" else None)
         self.state = TrainState(main_metric=self.main_metric)
-        self.log = runlog.RunLog(self.out / LOG_FILE, logging_dir(config), enabled=is_main_process())
+        self.log = runlog.RunLog(self.out / LOG_FILE, logging_dir(config), enabled=is_main_process(),
+                                 append=config.resume)
         self.engine: paddle.nn.Layer | None = None  # made in run(), after a resume has loaded the weights
         self.log_keys: list[str] = []
         self.window_began, self.window_examples = time.time(), 0
@@ -615,7 +616,7 @@ class Trainer:
             else:
                 verdict = f" (best {key} {self.state.best_metric:.4f} at step {self.state.best_step})"
             _print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + verdict)
-        if final or self._checkpoint_due():
+        if final or self._agreed(self._checkpoint_due()):
             self.save_last()
 
     # -- checkpoint cadence: a resumable last/ costs seconds (weights and Adam moments), so it is written
@@ -623,6 +624,15 @@ class Trainer:
     def _checkpoint_affordable(self) -> bool:
         since = time.time() - self.last_checkpoint_end
         return since * self.config.checkpoint_budget >= self.last_checkpoint_seconds or not self.config.checkpoint_budget
+
+    def _agreed(self, decision: bool) -> bool:
+        """Rank 0's decision on every process: a decision from each one's own clock could differ, and the
+        checkpoint it starts has collectives that every process must enter."""
+        if self.world == 1:
+            return decision
+        flag = paddle.to_tensor([int(decision)], dtype="int64")
+        dist.broadcast(flag, src=0)
+        return bool(int(flag.numpy()[0]))
 
     def _checkpoint_due(self) -> bool:
         since = time.time() - self.last_checkpoint_end
@@ -768,15 +778,16 @@ class Trainer:
                 if step % config.logging_steps == 0 or step == total:
                     self._log_window(window, bar)
                     window = []
-                epoch_end = step % plan.steps_per_epoch == 0 and self._checkpoint_affordable()
+                epoch_end = step % plan.steps_per_epoch == 0 and self._agreed(self._checkpoint_affordable())
                 if step % config.save_steps == 0 or step == total or epoch_end:
+                    paused = time.time()
                     if window:  # no checkpoint of weights a NaN may have touched
                         self._read_window(window)
                     if step % config.save_steps == 0 or step == total:
                         self.evaluate_and_save(final=step == total)
                     else:
                         self.save_last()  # an epoch's end: a checkpoint when the time budget allows
-                    self.window_began = time.time()  # throughput counts training time only
+                    self.window_began += time.time() - paused  # throughput counts training time only
                 if step >= total:
                     break
             epoch, skip = epoch + 1, 0

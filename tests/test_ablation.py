@@ -249,3 +249,17 @@ def test_a_stage_resumes_from_its_checkpoint_else_starts_afresh(tmp_path):
 def test_a_bad_flag_is_a_one_line_error(toy, tmp_path, capsys, extra, message):
     code, _, err = run(args_for(toy, tmp_path / "out", *extra), capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_the_training_rows_are_never_read_from_inside_the_output_folder(toy, tmp_path, capsys):
+    """--data_dir inside --output_dir (say, an earlier ablation's data) would be overwritten by the subset."""
+    out = tmp_path / "out"
+    data = out / "data" / "SST-2"
+    data.mkdir(parents=True)
+    train = toy["glue"] / "SST-2" / "train.tsv"
+    (data / "train.tsv").write_bytes(train.read_bytes())
+    argv = [a if a != str(toy["glue"]) else str(tmp_path / "unused") for a in args_for(toy, out)]
+    argv[argv.index("--glue_dir"):argv.index("--glue_dir") + 2] = ["--data_dir", str(data)]
+    code, _, err = run([*argv, "--teacher_path", str(toy["teacher"])], capsys)
+    assert code == 2 and "--output_dir" in err and "contains the input --data_dir" in err, err
+    assert (data / "train.tsv").read_bytes() == train.read_bytes()

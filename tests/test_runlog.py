@@ -13,11 +13,14 @@ import plot_log
 import runlog
 
 
-def vdl_scalars(logging_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag of the (single) VisualDL record file in logging_dir, as (step, value) pairs."""
+def vdl_scalars(logging_dir: Path, newest: bool = False) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag of the (single, or with newest the latest) VisualDL record file in logging_dir, as
+    (step, value) pairs."""
     from visualdl import LogReader
 
-    files = sorted(logging_dir.glob("vdlrecords*"))
+    files = sorted(logging_dir.glob("vdlrecords*"), key=lambda p: p.stat().st_mtime)
+    if newest:
+        files = files[-1:]
     assert len(files) == 1, files
     reader = LogReader(file_path=str(files[0]))
     return {tag: [(item.id, item.value) for item in reader.get_data("scalar", tag)]
@@ -58,13 +61,29 @@ def test_resumed_run_appends_to_the_same_record_file(tmp_path):
     first = runlog.RunLog(tmp_path / "train_log.jsonl", tmp_path / "visualdl")
     first.write(step(2, 1.5))
     # not closed: a crash; the flush after each write kept the record
-    second = runlog.RunLog(tmp_path / "train_log.jsonl", tmp_path / "visualdl")
+    second = runlog.RunLog(tmp_path / "train_log.jsonl", tmp_path / "visualdl", append=True)
     second.write({"event": "resume", "step": 2})
     second.write(step(4, 1.0))
     second.close()
     first.close()
     assert vdl_scalars(tmp_path / "visualdl")["train/loss"] == [(2, 1.5), (4, 1.0)]
     assert len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_fresh_run_in_a_used_logging_dir_starts_a_record_file_of_its_own(tmp_path):
+    """A new run (not --resume) in a --logging_dir that holds an old run's records must not extend that
+    run's curves: VisualDL shows the newest file, which is then the new run's alone."""
+    import time
+
+    old = runlog.RunLog(tmp_path / "old.jsonl", tmp_path / "visualdl")
+    old.write(step(2, 9.0))
+    old.close()
+    time.sleep(1.1)  # record files are named by the second they were made
+    new = runlog.RunLog(tmp_path / "new.jsonl", tmp_path / "visualdl")
+    new.write(step(2, 1.0))
+    new.close()
+    assert len(list((tmp_path / "visualdl").glob("*vdlrecords*"))) == 2
+    assert vdl_scalars(tmp_path / "visualdl", newest=True)["train/loss"] == [(2, 1.0)]
 
 
 def test_runlog_without_visualdl_dir_or_on_other_ranks(tmp_path):

@@ -425,6 +425,8 @@ def test_teacher_runtime_and_pred_weight_flags(toy):
     (["--pred_weight", "nan"], "--pred_weight must be a number >= 0"),
     (["--pred_weight", "0"], "--pred_weight 0 and --alpha 0 leave the prediction stage no loss"),
     (["--teacher_runtime", "jit"], "invalid choice: 'jit'"),
+    (["--intermediate_distill", "--emb_weight", "0", "--hidden_weight", "0", "--attn_weight", "0"],
+     "the intermediate stage has nothing to distil"),
 ])
 def test_teacher_runtime_and_pred_weight_user_errors(toy, tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as e:

@@ -543,6 +543,14 @@ def test_a_run_reads_the_device_only_at_logging_steps(tmp_path, monkeypatch):
     steps = [r for r in read_log(tmp_path / "run") if "loss" in r and "step" in r]
     assert [r["step"] for r in steps] == [4, 8, 12]
     assert all(r["examples_per_s"] > 0 and math.isfinite(r["mean_logit"]) for r in steps)
+    # A checkpoint between logging steps reads the unlogged steps first (a NaN there stops the run before
+    # the checkpoint), and the logging step then still reports its whole window.
+    reads.clear()
+    trainer.train(new_model(), toy_data(64), tensor_loss,
+                  make_args(tmp_path / "run2", max_steps=12, save_steps=6, logging_steps=4))
+    assert reads == [4, 2, 4, 4]
+    logged = [r for r in read_log(tmp_path / "run2") if "loss" in r and "step" in r]
+    assert [r["step"] for r in logged] == [4, 8, 12] and all(r["examples_per_s"] > 0 for r in logged)
 
 
 def test_a_run_that_stopped_before_its_first_resumable_checkpoint_does_not_block_its_rerun(tmp_path):
