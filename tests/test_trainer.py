@@ -188,9 +188,11 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_ends_with_the_same_weights_as_a_straight_run(tmp_path):
+@pytest.mark.parametrize("grouped", [False, True])
+def test_resume_ends_with_the_same_weights_as_a_straight_run(tmp_path, grouped):
     train, dev = toy_data(60, seed=3), toy_data(20, seed=4)
-    kw = dict(max_steps=12, save_steps=4, gradient_accumulation_steps=2, batch_size=6)  # 5 steps/epoch
+    kw = dict(max_steps=12, save_steps=4, gradient_accumulation_steps=2, batch_size=6,  # 5 steps/epoch
+              group_by_length=grouped)
     straight = new_model(dropout=0.2)
     trainer.train(straight, train, toy_loss, make_args(tmp_path / "straight", **kw), evaluate=toy_evaluate(dev))
 
@@ -222,6 +224,9 @@ def test_resume_refuses_a_different_data_order(tmp_path):
     trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, save_steps=2))
     with pytest.raises(errors.UserError, match="batch_size 8 -> 4"):
         trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, batch_size=4, resume=True))
+    with pytest.raises(errors.UserError, match="group_by_length False -> True"):
+        trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, group_by_length=True,
+                                                                     resume=True))
 
 
 def test_same_seed_same_result(tmp_path):
