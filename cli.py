@@ -23,6 +23,19 @@ if TYPE_CHECKING:  # imported where used, after the environment is set up
 
 # Paddle's bundled MKL picks a slow code path on AMD CPUs unless told otherwise (about 2x on matmuls).
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+
+
+def cpu_threads_per_process() -> int:
+    """This process's share of the cores it may run on: all of them alone, cores / N for each of the N
+    processes paddle.distributed.launch starts on one machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = int(os.environ.get("PADDLE_LOCAL_SIZE") or 1)
+    return max(1, cores // max(1, local))
+
+
+# Paddle's eager CPU kernels run on one thread unless FLAGS_paddle_num_threads says otherwise (its default is
+# 1): training and eager inference get this process's share of the cores.
+os.environ.setdefault("FLAGS_paddle_num_threads", str(cpu_threads_per_process()))
 # Paddle prints a ccache warning on every import; it means nothing to a user running a script.
 os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore", message="No ccache found")

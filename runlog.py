@@ -66,7 +66,12 @@ class RunLog:
     def __init__(self, jsonl_path: Path, logging_dir: Path | None, enabled: bool = True, append: bool = False):
         self.path = Path(jsonl_path)
         self.enabled = enabled
-        self.writer = (_open_writer(Path(logging_dir), append) if enabled and logging_dir is not None else None)
+        self.logging_dir = Path(logging_dir) if enabled and logging_dir is not None else None
+        self.append = append
+        if self.logging_dir is not None:
+            _import_log_writer()  # a missing VisualDL is said before training starts
+        # Opened at the first scalar: a run that stops before it (a refused --resume) leaves the folder as it was.
+        self.writer = None
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -74,8 +79,10 @@ class RunLog:
         record = {"time": round(time.time(), 3), **record}
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        found = scalars(record) if self.writer is not None else None
+        found = scalars(record) if self.logging_dir is not None else None
         if found is not None:
+            if self.writer is None:
+                self.writer = _open_writer(self.logging_dir, self.append)
             step, values = found
             for tag, value in values.items():
                 self.writer.add_scalar(tag=tag, value=value, step=step)
@@ -87,16 +94,22 @@ class RunLog:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        self.logging_dir = None  # nothing more goes to VisualDL after close
+
+
+def _import_log_writer():
+    try:
+        from visualdl import LogWriter
+    except ImportError:
+        raise errors.UserError("--logging_dir needs VisualDL: pip install visualdl, or pass --logging_dir none")
+    return LogWriter
 
 
 def _open_writer(logging_dir: Path, append: bool):
     """A VisualDL LogWriter on logging_dir. A resumed run (append) continues the record file already there:
     VisualDL shows only the newest file of a folder, so a second file would hide the first run's curves. A
     fresh run starts a file of its own, which is then the one shown."""
-    try:
-        from visualdl import LogWriter
-    except ImportError:
-        raise errors.UserError("--logging_dir needs VisualDL: pip install visualdl, or pass --logging_dir none")
+    LogWriter = _import_log_writer()
     if logging_dir.exists() and not logging_dir.is_dir():
         raise errors.UserError(f"--logging_dir {logging_dir} is a file; give a folder, or pass --logging_dir none")
     existing = sorted((p.name for p in logging_dir.glob("*vdlrecords*") if p.is_file()), reverse=True)

@@ -10,9 +10,10 @@ on them), uniform layer map, all three loss terms. One epoch over the rows is ru
 way task_distill.py runs it, in two settings:
 
     plain   random batches, the eager teacher, every loss term read from the device at every step
-            (what the loop did before: float(loss) per step)
+            (what the loop did before: float(loss) per step), one CPU thread (Paddle's own default,
+            FLAGS_paddle_num_threads=1, which the scripts used to keep)
     fast    length-grouped batches, the teacher on --teacher_runtime (the default of task_distill.py),
-            losses read at logging steps only
+            losses read at logging steps only, every core this process may use (the scripts' default now)
 
 The settings alternate, round after round, so load from other processes slows both alike; each number is a
 median over rounds. Checkpoint writing is subtracted. Compiling the static teacher happens once, before the
@@ -61,6 +62,11 @@ class Setting:
     group_by_length: bool
     teacher_runtime: str
     read_every_step: bool
+    threads: int
+
+    def use(self) -> None:
+        """Paddle's eager kernels on this setting's number of threads."""
+        paddle.base.core.set_num_threads(self.threads)
 
 
 # ------------------------------------------------------------------------------------------ set-up
@@ -230,7 +236,8 @@ def main(argv=None) -> dict:
     args.projection = distill.fit_projection(student, teacher, "always", None)
     initial = {k: v.clone() for k, v in student.state_dict().items()}
     weights = {"emb": 1.0, "hidden": 1.0, "attn": 1.0}
-    settings = (Setting("plain", False, "eager", True), Setting("fast", True, args.teacher_runtime, False))
+    settings = (Setting("plain", False, "eager", True, 1),
+                Setting("fast", True, args.teacher_runtime, False, cli.cpu_threads_per_process()))
     loss_fns = {s.name: distill.intermediate_loss_fn(teacher, layer_map, args.projection, weights, s.teacher_runtime)
                 for s in settings}
     loss_fns["plain"] = with_reads_every_step(loss_fns["plain"])
@@ -240,21 +247,28 @@ def main(argv=None) -> dict:
           f"{student.config.hidden_size}; batch {args.batch_size}, max_seq_length {args.max_seq_length}; "
           f"{os.cpu_count()} CPUs", flush=True)
     for s in settings:
-        print(f"  {s.name}: batches padded to {padded[s.name]:.2f}x the real tokens", flush=True)
+        print(f"  {s.name}: batches padded to {padded[s.name]:.2f}x the real tokens, {s.teacher_runtime} teacher, "
+              f"{s.threads} thread(s), {'a read per step' if s.read_every_step else 'reads at logging steps'}",
+              flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         warm = trainer.to_tensors(args.collate([data[i] for i in range(min(len(data), args.batch_size))]))
-        for fn in loss_fns.values():  # compile the static teacher once, outside the timed epochs
-            fn(fresh_student(student, initial), warm)
+        for s in settings:  # compile the static teacher once, outside the timed epochs
+            s.use()
+            loss_fns[s.name](fresh_student(student, initial), warm)
         times: dict[str, list[float]] = {s.name: [] for s in settings}
         for r in range(args.rounds):
             for s in settings:
+                s.use()
                 seconds = epoch_seconds(s, loss_fns[s.name], student, initial, data, args, Path(tmp) / s.name)
                 times[s.name].append(seconds)
                 print(f"round {r + 1}: {s.name} epoch {seconds:.1f}s", flush=True)
-        profiles = {s.name: profile_step(s, distill.TeacherRunner(teacher, layer_map, weights, s.teacher_runtime),
-                                         fresh_student(student, initial), layer_map, args.projection, data, args,
-                                         args.profile_steps) for s in settings}
+        profiles = {}
+        for s in settings:
+            s.use()
+            profiles[s.name] = profile_step(s, distill.TeacherRunner(teacher, layer_map, weights, s.teacher_runtime),
+                                            fresh_student(student, initial), layer_map, args.projection, data,
+                                            args, args.profile_steps)
         prediction = prediction_stage(teacher, student, initial, data, args, Path(tmp) / "prediction")
 
     medians = {name: statistics.median(v) for name, v in times.items()}
@@ -271,7 +285,7 @@ def main(argv=None) -> dict:
           "examples/s for a first epoch including it)")
     print(f"prediction_stage_examples_per_s: {prediction['train_examples_per_s']:.1f}")
     print(f"distill_epoch_speedup: {speedup:.2f}x")
-    result = {"rows": len(data), "epoch_seconds": times, "median_epoch_seconds": medians, "padding": padded,
+    result = {"rows": len(data), "threads": {s.name: s.threads for s in settings}, "epoch_seconds": times, "median_epoch_seconds": medians, "padding": padded,
               "profile_seconds": profiles, "prediction_stage": prediction, "distill_epoch_speedup": speedup,
               "teacher_runtime": args.teacher_runtime, "quick": args.quick}
     if args.json:

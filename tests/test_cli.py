@@ -68,3 +68,17 @@ def test_group_by_length_flag_and_its_negation():
     parser.set_defaults(group_by_length=True)  # what the distillation stages do
     assert cli.train_config(parser.parse_args(["--output_dir", "o"])).group_by_length is True
     assert cli.train_config(parser.parse_args(["--output_dir", "o", "--no_group_by_length"])).group_by_length is False
+
+
+def test_each_process_gets_its_share_of_the_cores(monkeypatch):
+    """Paddle's eager kernels default to one thread; the scripts give each process cores / local processes."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("PADDLE_LOCAL_SIZE", raising=False)
+    assert cli.cpu_threads_per_process() == cores
+    monkeypatch.setenv("PADDLE_LOCAL_SIZE", "2")  # paddle.distributed.launch --nproc_per_node 2
+    assert cli.cpu_threads_per_process() == max(1, cores // 2)
+    monkeypatch.setenv("PADDLE_LOCAL_SIZE", str(4 * cores))
+    assert cli.cpu_threads_per_process() == 1
+    assert os.environ["FLAGS_paddle_num_threads"]  # set when cli was imported (unless the user set it)
