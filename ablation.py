@@ -23,8 +23,9 @@ OUTPUT_DIR/runs/VARIANT/seedS with its console output beside it (STAGE.log).
 
 Reruns: a finished (variant, seed) leaves OUTPUT_DIR/results/VARIANT-seedS.json and is skipped; an
 interrupted one continues from its stage's last checkpoint. --num_shards K --shard_id i runs every K-th unit
-(machines split the work; --prepare_only first when they share one folder); --report_only, or the last
-shard, merges the results that exist into ablation.md, ablation.json and ablation.png.
+(machines split the work; --prepare_only first when they share one folder); the shard that finds every unit
+done (and the last shard in any case), or --report_only, merges the results into ablation.md, ablation.json
+and ablation.png.
 """
 import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
 
@@ -641,10 +642,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.write(dict(variant=variant, seed=seed, action="finished", value=result["value"]))
         print(f"    dev {result['metric']} {result['value']:.4f} (teacher {result['teacher_value']:.4f}) "
               f"in {result['minutes']:.1f} min", flush=True)
-    if args.num_shards == 1 or args.shard_id == args.num_shards - 1:
+    # The table is written by whichever shard finds every unit done (shards finish in any order), and by
+    # the last shard in any case, with whatever results exist.
+    if all(lay.result(v, seed).exists() for v, seed in units) or args.shard_id == args.num_shards - 1:
         report(args, lay, started)
     else:
-        print(f"shard {args.shard_id} of {args.num_shards} done; the last shard or --report_only writes the table")
+        print(f"shard {args.shard_id} of {args.num_shards} done; the shard that finishes last, or --report_only, "
+              "writes the table")
 
 
 if __name__ == "__main__":

@@ -143,6 +143,11 @@ def test_every_variant_runs_in_two_shards_and_the_table_lists_them(toy, capsys):
     assert code == 0, err
     finished = [(e["variant"], e["seed"]) for e in events(out) if e.get("action") == "finished"]
     assert sorted(finished) == sorted(units)  # each unit ran exactly once over both shards
+    assert (out / "ablation.md").exists()
+    # Shards finish in any order: shard 0 finishing after shard 1 finds every unit done and writes the table.
+    (out / "ablation.md").unlink()
+    code, stdout, err = run([*argv, "--shard_id", "0"], capsys)
+    assert code == 0 and (out / "ablation.md").exists(), err
 
     # The data: a 32-row subset of the 48 training rows, augmented beside it in the task's layout.
     data_dir = out / "data" / "SST-2"
