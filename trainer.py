@@ -53,7 +53,7 @@ Batch = dict[str, paddle.Tensor]
 LossFn = Callable[[paddle.nn.Layer, Batch], "tuple[paddle.Tensor, dict[str, float]]"]
 
 LAST_DIR, BEST_DIR = "last", "best_model"
-LOG_FILE = "train_log.jsonl"
+LOG_FILE = runlog.LOG_FILE  # train_log.jsonl: runlog.py writes and reads it
 VISUALDL_DIR = "visualdl"  # the default --logging_dir, inside OUTPUT_DIR
 STATE_FILE, OPTIMIZER_FILE, RNG_FILE, EXTRA_PARAMS_FILE = (
     "trainer_state.json", "optimizer.pdopt", "rng_state.pdparams", "extra_params.pdparams")
@@ -458,6 +458,7 @@ class Trainer:
         self.log = runlog.RunLog(self.out / LOG_FILE, logging_dir(config), enabled=is_main_process(),
                                  append=config.resume)
         self.engine: paddle.nn.Layer | None = None  # made in run(), after a resume has loaded the weights
+        self.frozen: list[paddle.Tensor] = []  # the model's untrained tensors, frozen while several processes train
         self.log_keys: list[str] = []
         self.window_began, self.window_examples = time.time(), 0
         self.last_loss: float | None = None
@@ -475,15 +476,6 @@ class Trainer:
         if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
             raise errors.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
         return dtype
-
-    def _broadcast_parameters(self) -> None:
-        # Processes seeded alike build identical models already; this also covers a model set up otherwise.
-        if self.world > 1:
-            with paddle.no_grad():
-                for p in self.model.parameters():
-                    dist.broadcast(p, src=0)
-                for p in self.extra_params.values():
-                    dist.broadcast(p, src=0)
 
     # -- checkpoints
     def _trainer_state(self) -> dict[str, Any]:
@@ -729,7 +721,8 @@ class Trainer:
             if self.reference_metrics:
                 start_record["reference_metrics"] = self.reference_metrics
             self.log.write(start_record)
-        self._broadcast_parameters()
+        # Under several processes paddle.DataParallel broadcasts rank 0's weights (the model's and the extra
+        # tensors) as it is made: processes seeded alike build identical models already, this covers the rest.
         self.engine = self._make_engine()
         total, start = plan.total_steps, self.state.global_step
         _print(f"training: {len(self.train_data)} examples, {self.world} process(es) x batch {config.batch_size} x "
@@ -744,7 +737,7 @@ class Trainer:
             self._stop_interrupted()
         finally:  # an error message must start a line of its own, not follow the bar
             bar.close()
-            for p in getattr(self, "frozen", []):
+            for p in self.frozen:
                 p.stop_gradient = False
             self.log.close()
         if start >= total:
