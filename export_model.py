@@ -84,15 +84,9 @@ def load_dev_sets(data: tasks.DataConfig, task_name: str | None, labels: list[st
     """(spec, {dev split: encoded rows}): a task's dev files, or the user's --dev_file read with the
     model's labels (or a score) unless --labels names them."""
     data = dataclasses.replace(data, task_name=data.task_name or task_name)
-    if not tasks.is_task(data.task_name):
-        if num_labels == 1:
-            data = dataclasses.replace(data, labels=None, regression=True)
-        else:
-            names = labels or [str(i) for i in range(num_labels)]
-            if data.labels and data.labels != names:
-                raise errors.UserError(f"--labels [{', '.join(data.labels)}] differ from the model's "
-                                       f"[{', '.join(names)}]")
-            data = dataclasses.replace(data, labels=names)
+    if not tasks.is_task(data.task_name):  # the model says what the labels are (or that it predicts a score)
+        data = dataclasses.replace(data, labels=inference.own_labels(data.labels, labels, num_labels),
+                                   regression=num_labels == 1 or data.regression)
     spec, splits = tasks.load_task_data(data, splits=("dev",))
     if spec.num_labels != num_labels:
         raise errors.UserError(f"the model has {num_labels} outputs but {spec.name} has {spec.num_labels}")

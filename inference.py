@@ -399,6 +399,22 @@ def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threa
                      min(128, config.max_position_embeddings), config.max_position_embeddings, "eager")
 
 
+def own_labels(given: list[str] | None, labels: list[str] | None, num_labels: int) -> list[str] | None:
+    """Label names for the user's own data read for a model: --labels, else the model's (`labels`), else
+    0..n-1; None for a model that predicts a score (one output)."""
+    if num_labels == 1:
+        if given:
+            raise errors.UserError("the model predicts a score (one output); --labels is for classifiers")
+        return None
+    if given:
+        if len(given) != num_labels:
+            raise errors.UserError(f"--labels names {len(given)} labels but the model has {num_labels} outputs")
+        if labels and given != labels:
+            raise errors.UserError(f"--labels [{', '.join(given)}] differ from the model's [{', '.join(labels)}]")
+        return given
+    return labels or [str(i) for i in range(num_labels)]
+
+
 def known_labels(config: Any, task_name: str | None) -> list[str] | None:
     """The label names of a classifier's outputs, in output order, or None when nothing names them
     (a regression model, or a checkpoint with only HF's LABEL_0.. placeholders and no task given).

@@ -91,22 +91,6 @@ def resolve_task(config: tasks.DataConfig, glue_submission: str | None,
     return spec
 
 
-def own_labels(given: list[str] | None, predictor: inference.Predictor) -> list[str] | None:
-    """Label names for the user's own data: --labels, else the model's, else 0..n-1; None for regression."""
-    if predictor.is_regression:
-        if given:
-            raise errors.UserError("the model predicts a score (one output); --labels is for classifiers")
-        return None
-    if given:
-        if len(given) != predictor.num_labels:
-            raise errors.UserError(f"--labels names {len(given)} labels but the model has {predictor.num_labels} outputs")
-        if predictor.labels and given != predictor.labels:
-            raise errors.UserError(f"--labels [{', '.join(given)}] differ from the model's "
-                                f"[{', '.join(predictor.labels)}]")
-        return given
-    return predictor.labels or [str(i) for i in range(predictor.num_labels)]
-
-
 def load_inputs(args: argparse.Namespace, predictor: inference.Predictor,
                 stdin: TextIO) -> tuple[TaskSpec, dict[str, list[Example]]]:
     """(spec, {split: examples}): the GLUE test set, the user's file, or lines on stdin.
@@ -119,7 +103,8 @@ def load_inputs(args: argparse.Namespace, predictor: inference.Predictor,
     if spec is not None:
         config = dataclasses.replace(config, task_name=spec.name)
     else:  # the model says what the labels are (or that it predicts a score)
-        config = dataclasses.replace(config, labels=own_labels(config.labels, predictor),
+        config = dataclasses.replace(config, labels=inference.own_labels(config.labels, predictor.labels,
+                                                                         predictor.num_labels),
                                      regression=predictor.is_regression)
     if from_stdin:
         if stdin.isatty():
