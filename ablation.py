@@ -27,7 +27,7 @@ interrupted one continues from its stage's last checkpoint. --num_shards K --sha
 done (and the last shard in any case), or --report_only, merges the results into ablation.md, ablation.json
 and ablation.png.
 """
-import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import contextlib
@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
 
-import checkpoints
-import errors
-import runlog
-import tasks
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.training import runlog
+from tinybert.data import tasks
 
 
 @dataclass(frozen=True)
@@ -332,7 +332,7 @@ def run_stage(script: str, argv: list[str], log_path: Path, verbose: bool) -> An
 
 def resume_flag(output_dir: Path) -> list[str]:
     """trainer.py's rules: --resume when a checkpoint is saved, a fresh start in a folder of an earlier try."""
-    import trainer  # paddle loads here, not for --help or --report_only
+    from tinybert.training import trainer  # paddle loads here, not for --help or --report_only
 
     if (output_dir / trainer.LAST_DIR).is_dir():
         return ["--resume"]
@@ -438,7 +438,7 @@ def student_flags(args: argparse.Namespace) -> list[str]:
 def run_unit(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teacher_dir: Path, variant: Variant,
              seed: int, log: runlog.RunLog) -> dict[str, Any]:
     """Both stages of one (variant, seed), each skipped when done and continued when interrupted."""
-    import trainer
+    from tinybert.training import trainer
 
     unit = lay.unit_dir(variant.name, seed)
     inter_dir, pred_dir = unit / "intermediate", unit / "prediction"

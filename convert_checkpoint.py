@@ -7,7 +7,7 @@ weight to PaddleNLP's name, transposes Linear weights ([out, in] in PyTorch, [in
 writes model_state.pdparams (or model.safetensors), model_config.json, config.json, vocab.txt and
 tokenizer_config.json. A masked-LM head (cls.predictions.*) and a sequence classifier are kept.
 """
-import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import re
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-import checkpoints
-import errors
-import modeling
-from tokenization import BertTokenizer
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.models import modeling
+from tinybert.data.tokenization import BertTokenizer
 
 
 # Hugging Face name (after the 'bert.' prefix) -> (our name, transpose?). {i} is the layer index.

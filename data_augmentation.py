@@ -43,7 +43,7 @@ compose: a launch with --shard_id k does shard k, split between its processes. E
 own random generator seeded with (seed, example index), so the output does not depend on the batch size,
 the number of shards or the number of processes.
 """
-import cli  # noqa: I001  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import contextlib
@@ -56,15 +56,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Sequence
 
-import augment
-import checkpoints
-import datafiles
-import errors
-import modeling
-import tasks
-import trainer
-from errors import UserError
-from glove import load_glove
+from tinybert.augmentation import augment
+from tinybert.models import checkpoints
+from tinybert.data import datafiles
+from tinybert import errors
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.training import trainer
+from tinybert.errors import UserError
+from tinybert.augmentation.glove import load_glove
 
 
 CHUNK_EXAMPLES = 256  # examples per unit of work: candidates, sampling, writing, then a progress record
@@ -566,7 +566,7 @@ def masked_lm_folder(args: argparse.Namespace) -> Path | None:
 
 def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     """(tokenizer, masked-LM predictor or None, GloVe)."""
-    from tokenization import SPECIAL_TOKENS, BertTokenizer
+    from tinybert.data.tokenization import SPECIAL_TOKENS, BertTokenizer
 
     if not args.glove_embs:
         raise UserError("--glove_embs (or --word_vectors) is required: words of several word pieces (or every "
@@ -581,7 +581,7 @@ def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
     glove = load_glove(args.glove_embs, args.glove_vocab_size or None)
     if folder is None:
         return tokenizer, None, glove
-    import modeling
+    from tinybert.models import modeling
 
     args.device = cli.set_device(args.device)
     model = modeling.load_masked_lm(folder)  # ErnieForMaskedLM for an ERNIE folder, else BERT's

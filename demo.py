@@ -19,7 +19,7 @@ Stages, each one of this repository's scripts run as a user would run it (the co
 A rerun skips stages whose outputs are complete (OUTPUT_DIR/stages/NAME.done); an interrupted training
 stage continues from its last checkpoint.
 """
-import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import json
@@ -34,9 +34,9 @@ from typing import Sequence
 
 import numpy as np
 
-import checkpoints
-import errors
-import runlog
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.training import runlog
 
 
 ROOT = Path(__file__).resolve().parent
@@ -173,9 +173,9 @@ def folder_megabytes(folder: Path) -> float:
 
 def dev_accuracy(predictor, data_dir: Path, max_seq_length: int, labels: list[str]) -> float:
     """Accuracy of the exported (deployed) model on the dev split."""
-    import evaluation
-    import features
-    import tasks
+    from tinybert.training import evaluation
+    from tinybert.data import features
+    from tinybert.data import tasks
 
     spec = tasks.custom_task("bbc", labels)
     examples = tasks.read_custom_examples(data_dir / "dev.tsv", tasks.Columns("text", None, "label"), spec, "dev")
@@ -201,7 +201,7 @@ def latency_ms(predictor, batch_size: int, seq_len: int, repeats: int, vocab_siz
 
 
 def parameter_count(checkpoint: Path) -> int:
-    import modeling
+    from tinybert.models import modeling
 
     return modeling.count_parameters(modeling.load_classifier(checkpoint))
 
@@ -263,9 +263,9 @@ def write_chart(path: Path, rows: dict[str, dict]) -> None:
 @cli.run_main
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    import assets
-    import inference
-    import modeling
+    from tinybert import assets
+    from tinybert import inference
+    from tinybert.models import modeling
 
     out = Path(args.output_dir).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else None

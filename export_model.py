@@ -22,7 +22,7 @@ The runners that load the folder are inference.py's.
 """
 from __future__ import annotations
 
-import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import dataclasses
@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-import checkpoints
-import errors
-import evaluation
-import features
-import inference
-import modeling
-import tasks
-from inference import INFERENCE_CONFIG, INPUT_NAMES
-from tokenization import BertTokenizer
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.data import features
+from tinybert import inference
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.inference import INFERENCE_CONFIG, INPUT_NAMES
+from tinybert.data.tokenization import BertTokenizer
 
 ONNX_OPSET = inference.ONNX_OPSET
 QUANTIZE_CHOICES = ("int8",)

@@ -8,7 +8,7 @@ Several processes (devices): python -m paddle.distributed.launch --nproc_per_nod
 OUT_DIR/best_model (best dev score: model in PaddleNLP layout, tokenizer files, labels in the configs) is the
 teacher for task_distill.py; OUT_DIR/last continues with --resume.
 """
-import cli  # noqa: F401  (first: sets the environment before paddle loads)
+from tinybert import cli
 
 import argparse
 import functools
@@ -18,13 +18,13 @@ from typing import Any
 import paddle
 import paddle.nn.functional as F
 
-import checkpoints
-import evaluation
-import features
-import modeling
-import tasks
-import trainer
-from tokenization import BertTokenizer
+from tinybert.models import checkpoints
+from tinybert.training import evaluation
+from tinybert.data import features
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.training import trainer
+from tinybert.data.tokenization import BertTokenizer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

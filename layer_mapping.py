@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from errors import UserError
+from tinybert.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import paddle
 import paddle.nn.functional as F
 
-from errors import UserError
+from tinybert.errors import UserError
 
 Tensor = paddle.Tensor
 

@@ -9,13 +9,13 @@ For live curves during training, open the VisualDL logs instead: visualdl --logd
 """
 from __future__ import annotations
 
-import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 from pathlib import Path
 from typing import Sequence
 
-import runlog
+from tinybert.training import runlog
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -16,7 +16,7 @@ in batches, sorted by length so that little padding is computed, and written bac
 """
 from __future__ import annotations
 
-import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import csv
@@ -29,14 +29,14 @@ from typing import Iterable, Sequence, TextIO
 
 import numpy as np
 
-import checkpoints
-import datafiles
-import errors
-import evaluation
-import features
-import inference
-import tasks
-from tasks import Example, TaskSpec
+from tinybert.models import checkpoints
+from tinybert.data import datafiles
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.data import features
+from tinybert import inference
+from tinybert.data import tasks
+from tinybert.data.tasks import Example, TaskSpec
 
 
 STDIN = "-"
@@ -167,7 +167,7 @@ def write_outputs(args: argparse.Namespace, spec: TaskSpec, data: dict[str, list
     """Write every requested output; returns where they went."""
     written = []
     if args.glue_submission:
-        from metrics import logits_to_predictions
+        from tinybert.data.metrics import logits_to_predictions
 
         for split, examples in data.items():
             preds = logits_to_predictions(spec, logits[split])

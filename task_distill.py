@@ -23,24 +23,24 @@ initialised from the teacher (--init_from_teacher: embeddings and the mapped lay
 Training (resume, checkpoints, AMP, several devices) is trainer.py's loop; the teacher, the student and the
 losses are distill.py's; this script parses the flags and wires the stage.
 """
-import cli  # noqa: F401  (first: sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
 import argparse
 import math
 from pathlib import Path
 from typing import Any, Sequence
 
-import checkpoints
-import datafiles
-import distill
-import errors
-import evaluation
-import features
+from tinybert.models import checkpoints
+from tinybert.data import datafiles
+from tinybert.distillation import distill
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.data import features
 import layer_mapping
-import modeling
-import tasks
-import trainer
-from tokenization import BertTokenizer
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.training import trainer
+from tinybert.data.tokenization import BertTokenizer
 
 
 # ------------------------------------------------------------------------------------------ arguments

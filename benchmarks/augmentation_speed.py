@@ -37,23 +37,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repository's flat modules
 
-import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import augment  # noqa: E402
-import data_augmentation as da  # noqa: E402
-import errors  # noqa: E402
-from glove import GloVe, load_glove  # noqa: E402
+from tinybert.augmentation import augment
+import data_augmentation as da
+from tinybert import errors
+from tinybert.augmentation.glove import GloVe, load_glove
 
 
 # ----------------------------------------------------------------------------------------- assets
@@ -62,10 +62,10 @@ def masked_lm_folder(cache: Path) -> Path:
     """all-MiniLM-L6-v2's encoder with a random masked-LM head, saved once in our checkpoint format."""
     import paddle
 
-    import assets
-    import modeling
+    from tinybert import assets
+    from tinybert.models import modeling
     from convert_checkpoint import convert_hf_checkpoint
-    from tokenization import BertTokenizer
+    from tinybert.data.tokenization import BertTokenizer
 
     folder = cache / "minilm-l6-mlm-random-head"
     if (folder / "vocab.txt").is_file():
@@ -194,9 +194,9 @@ def main() -> None:
 
     import paddle
 
-    import assets
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert import assets
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     cli.set_device(args.device)
     if args.device == "cpu":

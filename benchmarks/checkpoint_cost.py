@@ -15,20 +15,19 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import cli  # noqa: E402,F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
+import argparse
+import json
+import subprocess
+import tempfile
 
 
 def make_teacher(folder: Path, vocab_dir: Path, train_tsv: Path) -> None:
     """A BERT-base-shaped SST-2 classifier with random weights, in our checkpoint layout."""
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     config = modeling.BertConfig(num_labels=2, label2id={"0": 0, "1": 1})
     modeling.BertForSequenceClassification(config).save_pretrained(folder)
@@ -60,7 +59,7 @@ def main() -> None:
     p.add_argument("--old_steps", type=int, default=60, help="Steps of the every-save-step run.")
     p.add_argument("--cache_dir", default=None, help="Asset cache (all-MiniLM-L6-v2's vocab.txt).")
     args = p.parse_args()
-    import assets
+    from tinybert import assets
 
     vocab_dir = assets.fetch("minilm", Path(args.cache_dir) if args.cache_dir else None)
     with tempfile.TemporaryDirectory(prefix="ckpt-cost-") as tmp:

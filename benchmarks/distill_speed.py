@@ -29,31 +29,30 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the repository's flat modules
 
-import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
 
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
+import numpy as np
+import paddle
 
-import assets  # noqa: E402
-import distill  # noqa: E402
-import errors  # noqa: E402
-import evaluation  # noqa: E402
-import features  # noqa: E402
-import layer_mapping  # noqa: E402
-import modeling  # noqa: E402
-import tasks  # noqa: E402
-import trainer  # noqa: E402
-from tokenization import BertTokenizer  # noqa: E402
+from tinybert import assets
+from tinybert.distillation import distill
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.data import features
+import layer_mapping
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.training import trainer
+from tinybert.data.tokenization import BertTokenizer
 
 
 @dataclass(frozen=True)

@@ -24,25 +24,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's flat modules
 
-import cli  # noqa: E402  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
+from tinybert import cli
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from typing import Callable  # noqa: E402
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import errors  # noqa: E402
-import inference  # noqa: E402
+from tinybert import errors
+from tinybert import inference
 
 BACKENDS = ("eager", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime")
 DEFAULT_BACKENDS = ("eager", "paddle_inference", "onnxruntime")
@@ -95,7 +94,7 @@ def flops_per_sequence(shape: Shape, seq_len: int, num_labels: int = 2) -> int:
 
 def build_model(shape: Shape, vocab_size: int, max_positions: int, num_labels: int = 2):
     """A randomly initialised sequence classifier of the given shape, in eval mode."""
-    import modeling
+    from tinybert.models import modeling
 
     config = modeling.BertConfig(vocab_size=vocab_size, hidden_size=shape.hidden, num_hidden_layers=shape.layers,
                                  num_attention_heads=shape.heads, intermediate_size=shape.ffn,
@@ -261,7 +260,7 @@ def run_benchmark(shapes: tuple[Shape, ...], settings: tuple[tuple[int, int], ..
     import paddle
     from tqdm import tqdm
 
-    import modeling
+    from tinybert.models import modeling
 
     paddle.seed(0)
     models = {shape.name: build_model(shape, vocab_size, max_positions) for shape in shapes}

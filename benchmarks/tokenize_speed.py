@@ -7,18 +7,17 @@ batched tokenization, and cutting it into padded batches. Seconds, not minutes.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's modules
-import cli  # noqa: E402  (first project import, before anything loads paddle)
+from tinybert import cli
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import assets  # noqa: E402
-import features  # noqa: E402
-import tasks  # noqa: E402
-from tokenization import BertTokenizer, read_vocab  # noqa: E402
+from tinybert import assets
+from tinybert.data import features
+from tinybert.data import tasks
+from tinybert.data.tokenization import BertTokenizer, read_vocab
 
 DEFAULT_GLUE = Path(__file__).resolve().parent.parent.parent / "shared" / "glue"
 

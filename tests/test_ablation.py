@@ -12,13 +12,13 @@ import paddle.nn.functional as F
 import pytest
 
 import ablation
-import evaluation
-import features
-import modeling
-import tasks
-import trainer
+from tinybert.training import evaluation
+from tinybert.data import features
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.training import trainer
 from conftest import write_vocab
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
 NEGATIVE = ["bad", "awful", "boring", "sad", "hate", "slow"]

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import augment
+from tinybert.augmentation import augment
 import data_augmentation as da
-import datafiles
-import errors
-import tasks
+from tinybert.data import datafiles
+from tinybert import errors
+from tinybert.data import tasks
 from conftest import write_vocab
 
 
@@ -29,8 +29,8 @@ GLOVE_WORDS = ["unbelievable", "incredible", "amazing", "astonishing", "movie", 
 def make_model(folder: Path, rigged: bool, seed: int = 0) -> Path:
     import paddle
 
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     write_vocab(folder)
     tok = BertTokenizer.from_pretrained(folder)
@@ -81,8 +81,8 @@ def glove_file(tmp_path_factory) -> Path:
 
 
 def load(model_dir: Path, config: augment.AugmentConfig, engine: str = "eager"):
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     tok = BertTokenizer.from_pretrained(model_dir)
     model = modeling.BertForMaskedLM.from_pretrained(model_dir)
@@ -90,7 +90,7 @@ def load(model_dir: Path, config: augment.AugmentConfig, engine: str = "eager"):
 
 
 def finder_for(model_dir: Path, glove_file: Path, **config) -> augment.CandidateFinder:
-    from glove import load_glove
+    from tinybert.augmentation.glove import load_glove
 
     config = augment.AugmentConfig(**config)
     tok, _, predictor = load(model_dir, config)
@@ -204,8 +204,8 @@ def test_paddle_inference_gives_the_eager_masked_lm_with_exact_gelu(tmp_path):
     import paddle
     import paddle.nn.functional as F
 
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     write_vocab(tmp_path)
     tok = BertTokenizer.from_pretrained(tmp_path)
@@ -595,8 +595,8 @@ def test_custom_csv_and_jsonl(glove_file, tmp_path, capsys):
 
 
 def test_a_folder_without_masked_lm_weights_is_an_error_and_mlm_none_uses_glove(glove_file, tmp_path, capsys):
-    import modeling
-    from glove import load_glove
+    from tinybert.models import modeling
+    from tinybert.augmentation.glove import load_glove
 
     folder = tmp_path / "encoder_only"  # a sentence encoder or fine-tuned classifier: no cls.predictions.*
     write_vocab(folder)
@@ -743,7 +743,7 @@ def test_the_benchmarks_reference_gives_the_pair_inputs_output(random_dir, glove
     """benchmarks/augmentation_speed.py times a one-word-at-a-time reference: it must do the same work."""
     import importlib.util
 
-    from glove import load_glove
+    from tinybert.augmentation.glove import load_glove
 
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "augmentation_speed.py"
     spec = importlib.util.spec_from_file_location("augmentation_speed", path)

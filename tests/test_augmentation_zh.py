@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import augment
+from tinybert.augmentation import augment
 import data_augmentation as da
 from conftest import write_vocab
 from test_augmentation import rig_head, run
@@ -40,8 +40,8 @@ def private_jieba_cache(tmp_path_factory):
 def make_chinese_model(folder: Path) -> Path:
     import paddle
 
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     write_vocab(folder, VOCAB)
     tok = BertTokenizer.from_pretrained(folder)
@@ -86,9 +86,9 @@ def neighbours(word: str) -> set[str]:
 
 
 def zh_finder(model_dir: Path, vectors: Path, **config) -> augment.CandidateFinder:
-    import modeling
-    from glove import load_glove
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.augmentation.glove import load_glove
+    from tinybert.data.tokenization import BertTokenizer
 
     config = augment.AugmentConfig(language="zh", **config)
     tok = BertTokenizer.from_pretrained(model_dir)

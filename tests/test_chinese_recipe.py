@@ -14,12 +14,12 @@ import pytest
 import data_augmentation
 import export_model
 import finetune_teacher
-import modeling
+from tinybert.models import modeling
 import predict
 import task_distill
 from conftest import write_vocab
 from test_clue import write_clue
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 TEXTS = "双十一花呗提额在哪里可以提花呗额度如何还款怎么借能用多久长时间蚂蚁开通账单余额宝收益"
 

@@ -6,8 +6,8 @@ import argparse
 import paddle
 import pytest
 
-import cli
-import errors
+from tinybert import cli
+from tinybert import errors
 
 
 def test_device_auto_is_the_gpu_only_when_cuda_and_a_gpu_are_there(monkeypatch, capsys):
@@ -52,7 +52,7 @@ def test_resume_command_repeats_the_run_with_resume():
     (["--logging_dir", "None"], False, None),
 ])
 def test_logging_dir_flag_turns_visualdl_on_by_default_and_off_with_none(flags, visualdl, folder):
-    import trainer
+    from tinybert.training import trainer
 
     parser = argparse.ArgumentParser()
     cli.add_training_args(parser)

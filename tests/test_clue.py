@@ -16,13 +16,13 @@ from test_export import make_checkpoint
 from test_finetune_teacher import tiny_bert  # noqa: F401  (a fixture)
 from test_tasks import as_tuples, parse
 
-import datafiles
+from tinybert.data import datafiles
 import finetune_teacher
-import metrics
+from tinybert.data import metrics
 import predict
-import tasks
-from errors import DataError, UserError
-from tasks import Example
+from tinybert.data import tasks
+from tinybert.errors import DataError, UserError
+from tinybert.data.tasks import Example
 
 
 def jsonl(*records: dict) -> str:

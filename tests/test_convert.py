@@ -2,7 +2,7 @@
 transformers on the real all-MiniLM-L6-v2."""
 from __future__ import annotations
 
-import errors
+from tinybert import errors
 import json
 import subprocess
 import sys
@@ -16,9 +16,9 @@ from safetensors.numpy import save_file
 
 from conftest import ROOT, write_vocab
 from convert_checkpoint import convert_hf_checkpoint
-from modeling import BertForMaskedLM, BertForSequenceClassification, BertModel
+from tinybert.models.modeling import BertForMaskedLM, BertForSequenceClassification, BertModel
 from numpy_bert import forward_hf, gelu, layer_norm
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 DATA = Path(__file__).parent / "data"
 HF_CFG = dict(vocab_size=50, hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=40,

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import datafiles
-import tasks
-from datafiles import Columns, LabelRule
-from errors import DataError, UserError
+from tinybert.data import datafiles
+from tinybert.data import tasks
+from tinybert.data.datafiles import Columns, LabelRule
+from tinybert.errors import DataError, UserError
 from test_tasks import BOM, GLUE_FILES, write_glue
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import demo
-import runlog
+from tinybert.training import runlog
 from conftest import TINY_WORDS, write_vocab
 from test_convert import HF_CFG, hf_state, write_hf_folder
 

@@ -19,18 +19,18 @@ import numpy as np
 import paddle
 import pytest
 
-import augment
+from tinybert.augmentation import augment
 import data_augmentation as da
-import datafiles
-import errors
-import evaluation
-import modeling
-import tasks
+from tinybert.data import datafiles
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.models import modeling
+from tinybert.data import tasks
 import task_distill
-import trainer
+from tinybert.training import trainer
 from conftest import write_vocab
 from test_augmentation import SENTENCES, glove_file, random_dir, run, summary_of, write_sst2  # noqa: F401
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def test_two_launched_processes_write_the_single_processes_file(random_dir, glov
 
 
 def finder(model_dir: Path, glove: Path, config: augment.AugmentConfig) -> augment.CandidateFinder:
-    from glove import load_glove
+    from tinybert.augmentation.glove import load_glove
 
     tok = BertTokenizer.from_pretrained(model_dir)
     mlm = augment.MaskedLMPredictor(modeling.BertForMaskedLM.from_pretrained(model_dir), tok, config.K,
@@ -149,13 +149,13 @@ import sys
 sys.path.insert(0, {root!r})
 import time
 
-import cli  # noqa: F401
+from tinybert import cli  # noqa: F401
 import numpy as np
 
-import evaluation
-import features
+from tinybert.training import evaluation
+from tinybert.data import features
 import task_distill
-import trainer
+from tinybert.training import trainer
 
 real_predict, real_collate = evaluation.predict_logits, features.collate
 

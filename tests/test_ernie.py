@@ -19,21 +19,21 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-import augment
-import checkpoints
-import cli
-import distill
-import errors
+from tinybert.augmentation import augment
+from tinybert.models import checkpoints
+from tinybert import cli
+from tinybert.distillation import distill
+from tinybert import errors
 import export_model
 import finetune_teacher
-import modeling
+from tinybert.models import modeling
 import predict
 import task_distill
-import tasks
-import trainer
+from tinybert.data import tasks
+from tinybert.training import trainer
 from conftest import PADDLENLP_PYTHON, TINY_WORDS, write_vocab
-from modeling import ErnieConfig, ErnieForMaskedLM, ErnieForSequenceClassification, ErnieModel
-from tokenization import BertTokenizer
+from tinybert.models.modeling import ErnieConfig, ErnieForMaskedLM, ErnieForSequenceClassification, ErnieModel
+from tinybert.data.tokenization import BertTokenizer
 
 DATA = Path(__file__).parent / "data"
 META = json.loads((DATA / "ernie_reference.json").read_text())

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import checkpoints
-import errors
+from tinybert.models import checkpoints
+from tinybert import errors
 import export_model
-import inference
-import modeling
+from tinybert import inference
+from tinybert.models import modeling
 from conftest import write_vocab
 
 
@@ -23,8 +23,8 @@ def make_checkpoint(folder: Path, model_type: str = "tinybert", num_labels: int 
     something and the predicted labels differ between inputs."""
     import paddle
 
-    import modeling
-    from tokenization import BertTokenizer
+    from tinybert.models import modeling
+    from tinybert.data.tokenization import BertTokenizer
 
     write_vocab(folder)
     tokenizer = BertTokenizer.from_pretrained(folder)
@@ -203,7 +203,7 @@ def write_dev_csv(path: Path, labels: list[str]) -> Path:
 
 def accuracy_of(runner, folder: Path, dev_file: Path) -> float:
     """Accuracy computed here, row by row without padding: the reference for the recorded metric."""
-    from tokenization import BertTokenizer
+    from tinybert.data.tokenization import BertTokenizer
 
     tokenizer = BertTokenizer.from_pretrained(folder)
     texts, labels = zip(*[line.rsplit(",", 1) for line in dev_file.read_text().splitlines()[1:]])
@@ -220,7 +220,7 @@ def accuracy_of(runner, folder: Path, dev_file: Path) -> float:
 def int8_export(checkpoint: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
     pytest.importorskip("paddle2onnx")
     pytest.importorskip("onnxruntime.quantization")
-    import tasks
+    from tinybert.data import tasks
 
     dev_file = write_dev_csv(tmp_path / "dev.csv", THREE)
     out = tmp_path / "int8"

@@ -8,9 +8,9 @@ import numpy as np
 import paddle
 import pytest
 
-import distill
-import errors
-import modeling
+from tinybert.distillation import distill
+from tinybert import errors
+from tinybert.models import modeling
 
 VOCAB = 60
 SMALL = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,

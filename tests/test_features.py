@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import features
-import tasks
-from tasks import Example
+from tinybert.data import features
+from tinybert.data import tasks
+from tinybert.data.tasks import Example
 
 
 @pytest.fixture
 def tokenizer(vocab_dir):
-    from tokenization import BertTokenizer, read_vocab
+    from tinybert.data.tokenization import BertTokenizer, read_vocab
     # Built from vocab.txt directly: from_pretrained also loads modeling (and paddle, ~2 s) for its cache rules.
     return BertTokenizer(read_vocab(vocab_dir / "vocab.txt"), do_lower_case=True)
 

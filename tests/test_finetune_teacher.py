@@ -9,10 +9,10 @@ import paddle
 import pytest
 
 import finetune_teacher
-import modeling
-import trainer
+from tinybert.models import modeling
+from tinybert.training import trainer
 from conftest import write_vocab
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 POSITIVE = ["good", "great", "fun", "love", "funny", "happy"]
 NEGATIVE = ["bad", "awful", "boring", "hate", "sad", "slow"]

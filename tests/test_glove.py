@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from errors import DataError, UserError
-from glove import GloVe, load_glove
+from tinybert.errors import DataError, UserError
+from tinybert.augmentation.glove import GloVe, load_glove
 
 WORDS = ["the", "movie", "film", "good", "great", "bad", "awful", "cafe", "coffee", "tea"]
 
@@ -48,7 +48,7 @@ def test_neighbours_in_many_chunks_equal_one_at_a_time(tmp_path, monkeypatch):
     path = tmp_path / "g.txt"
     write_text_glove(path, words, dim=5, seed=1)
     g = load_glove(path, verbose=False)
-    monkeypatch.setattr("glove._SCORE_BUDGET", 300 * 7)  # 7 words per matrix product
+    monkeypatch.setattr("tinybert.augmentation.glove._SCORE_BUDGET", 300 * 7)  # 7 words per matrix product
     batched = g.nearest(words, 5)
     fresh = load_glove(path, verbose=False)
     assert batched == [fresh.nearest([w], 5)[0] for w in words]

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-import augment
+from tinybert.augmentation import augment
 import export_model
-import inference
-import modeling
+from tinybert import inference
+from tinybert.models import modeling
 from conftest import write_vocab
 from test_export import make_checkpoint
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 
 def test_export_predict_and_augmentation_build_the_same_runner(tmp_path: Path, monkeypatch):

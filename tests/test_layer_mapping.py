@@ -1,7 +1,7 @@
 """Layer maps g(m) against hand-written teacher indices, and the errors users see for impossible maps."""
 from __future__ import annotations
 
-import errors
+from tinybert import errors
 import logging
 
 import pytest

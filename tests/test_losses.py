@@ -1,7 +1,7 @@
 """Each TinyBERT loss against a plain numpy formula of the paper's equation."""
 from __future__ import annotations
 
-import errors
+from tinybert import errors
 from types import SimpleNamespace
 
 import numpy as np

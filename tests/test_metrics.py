@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-import tasks
-from metrics import compute_metrics, logits_to_predictions, merge_split_metrics
-from tasks import MAIN_METRIC
+from tinybert.data import tasks
+from tinybert.data.metrics import compute_metrics, logits_to_predictions, merge_split_metrics
+from tinybert.data.tasks import MAIN_METRIC
 
 
 def test_accuracy_sst2():
@@ -105,6 +105,6 @@ def test_metrics_imports_no_task_code():
     import sys
     from pathlib import Path
 
-    code = "import sys, metrics; assert 'tasks' not in sys.modules, 'metrics imported tasks'"
+    code = "import sys; from tinybert.data import metrics; assert 'tinybert.data.tasks' not in sys.modules, 'metrics imported tasks'"
     root = Path(__file__).resolve().parent.parent
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)

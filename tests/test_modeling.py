@@ -8,10 +8,10 @@ import numpy as np
 import paddle
 import pytest
 
-import checkpoints
-import errors
-import modeling
-from modeling import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, TinyBertModel,
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.models import modeling
+from tinybert.models.modeling import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, TinyBertModel,
                       TinyBertForSequenceClassification)
 from numpy_bert import forward_ours
 

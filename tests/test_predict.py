@@ -11,8 +11,8 @@ import pytest
 from test_export import make_checkpoint
 
 import export_model
-import inference
-import modeling
+from tinybert import inference
+from tinybert.models import modeling
 import predict
 
 
@@ -54,7 +54,7 @@ def read_tsv(text: str) -> list[dict[str, str]]:
 
 def reference_probabilities(checkpoint: Path, texts_a: list[str], texts_b: list[str] | None = None) -> np.ndarray:
     """Softmax, in numpy, of the eager model's logits, one example at a time (no padding at all)."""
-    from tokenization import BertTokenizer
+    from tinybert.data.tokenization import BertTokenizer
 
     model = modeling.load_classifier(checkpoint)
     eager, tokenizer = inference.EagerModel(model), BertTokenizer.from_pretrained(checkpoint)
@@ -126,7 +126,7 @@ def test_regression_model_writes_scores(models, tmp_path: Path):
     rows = read_tsv(out.read_text())
     assert list(rows[0]) == ["index", "text_a", "score"]
     model = modeling.load_classifier(models["score"])
-    from tokenization import BertTokenizer
+    from tinybert.data.tokenization import BertTokenizer
 
     ids = BertTokenizer.from_pretrained(models["score"])(REVIEWS[:1])["input_ids"][0]
     expected = inference.EagerModel(model)({"input_ids": np.array([ids]), "token_type_ids": np.zeros((1, len(ids))),

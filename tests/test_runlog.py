@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-import errors
+from tinybert import errors
 import plot_log
-import runlog
+from tinybert.training import runlog
 
 
 def vdl_scalars(logging_dir: Path, newest: bool = False) -> dict[str, list[tuple[int, float]]]:

@@ -18,8 +18,8 @@ import numpy.testing._private.utils as np_testing_utils
 import paddle
 import pytest
 
-import safe_pickle
-from errors import DataError
+from tinybert.models import safe_pickle
+from tinybert.errors import DataError
 
 PROTOCOLS = [2, 3, 4]
 
@@ -442,7 +442,7 @@ def test_an_ordered_dict_with_attributes_is_refused(tmp_path: Path) -> None:
 def test_loading_imports_no_paddle(tmp_path: Path) -> None:
     path = tmp_path / "state.pdparams"
     path.write_bytes(pickle.dumps({"w": np.ones(2)}))
-    code = f"import safe_pickle, sys; safe_pickle.load({str(path)!r}); print('paddle' in sys.modules)"
+    code = f"import sys; from tinybert.models import safe_pickle; safe_pickle.load({str(path)!r}); print('paddle' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(safe_pickle.__file__).parent, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"

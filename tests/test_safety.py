@@ -26,19 +26,19 @@ import pytest
 
 from conftest import write_vocab
 
-import checkpoints
+from tinybert.models import checkpoints
 import convert_checkpoint
 import data_augmentation
-import datafiles
-import distill
-import evaluation
+from tinybert.data import datafiles
+from tinybert.distillation import distill
+from tinybert.training import evaluation
 import export_model
 import finetune_teacher
-import modeling
+from tinybert.models import modeling
 import predict
 import task_distill
-import tasks
-import trainer
+from tinybert.data import tasks
+from tinybert.training import trainer
 
 LABELS = {"0": 0, "1": 1}
 POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
@@ -89,7 +89,7 @@ def small_config(vocab_size: int, **kw) -> modeling.BertConfig:
 def save_model(folder: Path, model_type: str, head: str, seed: int, **config) -> Path:
     import paddle
 
-    from tokenization import BertTokenizer
+    from tinybert.data.tokenization import BertTokenizer
 
     write_vocab(folder)
     tokenizer = BertTokenizer.from_pretrained(folder)

@@ -16,16 +16,16 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-import distill
-import errors
-import evaluation
-import features
-import modeling
+from tinybert.distillation import distill
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.data import features
+from tinybert.models import modeling
 import task_distill
-import tasks
-import trainer
+from tinybert.data import tasks
+from tinybert.training import trainer
 from conftest import PADDLENLP_PYTHON, write_vocab
-from tokenization import BertTokenizer
+from tinybert.data.tokenization import BertTokenizer
 
 
 POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]

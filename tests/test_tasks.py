@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
-import tasks
-from errors import DataError, UserError
-from tasks import Example
+from tinybert import cli
+from tinybert.data import tasks
+from tinybert.errors import DataError, UserError
+from tinybert.data.tasks import Example
 
 ROOT = Path(__file__).resolve().parent.parent
 BOM = "\ufeff"
@@ -364,7 +364,7 @@ def test_bad_input_exits_with_one_line_and_no_traceback(tmp_path):
     path = bad_file(tmp_path, "SST-2", "train.tsv", row("sentence", "label") + row("fine", "1") + row("x", "2"))
     bad_file(tmp_path, "SST-2", "dev.tsv", row("sentence", "label") + row("fine", "1"))
     script = tmp_path / "read.py"
-    script.write_text("import argparse, cli, tasks\n"
+    script.write_text("import argparse\nfrom tinybert import cli\nfrom tinybert.data import tasks\n"
                       "@cli.run_main\n"
                       "def main():\n"
                       "    p = argparse.ArgumentParser(); cli.add_data_args(p)\n"

@@ -2,7 +2,7 @@
 reference tokenizer on the real MiniLM (bert-base-uncased) vocabulary."""
 from __future__ import annotations
 
-import errors
+from tinybert import errors
 import json
 import random
 from pathlib import Path
@@ -11,7 +11,7 @@ import pytest
 
 
 from conftest import write_vocab
-from tokenization import BertTokenizer, truncate_longest_first
+from tinybert.data.tokenization import BertTokenizer, truncate_longest_first
 
 DATA = Path(__file__).parent / "data"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenization import BertTokenizer, read_vocab
+from tinybert.data.tokenization import BertTokenizer, read_vocab
 
 DATA = Path(__file__).parent / "data"
 VOCAB = DATA / "tokenization_zh_vocab.txt"

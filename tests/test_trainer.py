@@ -17,11 +17,11 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-import checkpoints
-import errors
-import evaluation
-import features
-import trainer
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.training import evaluation
+from tinybert.data import features
+from tinybert.training import trainer
 
 
 VOCAB = 12
@@ -346,8 +346,8 @@ import sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import numpy as np
 import paddle
-import evaluation
-import trainer
+from tinybert.training import evaluation
+from tinybert.training import trainer
 from test_trainer import make_args, new_model, toy_data, toy_evaluate, toy_loss, weights
 from pathlib import Path
 out = Path({out!r})

@@ -101,7 +101,7 @@ def make(out_dir: Path) -> None:
     (out_dir / "ernie_reference.json").write_text(json.dumps(meta, indent=1) + "\n")
     try:  # the other direction, when this environment can import the repository
         sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-        import modeling
+        from tinybert.models import modeling
     except ImportError as e:
         print(f"not checked against modeling.py ({e})")
         return

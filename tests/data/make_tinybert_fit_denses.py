@@ -57,7 +57,7 @@ def make(out_dir: Path) -> None:
           f"{sum('fit_denses.' in k for k in keys) // 2} fit_denses)")
     try:  # the other direction, when this environment can import the repository
         sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-        import modeling
+        from tinybert.models import modeling
     except ImportError as e:
         print(f"not checked against modeling.py ({e})")
         return

@@ -18,11 +18,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-import errors
-import features
-import inference
-import metrics
-import trainer
+from tinybert import errors
+from tinybert.data import features
+from tinybert import inference
+from tinybert.data import metrics
+from tinybert.training import trainer
 
 Items = Sequence[Mapping[str, np.ndarray]]
 

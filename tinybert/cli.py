@@ -1,9 +1,4 @@
-"""Shared command-line plumbing: environment set-up before paddle loads, one-line user errors.
-
-Import this module first in every script (before paddle):
-
-    import cli  # noqa: F401  (sets MKL_DEBUG_CPU_TYPE before paddle loads)
-"""
+"""Shared command-line plumbing: the scripts' common flags, their set-up, and the one-line error edge."""
 from __future__ import annotations
 
 import argparse
@@ -16,32 +11,11 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from errors import Interrupted, UserError
+from tinybert import cpu_threads_per_process  # noqa: F401  (re-exported for the scripts)
+from tinybert.errors import Interrupted, UserError
 
 if TYPE_CHECKING:  # imported where used, after the environment is set up
-    import tasks
-
-# Paddle's bundled MKL picks a slow code path on AMD CPUs unless told otherwise (about 2x on matmuls).
-os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-
-
-def cpu_threads_per_process() -> int:
-    """This process's share of the cores it may run on: all of them alone, cores / N for each of the N
-    processes paddle.distributed.launch starts on one machine."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    local = int(os.environ.get("PADDLE_LOCAL_SIZE") or 1)
-    return max(1, cores // max(1, local))
-
-
-# Paddle's eager CPU kernels run on one thread unless FLAGS_paddle_num_threads says otherwise (its default is
-# 1): training and eager inference get this process's share of the cores.
-os.environ.setdefault("FLAGS_paddle_num_threads", str(cpu_threads_per_process()))
-# Paddle prints a ccache warning on every import; it means nothing to a user running a script.
-os.environ.setdefault("GLOG_minloglevel", "2")
-warnings.filterwarnings("ignore", message="No ccache found")
-# set_state_dict warns once per weight a checkpoint lacks; modeling.py reports those in one info line.
-warnings.filterwarnings("ignore", message="Skip loading for")
-
+    from tinybert.data import tasks
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """--help shows every flag's default and keeps the script's docstring as written; a flag whose default
@@ -124,7 +98,7 @@ def check_n_gpu(args: argparse.Namespace, script: str) -> None:
 def add_training_args(parser: argparse.ArgumentParser) -> None:
     """Flags common to every training stage (trainer.TrainConfig). A stage changes defaults with
     parser.set_defaults(...)."""
-    from trainer import TrainConfig
+    from tinybert.training.trainer import TrainConfig
 
     d = TrainConfig(output_dir="")
     g = parser.add_argument_group("training")
@@ -178,7 +152,7 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
 
 def train_config(args: argparse.Namespace):
     """The trainer.TrainConfig of the parsed flags, checked; the whole command line goes in run_args."""
-    from trainer import TrainConfig
+    from tinybert.training.trainer import TrainConfig
 
     names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("run_args", "visualdl")]
     run_args = {k: v for k, v in vars(args).items()
@@ -194,7 +168,7 @@ def train_config(args: argparse.Namespace):
 def start_training(args: argparse.Namespace, script: str):
     """A training script's first second: its TrainConfig checked, --n_gpu, the output folder (before any
     data or model is loaded), the device and the process group. Returns the TrainConfig."""
-    import trainer
+    from tinybert.training import trainer
 
     config = train_config(args)
     check_n_gpu(args, script)
@@ -265,7 +239,7 @@ def add_data_args(parser: argparse.ArgumentParser, splits: tuple[str, ...] = SPL
     """The data flags (PaddleNLP's names) of a script that reads `splits`: --train_file etc. only for
     those, --labels/--regression only where the script reads them, so --help shows what counts.
     data_config(args) turns them into the tasks.DataConfig the library takes."""
-    import tasks  # noqa: F811
+    from tinybert.data import tasks  # noqa: F811
 
     g = parser.add_argument_group("data")
     g.add_argument("--task_name", default=None,
@@ -307,7 +281,7 @@ def split_labels(text: str | None) -> list[str] | None:
 
 def data_config(args: argparse.Namespace) -> tasks.DataConfig:
     """The tasks.DataConfig of the flags add_data_args added (flags a script lacks take their defaults)."""
-    import tasks  # noqa: F811
+    from tinybert.data import tasks  # noqa: F811
 
     return tasks.DataConfig(
         task_name=args.task_name, data_dir=args.data_dir, glue_dir=args.glue_dir,

@@ -49,11 +49,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-import features
-import inference
-from errors import UserError
-from glove import GloVe
-from tokenization import SPECIAL_TOKENS
+from tinybert.data import features
+from tinybert import inference
+from tinybert.errors import UserError
+from tinybert.augmentation.glove import GloVe
+from tinybert.data.tokenization import SPECIAL_TOKENS
 
 BANNED_LOGIT = -1e9   # added to the logits of tokens that may not be candidates
 MLM_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "word_ids")
@@ -330,7 +330,7 @@ def _build_topk_layer(model, banned: np.ndarray, k: int):
     import paddle.nn as nn
     import paddle.nn.functional as F
 
-    import modeling
+    from tinybert.models import modeling
 
     base, head = model.base, model.cls.predictions
     pad_id, vocab = model.config.pad_token_id, model.config.vocab_size

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 if TYPE_CHECKING:  # annotations only
-    from tasks import Example, TaskSpec
+    from tinybert.data.tasks import Example, TaskSpec
 
 # Sequences padded with 0 besides input_ids (which takes the tokenizer's pad id); all int64.
 _INT64_KEYS = ("input_ids", "token_type_ids", "attention_mask")

@@ -34,7 +34,7 @@ from typing import IO, Any, Callable, Mapping
 
 import numpy as np
 
-from errors import DataError
+from tinybert.errors import DataError
 
 try:  # numpy 2 (numpy.core is a deprecated alias there)
     from numpy._core import multiarray as _multiarray

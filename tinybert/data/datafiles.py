@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence, TextIO, Union
 
-from errors import DataError, UserError
+from tinybert.errors import DataError, UserError
 
 
 

@@ -26,8 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-import checkpoints
-from errors import DataError, UserError
+from tinybert.models import checkpoints
+from tinybert.errors import DataError, UserError
 
 
 CACHE_VERSION = "glove-cache-v1"

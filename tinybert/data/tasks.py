@@ -22,9 +22,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-import datafiles
-from datafiles import ClueLayout, Columns, LabelRule, Layout
-from errors import DataError, UserError
+from tinybert.data import datafiles
+from tinybert.data.datafiles import ClueLayout, Columns, LabelRule, Layout
+from tinybert.errors import DataError, UserError
 
 # The one table of main metrics: it picks OUTPUT_DIR/best_model. For MRPC/QQP and STS-B the combined
 # scores (mean of accuracy and F1; mean of Pearson and Spearman) so that neither half is traded away;

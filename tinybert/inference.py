@@ -23,9 +23,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-import checkpoints
-import cli
-import errors
+from tinybert.models import checkpoints
+from tinybert import cli
+from tinybert import errors
 
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 MODEL_FILE, PARAMS_FILE, ONNX_FILE = "model.json", "model.pdiparams", "model.onnx"
@@ -365,7 +365,7 @@ def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threa
 
     runtime None: the one the export recorded (ONNX Runtime for an INT8 export), else Paddle Inference.
     ONNX Runtime on an INT8 export runs model_int8.onnx; Paddle Inference runs the float graph beside it."""
-    from tokenization import BertTokenizer
+    from tinybert.data.tokenization import BertTokenizer
 
     path = Path(model_path)
     if not path.is_dir():
@@ -388,7 +388,7 @@ def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threa
     if runtime == "onnxruntime":
         raise errors.UserError(f"{path} is a training checkpoint; --runtime onnxruntime needs a folder "
                                "written by `export_model.py --onnx`")
-    import modeling
+    from tinybert.models import modeling
 
     cli.set_device(device)
     if device == "cpu":
@@ -419,7 +419,7 @@ def known_labels(config: Any, task_name: str | None) -> list[str] | None:
     """The label names of a classifier's outputs, in output order, or None when nothing names them
     (a regression model, or a checkpoint with only HF's LABEL_0.. placeholders and no task given).
     A task whose labels disagree with the checkpoint's is an error, not a silent relabelling."""
-    import tasks
+    from tinybert.data import tasks
 
     spec = tasks.get_task(task_name) if tasks.is_task(task_name) else None
     if spec is not None:

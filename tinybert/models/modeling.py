@@ -35,8 +35,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-import checkpoints
-import errors
+from tinybert.models import checkpoints
+from tinybert import errors
 
 # Added to the scores of padded keys before softmax. PaddleNLP uses the same value; it is safe in fp16.
 MASK_NEGATIVE = -1e4

@@ -16,8 +16,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-import checkpoints
-from errors import UserError
+from tinybert.models import checkpoints
+from tinybert.errors import UserError
 
 
 PACKAGES = {

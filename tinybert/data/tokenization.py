@@ -16,8 +16,8 @@ from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer, Sequence, Split
 
-import checkpoints
-import errors
+from tinybert.models import checkpoints
+from tinybert import errors
 
 
 VOCAB_FILE = "vocab.txt"

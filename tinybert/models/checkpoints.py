@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from errors import DataError, UserError, first_line
+from tinybert.errors import DataError, UserError, first_line
 
 WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PDPARAMS = "model_state.pdparams"
@@ -254,7 +254,7 @@ def load_state(path: Path) -> dict[str, np.ndarray]:
         raise DataError(path, None, "weights file not found" if not path.exists() else "not a file")
     if path.suffix == ".safetensors":
         return _load_safetensors(path)
-    import safe_pickle
+    from tinybert.models import safe_pickle
 
     state = safe_pickle.load(path, "weights file")
     if not isinstance(state, dict):

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import checkpoints
-import errors
+from tinybert.models import checkpoints
+from tinybert import errors
 
 LOG_FILE = "train_log.jsonl"
 # Not plotted: the x-axis itself, and epoch (the same axis in other units).

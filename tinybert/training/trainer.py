@@ -42,11 +42,11 @@ import paddle
 import paddle.distributed as dist
 from tqdm.auto import tqdm
 
-import checkpoints
-import errors
-import features
-import runlog
-import safe_pickle
+from tinybert.models import checkpoints
+from tinybert import errors
+from tinybert.data import features
+from tinybert.training import runlog
+from tinybert.models import safe_pickle
 
 
 Batch = dict[str, paddle.Tensor]

@@ -23,13 +23,13 @@ from typing import Any, Sequence
 import numpy as np
 import paddle
 
-import checkpoints
-import errors
+from tinybert.models import checkpoints
+from tinybert import errors
 import losses
-import modeling
-import tasks
-import trainer
-from tokenization import BertTokenizer
+from tinybert.models import modeling
+from tinybert.data import tasks
+from tinybert.training import trainer
+from tinybert.data.tokenization import BertTokenizer
 
 INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
 DISTILL_INFO_FILE = "distill_info.json"
@@ -155,7 +155,7 @@ def check_same_vocab(student_dir: Path, tokenizer: BertTokenizer) -> None:
         found = sorted(student_dir.glob("*vocab.txt"))
         vocab = found[0] if len(found) == 1 else vocab
     if vocab.is_file():
-        from tokenization import read_vocab
+        from tinybert.data.tokenization import read_vocab
         if read_vocab(vocab) != tokenizer.vocab:
             raise errors.UserError(f"{vocab} differs from the teacher's vocabulary: a student must use the "
                                 f"teacher's vocab.txt, since both read the same token ids")
@@ -369,7 +369,7 @@ class TeacherRunner:
         import shutil
         import tempfile
 
-        import inference
+        from tinybert import inference
 
         folder = Path(tempfile.mkdtemp(prefix="teacher_graph_"))
         try:
