@@ -77,7 +77,7 @@ CHUNK_EXAMPLES = 256  # examples per unit of work: candidates, sampling, writing
 def open_rows(config: tasks.DataConfig) -> tuple[datafiles.Rows, Path]:
     """The training file (a GLUE task's train.tsv, or --train_file) and its rows: read by datafiles with
     the rules training reads it by, and written back in the same format (header, then rows)."""
-    spec = tasks.glue_task_of(config)
+    spec = tasks.task_of(config)
     if spec is None and not config.train_file:
         raise UserError("nothing to augment: give a GLUE --task_name (with --glue_dir or --data_dir) "
                         "or --train_file")

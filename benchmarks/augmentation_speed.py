@@ -219,7 +219,7 @@ def run_benchmark(args, model, tok, glove: GloVe, model_dir: Path, load_s: float
                   rounds: int, batch_size: int) -> None:
     source = work / "train.tsv"
     source.write_text("\n".join(sst2_rows(Path(args.glue_dir), n_sent)) + "\n", encoding="utf-8")
-    rows = da.tasks.glue_rows(source, "SST-2", "train")
+    rows = da.tasks.task_rows(source, "SST-2", "train")
 
     fast = {}
     setup_s = {}
@@ -240,7 +240,7 @@ def run_benchmark(args, model, tok, glove: GloVe, model_dir: Path, load_s: float
     # Correctness first: the fast `pair` path must give the reference's output (a few sentences).
     check_src = work / "check.tsv"
     check_src.write_text("\n".join(sst2_rows(Path(args.glue_dir), min(8, n_sent))) + "\n", encoding="utf-8")
-    check_rows = da.tasks.glue_rows(check_src, "SST-2", "train")
+    check_rows = da.tasks.task_rows(check_src, "SST-2", "train")
     config, predictor = fast["pair"]
     da.run_augmentation(check_rows, augment.CandidateFinder(tok, glove, predictor, config), config,
                         work / "check_fast.tsv", {}, overwrite=True, verbose=False)

@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     spec = tasks.get_task("SST-2")
-    path = tasks.resolve_glue_file(spec, "train", glue_dir=args.glue_dir)
+    path = tasks.resolve_task_file(spec, "train", glue_dir=args.glue_dir)
     tokenizer = load_tokenizer(args.vocab)
 
     start = time.perf_counter()

@@ -442,7 +442,7 @@ def test_n_is_the_tasks_unless_given(task, n, glove_file, tmp_path, capsys):
     code, err = run(common + ["--N", 3], capsys)  # an explicit --N wins
     assert code == 0, err
     assert summary_of(err)["N"] == 3 and json.loads(record.read_text())["settings"]["N"] == 3
-    out = list(tasks.glue_rows(folder / "train_aug.tsv", task, "train").read())
+    out = list(tasks.task_rows(folder / "train_aug.tsv", task, "train").read())
     assert out[0] == rows[0] and 1 + sides <= len(out) <= 1 + 3 * sides
 
 
@@ -493,7 +493,7 @@ def test_glue_format_round_trip(task, glove_file, tmp_path, capsys):
                      tmp_path / task, "--N", 2, "--p", 1.0], capsys)
     assert code == 0, err
     out = tmp_path / task / "train_aug.tsv"  # the default output, beside train.tsv
-    out_table = tasks.glue_rows(out, spec, "train")
+    out_table = tasks.task_rows(out, spec, "train")
     out_header, out_rows = out_table.header, list(out_table.read())
     assert out_header == (list(layout.columns) if layout.has_header else None)
     examples = tasks.read_glue_examples(out, spec, "train")
@@ -752,7 +752,7 @@ def test_the_benchmarks_reference_gives_the_pair_inputs_output(random_dir, glove
     config = augment.AugmentConfig(mlm_input="pair", N=3, K=5)
     tok, model, predictor = load(random_dir, config)
     glove = load_glove(glove_file, verbose=False)
-    rows = tasks.glue_rows(write_sst2(tmp_path / "train.tsv", SENTENCES[:4]), "SST-2", "train")
+    rows = tasks.task_rows(write_sst2(tmp_path / "train.tsv", SENTENCES[:4]), "SST-2", "train")
     bench.Reference(model, tok, glove, config).augment_file(rows, tmp_path / "reference.tsv")
     da.run_augmentation(rows, augment.CandidateFinder(tok, glove, predictor, config), config, tmp_path / "fast.tsv",
                         {}, verbose=False)

@@ -163,12 +163,12 @@ def test_every_clue_task_reads_its_original_layout(tmp_path, task, capsys):
 
 def test_line_numbers_and_ids(tmp_path, capsys):
     clue = write_clue(tmp_path, ["OCNLI", "CLUEWSC2020", "TNEWS"])
-    train = tasks.read_task_examples(clue / "OCNLI" / "train.50k.json", "ocnli")
+    train = tasks.read_glue_examples(clue / "OCNLI" / "train.50k.json", "ocnli")
     assert [e.line for e in train] == [1, 3] and [e.guid for e in train] == ["0", "2"]  # the file's "id"
     assert [e.guid for e in tasks.read_glue_examples(clue / "CLUEWSC2020" / "train.json", "cluewsc")] == ["261", "262"]
     # TNEWS's training rows have no id: numbered 0, 1, ... (not "train-0" as in GLUE files)
-    assert [e.guid for e in tasks.read_task_examples(clue / "TNEWS" / "train.json", "tnews")] == ["0", "1"]
-    test10 = tasks.read_task_examples(clue / "TNEWS" / "test1.0.json", "tnews")  # split from the file name
+    assert [e.guid for e in tasks.read_glue_examples(clue / "TNEWS" / "train.json", "tnews")] == ["0", "1"]
+    test10 = tasks.read_glue_examples(clue / "TNEWS" / "test1.0.json", "tnews")  # split from the file name
     assert as_tuples(test10) == [("股市今天大涨", None, None, "0")]
 
 
@@ -304,17 +304,17 @@ def test_rows_labelled_dash_are_left_out_of_ocnli_and_cmnli(tmp_path, capsys):
     cmnli_train = clue / "CMNLI" / "train.json"
     cmnli_train.write_text(CLUE_FILES["CMNLI"]["train.json"] + jsonl({"sentence1": "甲", "sentence2": "乙", "label": "-"}),
                            encoding="utf-8")
-    assert len(tasks.read_task_examples(cmnli_train, "cmnli")) == 2
+    assert len(tasks.read_glue_examples(cmnli_train, "cmnli")) == 2
     only_dash = tmp_path / "dev.json"
     only_dash.write_text(jsonl({"sentence1": "甲", "sentence2": "乙", "label": "-"}) * 2, encoding="utf-8")
     with pytest.raises(DataError, match="no data rows: all 2 rows are left out"):
-        tasks.read_task_examples(only_dash, "ocnli")
+        tasks.read_glue_examples(only_dash, "ocnli")
     # Elsewhere "-" is no label: AFQMC's is an error like any unknown label.
     afqmc = tmp_path / "AFQMC" / "train.json"
     afqmc.parent.mkdir()
     afqmc.write_text(jsonl({"sentence1": "甲", "sentence2": "乙", "label": "-"}), encoding="utf-8")
     with pytest.raises(DataError, match=r"train.json:1: unknown label '-' in column 'label' \(AFQMC labels: 0, 1\)"):
-        tasks.read_task_examples(afqmc, "afqmc")
+        tasks.read_glue_examples(afqmc, "afqmc")
 
 
 # ------------------------------------------------------------------------------------ bad rows
@@ -350,7 +350,7 @@ def test_bad_rows_name_file_line_and_problem(tmp_path, task, name, text, line, p
     path.parent.mkdir()
     path.write_text(text, encoding="utf-8")
     with pytest.raises(DataError) as e:
-        tasks.read_task_examples(path, task)
+        tasks.read_glue_examples(path, task)
     assert (e.value.path, e.value.line) == (str(path), line)
     assert problem in e.value.problem
     assert str(e.value).startswith(f"{path}:{line}: ")
@@ -375,10 +375,10 @@ def test_bad_bytes_empty_files_and_skip_bad_rows(tmp_path, capsys):
 
 def test_texts_made_of_several_fields_cannot_be_rewritten(tmp_path):
     clue = write_clue(tmp_path, ["CSL", "AFQMC"])
-    rows = tasks.clue_rows(clue / "CSL" / "train.json", "csl")
+    rows = tasks.task_rows(clue / "CSL" / "train.json", "csl")
     with pytest.raises(UserError, match="CSL's texts are made from several fields"):
         rows.with_text(next(rows.read()), 0, "新")
-    rows = tasks.clue_rows(clue / "AFQMC" / "train.json", "afqmc")  # plain texts are written back in place
+    rows = tasks.task_rows(clue / "AFQMC" / "train.json", "afqmc")  # plain texts are written back in place
     row = next(rows.read())
     assert json.loads(rows.row_text(rows.with_text(row, 1, "新句子"))) == {**row, "sentence2": "新句子"}
     assert rows.header_text() == ""
@@ -413,7 +413,7 @@ def test_submission_files_hold_id_and_label_per_line(tmp_path):
         tasks.write_submission(tasks.get_task("tnews"), examples[:2], [0, 14], tmp_path, split="test1.0")
     with pytest.raises(UserError, match="no CLUE submission file for AFQMC split 'test1.0'"):
         tasks.write_submission(tasks.get_task("afqmc"), examples, [0, 0, 0], tmp_path, split="test1.0")
-    odd = tasks.write_glue_submission(tasks.get_task("csl"), [Example("a", "b", None, "x-7", 1)], [1], tmp_path)
+    odd = tasks.write_submission(tasks.get_task("csl"), [Example("a", "b", None, "x-7", 1)], [1], tmp_path)
     assert odd.read_text() == '{"id": "x-7", "label": "1"}\n'  # an id that is no number stays text
 
 

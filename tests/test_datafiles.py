@@ -39,7 +39,7 @@ def read_error(rows_or_call) -> DataError:
 def test_raw_rows_round_trip_in_the_same_format(tmp_path):
     glue = write_glue(tmp_path, ["MRPC", "CoLA"])
     for task, name in (("MRPC", "train.tsv"), ("CoLA", "dev.tsv")):
-        table = tasks.glue_rows(glue / task / name, task)
+        table = tasks.task_rows(glue / task / name, task)
         header, rows = table.header, table.read_numbered()
         out = tmp_path / f"{task}_copy.tsv"
         with datafiles.open_output(out) as f:
@@ -50,14 +50,14 @@ def test_raw_rows_round_trip_in_the_same_format(tmp_path):
         original = GLUE_FILES[task][name].lstrip(BOM)
         assert out.read_text(encoding="utf-8") == original.rstrip("\n") + "\n"
         assert table.header_text() + "".join(map(table.row_text, table.read())) == original.rstrip("\n") + "\n"
-    assert tasks.glue_text_columns("mrpc") == (3, 4)
-    assert tasks.glue_text_columns("CoLA") == (3,)
-    assert tasks.glue_text_columns("mnli", "dev") == (8, 9)
+    assert tasks.get_task("mrpc").layout("train").text_columns == (3, 4)
+    assert tasks.get_task("CoLA").layout("train").text_columns == (3,)
+    assert tasks.get_task("mnli").layout("dev").text_columns == (8, 9)
 
 
 def test_raw_rows_stream_and_rewrite_texts(tmp_path):
     glue = write_glue(tmp_path, ["QNLI"])
-    table = tasks.glue_rows(glue / "QNLI" / "train.tsv", "qnli")
+    table = tasks.task_rows(glue / "QNLI" / "train.tsv", "qnli")
     header, rows = table.header, table.read_numbered()
     assert header == ["index", "question", "sentence", "label"]
     line, fields = next(rows)
@@ -65,7 +65,7 @@ def test_raw_rows_stream_and_rewrite_texts(tmp_path):
     out = tmp_path / "train_aug.tsv"
     with datafiles.open_output(out) as f:
         f.write(datafiles.tab_line(header))
-        for i in tasks.glue_text_columns("qnli"):
+        for i in tasks.get_task("qnli").layout("train").text_columns:
             fields[i] = fields[i].upper()
         f.write(datafiles.tab_line(fields))
         with pytest.raises(ValueError, match="tab"):
@@ -77,13 +77,13 @@ def test_raw_rows_stream_and_rewrite_texts(tmp_path):
 
 def test_glue_file_with_only_its_header_or_nothing(tmp_path):
     header_only = write(tmp_path / "SST-2" / "train.tsv", "sentence\tlabel\n")
-    error = read_error(lambda: tasks.glue_rows(header_only, "SST-2"))
+    error = read_error(lambda: tasks.task_rows(header_only, "SST-2"))
     assert str(error) == f"{header_only}: no data rows (only a header)"
     empty = write(tmp_path / "SST-2" / "dev.tsv", "")
-    error = read_error(lambda: tasks.glue_rows(empty, "SST-2"))
+    error = read_error(lambda: tasks.task_rows(empty, "SST-2"))
     assert (error.line, error.problem) == (None, "empty file; expected the SST-2 header (sentence | label)")
     no_header = write(tmp_path / "CoLA" / "train.tsv", "")
-    assert read_error(lambda: tasks.glue_rows(no_header, "CoLA")).problem == "empty file"
+    assert read_error(lambda: tasks.task_rows(no_header, "CoLA")).problem == "empty file"
 
 
 # ------------------------------------------------------------------------------ strict CSV reading

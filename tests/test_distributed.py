@@ -94,7 +94,7 @@ def test_launched_processes_resume_their_own_parts_and_compose_with_shards(rando
                                                                           monkeypatch):
     monkeypatch.setattr(da, "CHUNK_EXAMPLES", 2)
     config = augment.AugmentConfig(N=3, K=5)
-    rows = tasks.glue_rows(write_sst2(tmp_path / "train.tsv", SENTENCES * 2), "SST-2", "train")  # 16 rows
+    rows = tasks.task_rows(write_sst2(tmp_path / "train.tsv", SENTENCES * 2), "SST-2", "train")  # 16 rows
     found = finder(random_dir, glove_file, config)
     straight = tmp_path / "straight.tsv"
     da.run_augmentation(rows, found, config, straight, {"N": 3}, verbose=False)
@@ -132,7 +132,7 @@ def test_launched_processes_resume_their_own_parts_and_compose_with_shards(rando
 
 def test_resume_refuses_another_number_of_processes(random_dir, glove_file, tmp_path, monkeypatch):
     config = augment.AugmentConfig(N=3, K=5)
-    rows = tasks.glue_rows(write_sst2(tmp_path / "train.tsv", SENTENCES), "SST-2", "train")
+    rows = tasks.task_rows(write_sst2(tmp_path / "train.tsv", SENTENCES), "SST-2", "train")
     out = tmp_path / "out.tsv"
     real = da.run_augmentation
     monkeypatch.setattr(da, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=0))

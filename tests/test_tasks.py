@@ -476,15 +476,15 @@ def test_label_order_mismatch_names_both_orders():
 def test_glue_submission_files(tmp_path):
     mnli = tasks.get_task("mnli")
     examples = [Example("a", "b", None, "0", 2), Example("c", "d", None, "1", 3)]
-    path = tasks.write_glue_submission(mnli, examples, np.array([2, 0]), tmp_path, split="test_matched")
+    path = tasks.write_submission(mnli, examples, np.array([2, 0]), tmp_path, split="test_matched")
     assert path == tmp_path / "MNLI-m.tsv"
     assert path.read_text() == "index\tprediction\n0\tneutral\n1\tcontradiction\n"
-    assert tasks.write_glue_submission(mnli, examples, [1, 1], tmp_path, "test_mismatched").name == "MNLI-mm.tsv"
+    assert tasks.write_submission(mnli, examples, [1, 1], tmp_path, "test_mismatched").name == "MNLI-mm.tsv"
     with pytest.raises(UserError, match="exists"):
-        tasks.write_glue_submission(mnli, examples, [1, 1], tmp_path, "test_matched")
-    stsb = tasks.write_glue_submission(tasks.get_task("STS-B"), examples, np.array([4.25, 0.1234]), tmp_path)
+        tasks.write_submission(mnli, examples, [1, 1], tmp_path, "test_matched")
+    stsb = tasks.write_submission(tasks.get_task("STS-B"), examples, np.array([4.25, 0.1234]), tmp_path)
     assert stsb.name == "STS-B.tsv" and stsb.read_text() == "index\tprediction\n0\t4.250\n1\t0.123\n"
-    sst = tasks.write_glue_submission(tasks.get_task("sst2"), examples[:1], [1], tmp_path)
+    sst = tasks.write_submission(tasks.get_task("sst2"), examples[:1], [1], tmp_path)
     assert sst.name == "SST-2.tsv" and sst.read_text() == "index\tprediction\n0\t1\n"
     names = {spec.name: sorted(spec.submission_files.values()) for spec in tasks.GLUE_TASKS.values()}
     assert names["MNLI"] == ["MNLI-m.tsv", "MNLI-mm.tsv"] and names["QNLI"] == ["QNLI.tsv"]
@@ -494,7 +494,7 @@ def test_glue_submission_files(tmp_path):
 def test_submission_from_a_test_file_keeps_its_index(tmp_path):
     glue = write_glue(tmp_path / "glue", ["QQP"])
     spec, data = tasks.load_task_data(parse("--task_name", "qqp", "--glue_dir", str(glue)), splits=("test",))
-    path = tasks.write_glue_submission(spec, data["test"], [1], tmp_path / "out")
+    path = tasks.write_submission(spec, data["test"], [1], tmp_path / "out")
     assert path.read_text() == "index\tprediction\n0\t1\n"
     custom = tasks.custom_task("mine", ["neg", "pos"])
     out = tasks.write_predictions(custom, data["test"], [0], tmp_path / "out" / "predictions.tsv")
