@@ -16,7 +16,6 @@ from test_export import make_checkpoint
 from test_finetune_teacher import tiny_bert  # noqa: F401  (a fixture)
 from test_tasks import as_tuples, parse
 
-from tinybert.data import datafiles
 import finetune_teacher
 from tinybert.data import metrics
 import predict
@@ -236,11 +235,11 @@ def test_train_file_with_a_clue_task_reads_clue_format(tmp_path, capsys):
     data = tasks.load_task_data(parse("--task_name", "afqmc", "--train_file", str(own), "--dev_file", str(own),
                                       "--file_format", "jsonl", "--text_a_column", "q", "--label_column", "y"))[1]
     assert as_tuples(data["train"]) == [("句子", None, "1", "0"), ("另一句", None, "0", "1")]
-    assert datafiles.resolve_format(aug, "auto", clue_task=True) == "clue"
-    assert datafiles.resolve_format(tmp_path / "x.jsonl", "auto", clue_task=True) == "clue"
-    assert datafiles.resolve_format(aug, "auto") == "jsonl" and datafiles.resolve_format(aug, "jsonl", clue_task=True) == "jsonl"
+    assert tasks.resolve_format(aug, "auto", spec) == "clue"
+    assert tasks.resolve_format(tmp_path / "x.jsonl", "auto", spec) == "clue"
+    assert tasks.resolve_format(aug, "auto") == "jsonl" and tasks.resolve_format(aug, "jsonl", spec) == "jsonl"
     with pytest.raises(UserError, match="--file_format glue is for GLUE tasks"):
-        datafiles.resolve_format(aug, "glue", clue_task=True)
+        tasks.resolve_format(aug, "glue", spec)
 
 
 # ------------------------------------------------------------------------------ names, labels, metric

@@ -313,6 +313,21 @@ def bad_file(tmp_path: Path, task: str, name: str, text: str | bytes) -> Path:
     return path
 
 
+def test_the_format_rule_is_one_function(tmp_path):
+    tsv, csv_file = tmp_path / "train_aug.tsv", tmp_path / "mine.csv"
+    assert tasks.resolve_format(tsv, "auto", tasks.get_task("SST-2")) == "glue"  # .tsv of a GLUE task
+    assert tasks.resolve_format(tsv, "auto") == "tsv"
+    assert tasks.resolve_format(tsv, "tsv", tasks.get_task("SST-2")) == "tsv"
+    assert tasks.resolve_format(csv_file, "auto", tasks.get_task("SST-2")) == "csv"
+    assert tasks.resolve_format(tmp_path / "x.ndjson") == "jsonl"
+    with pytest.raises(UserError, match="--file_format glue needs a GLUE --task_name"):
+        tasks.resolve_format(tsv, "glue")
+    with pytest.raises(UserError, match="cannot tell the format from '.txt'"):
+        tasks.resolve_format(tmp_path / "x.txt")
+    with pytest.raises(UserError, match=r"unknown --file_format 'xml' \(auto, glue, csv, tsv, jsonl\)"):
+        tasks.resolve_format(tsv, "xml")
+
+
 @pytest.mark.parametrize("task, text, line, problem", [
     ("SST-2", row("sentence", "label") + row("fine", "1") + row("a tab\tinside", "0"), 3,
      "expected 2 tab-separated columns (sentence | label), found 3"),

@@ -1,5 +1,5 @@
-"""Rows of data files, read and written: GLUE's TSV files, CLUE's JSON Lines files and users' CSV, TSV
-and JSON Lines.
+"""Rows of data files, read and written: tab-separated files in a fixed column layout (GLUE's), JSON Lines
+files in a fixed record layout (CLUE's), and users' CSV, TSV and JSON Lines.
 
     rows = open_table(Path("reviews.csv"), "csv", Columns("review", None, "stars"))
     for line, row in rows.read_numbered():      # row: a list of fields (a dict for JSONL)
@@ -16,10 +16,11 @@ the same way everywhere:
   reported once the file is read (BadRows);
 - an empty file, or a file with only a header, is an error, whoever reads it;
 - rows are written back in their own format (header_text, row_text), for augmentation.
-GLUE files are split on tabs with quoting off (their sentences hold quote characters); which columns
-a task's file has is a Layout (tasks.py names one per task and split). CLUE files (train.json,
-dev.json, test.json) are JSON Lines, read by the same rules as users' JSONL files; which keys hold a
-task's texts, label and id, and how they make text_a and text_b, is a ClueLayout.
+
+What a file holds is described as data, by the caller: Columns (a user's column names), Layout (where
+the fields of a GLUE file sit), ClueLayout (which keys of a CLUE record make its texts), LabelRule (what
+a label may be). This module knows no task: tasks.py says which layout and labels each task's files have,
+and calls open_glue, open_clue or open_table; nothing here calls back.
 """
 from __future__ import annotations
 
@@ -34,13 +35,10 @@ from typing import Any, BinaryIO, Iterator, Sequence, TextIO, Union
 
 from tinybert.errors import DataError, UserError
 
-
-
 Row = Union[list[str], dict[str, Any]]
 
 UNCLOSED_QUOTE = ("unclosed quote: the field that opens on this line does not end on it "
                   "(texts must be one line; close the quote or remove the line break)")
-FORMATS = ("glue", "csv", "tsv", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
                ".ndjson": "jsonl"}
 
@@ -199,8 +197,21 @@ def split_csv_line(text: str) -> tuple[list[str] | None, str | None]:
     return fields, None
 
 
+def parse_json_line(text: str) -> tuple[dict | None, str | None]:
+    """(object, None) or (None, what is wrong) for one line of a JSON Lines file (users' or CLUE's)."""
+    if not text.strip():
+        return None, "empty line"
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, f"not a JSON object: {e.msg}"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    return record, None
+
+
 # ----------------------------------------------------------------------------------------------
-# Formats, columns, labels
+# What a file holds, described by the caller (tasks.py for the tasks' files)
 
 
 @dataclass(frozen=True)
@@ -209,127 +220,6 @@ class Columns:
     text_a: str = "text"
     text_b: str | None = None
     label: str = "label"
-
-
-def detect_format(path: Path, file_format: str = "auto") -> str:
-    """csv, tsv or jsonl: the one given, or by the file's extension."""
-    if file_format != "auto":
-        return file_format
-    suffix = path.suffix.lower()
-    if suffix not in _EXTENSIONS:
-        raise UserError(f"{path}: cannot tell the format from {suffix or 'no extension'!r}; "
-                        f"give --file_format csv, tsv or jsonl")
-    return _EXTENSIONS[suffix]
-
-
-def resolve_format(path: Path, file_format: str = "auto", glue_task: bool = False, clue_task: bool = False) -> str:
-    """How a file is read: glue, clue, csv, tsv or jsonl. The one rule for every script: a .tsv file
-    given with a GLUE task is in that task's GLUE layout, a .json or .jsonl file given with a CLUE task
-    in that task's CLUE layout (unless --file_format says otherwise)."""
-    if clue_task:
-        if file_format == "glue":
-            raise UserError(f"{path}: --file_format glue is for GLUE tasks; a CLUE task reads its .json/.jsonl "
-                            f"files in the task's own layout (--file_format auto)")
-        if file_format == "auto" and path.suffix.lower() in (".json", ".jsonl"):
-            return "clue"
-    if file_format == "glue" or (file_format == "auto" and glue_task and path.suffix.lower() == ".tsv"):
-        if not glue_task:
-            raise UserError(f"{path}: --file_format glue needs a GLUE --task_name "
-                            f"(for your own tab-separated file give --file_format tsv)")
-        return "glue"
-    if file_format not in ("auto",) + FORMATS:
-        raise UserError(f"unknown --file_format {file_format!r} (auto, {', '.join(FORMATS)})")
-    return detect_format(path, file_format)
-
-
-@dataclass(frozen=True)
-class LabelRule:
-    """What a label column may hold: a finite number (regression), else non-empty text that is one
-    of `names` when those are known (None: the labels come from the data). `task` names the label
-    list in messages ("SST-2 labels: 0, 1")."""
-    names: tuple[str, ...] | None = None
-    regression: bool = False
-    task: str | None = None
-
-
-def parse_score(value: Any) -> float | None:
-    """A finite float, or None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        return None
-    return score if math.isfinite(score) else None
-
-
-def read_label(value: Any, column: str, rule: LabelRule) -> tuple[str | float | None, str | None]:
-    """(label, None), or (None, what is wrong with it)."""
-    if rule.regression:
-        score = parse_score(value)
-        if score is None:
-            return None, f"score {value!r} in column {column!r} is not a number"
-        return score, None
-    label = "" if value is None else str(value).strip()
-    if not label:
-        return None, f"empty label in column {column!r}"
-    if rule.names is not None and label not in rule.names:
-        owner = f"{rule.task} labels" if rule.task else "labels"
-        return None, f"unknown label {label!r} in column {column!r} ({owner}: {', '.join(rule.names)})"
-    return label, None
-
-
-def _text_problem(value: Any, name: str) -> str | None:
-    if not isinstance(value, str):
-        return f"{name!r} is {type(value).__name__}, not text"
-    if not value.strip():
-        return f"empty text in column {name!r}"
-    return None
-
-
-def text_problem(value: Any, name: str) -> str | None:
-    """What is wrong with a text field (not text, or blank), or None: the rule of every reader."""
-    return _text_problem(value, name)
-
-
-# ----------------------------------------------------------------------------------------------
-# Writing rows
-
-
-def tab_line(fields: Sequence[str]) -> str:
-    """One GLUE/TSV row: tab-separated, quoting off. A tab or line break inside a field would shift
-    the columns of every later reader, so it is refused."""
-    for value in fields:
-        if "\t" in value or "\n" in value or "\r" in value:
-            raise ValueError(f"a tab-separated field cannot hold a tab or line break: {value!r}")
-    return "\t".join(fields) + "\n"
-
-
-def csv_line(fields: Sequence[str]) -> str:
-    """One CSV row, quoted where needed. Line breaks are refused: the reader takes one row per line."""
-    for value in fields:
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"a CSV field cannot hold a line break: {value!r}")
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(fields)
-    return buf.getvalue()
-
-
-def open_output(path: str | Path, overwrite: bool = False) -> TextIO:
-    """A file to write rows into: UTF-8, "\\n" line ends on every OS, never replacing one by accident."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; remove it or choose another output path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", encoding="utf-8", newline="\n")
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading rows
-
-
-# ----------------------------------------------------------------------------------------------
-# Where the fields of a benchmark file sit (tasks.py names one per task and split)
 
 
 @dataclass(frozen=True)
@@ -350,19 +240,18 @@ class Layout:
 
 @dataclass(frozen=True)
 class ClueLayout:
-    """Where the fields sit in one CLUE JSON-lines file and how they become text_a and text_b.
-
-    The rules of PaddleNLP's CLUE fine-tuning example (examples/benchmark/clue/classification/
-    run_clue_classifier.py, convert_example):
-    - kind "text": the keys hold the texts as they are (AFQMC, OCNLI, CMNLI: sentence1 / sentence2;
-      TNEWS, IFLYTEK: sentence).
-    - kind "keywords" (CSL): text_a is the keyword list joined with spaces, text_b the abstract ("abst").
-    - kind "wsc" (CLUEWSC2020): one text, "text" with its two target spans marked: the candidate noun
-      (span1_text at character span1_index) between underscores, the pronoun (span2_text at span2_index)
-      in square brackets, e.g. 这时候放在_床_上枕头旁边的手机响了，...现在[它]突然响了。 Each span must be
-      found at its index (PaddleNLP asserts it; here it is a bad row).
+    """Where the fields sit in one CLUE JSON-lines file and how they become text_a and text_b, by the
+    rules of PaddleNLP's CLUE fine-tuning example (examples/benchmark/clue/classification/
+    run_clue_classifier.py, convert_example); tasks.py says which task has which:
+    - kind "text": the keys hold the texts as they are;
+    - kind "keywords": text_a is the keyword list under `text_a` joined with spaces, text_b the text
+      under `text_b`;
+    - kind "wsc" (a Winograd schema): one text, the one under `text_a` with the two spans of its
+      "target" marked: the candidate noun (span1_text at character span1_index) between underscores,
+      the pronoun (span2_text at span2_index) in square brackets, e.g. 这时候放在_床_上枕头旁边的手机响了，
+      ...现在[它]突然响了。 Each span must be found at its index (PaddleNLP asserts it; here it is a bad row).
     `index`: the keys that hold an example's id (the first one present), repeated in submission files.
-    `skip_labels`: labels whose rows are left out, not errors (OCNLI's and CMNLI's "-")."""
+    `skip_labels`: labels whose rows are left out, not errors (the NLI tasks' "-")."""
     text_a: str
     text_b: str | None = None
     label: str | None = "label"
@@ -406,7 +295,7 @@ class ClueLayout:
 
 
 def _wsc_text(text: Any, target: Any, key: str) -> tuple[str | None, str | None]:
-    """CLUEWSC2020's one text: `text` with the candidate (span1) between underscores and the pronoun
+    """A Winograd schema's one text: `text` with the candidate (span1) between underscores and the pronoun
     (span2) in square brackets, the marks inserted exactly where PaddleNLP's convert_example inserts them."""
     problem = text_problem(text, key)
     if problem:
@@ -437,6 +326,91 @@ def _wsc_text(text: Any, target: Any, key: str) -> tuple[str | None, str | None]
         chars.insert(q + 2, "_")
         chars.insert(q + len(query) + 3, "_")
     return "".join(chars), None
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """What a label column may hold: a finite number (regression), else non-empty text that is one
+    of `names` when those are known (None: the labels come from the data). `task` names the label
+    list in messages ("SST-2 labels: 0, 1")."""
+    names: tuple[str, ...] | None = None
+    regression: bool = False
+    task: str | None = None
+
+
+def parse_score(value: Any) -> float | None:
+    """A finite float, or None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        return None
+    return score if math.isfinite(score) else None
+
+
+def read_label(value: Any, column: str, rule: LabelRule) -> tuple[str | float | None, str | None]:
+    """(label, None), or (None, what is wrong with it)."""
+    if rule.regression:
+        score = parse_score(value)
+        if score is None:
+            return None, f"score {value!r} in column {column!r} is not a number"
+        return score, None
+    label = "" if value is None else str(value).strip()
+    if not label:
+        return None, f"empty label in column {column!r}"
+    if rule.names is not None and label not in rule.names:
+        owner = f"{rule.task} labels" if rule.task else "labels"
+        return None, f"unknown label {label!r} in column {column!r} ({owner}: {', '.join(rule.names)})"
+    return label, None
+
+
+def text_problem(value: Any, name: str) -> str | None:
+    """What is wrong with a text field (not text, or blank), or None: the rule of every reader."""
+    if not isinstance(value, str):
+        return f"{name!r} is {type(value).__name__}, not text"
+    if not value.strip():
+        return f"empty text in column {name!r}"
+    return None
+
+
+def detect_format(path: Path, file_format: str = "auto") -> str:
+    """csv, tsv or jsonl: the one given, or by the file's extension."""
+    if file_format != "auto":
+        return file_format
+    suffix = path.suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise UserError(f"{path}: cannot tell the format from {suffix or 'no extension'!r}; "
+                        f"give --file_format csv, tsv or jsonl")
+    return _EXTENSIONS[suffix]
+
+
+# ----------------------------------------------------------------------------------------------
+# Opening a file: header and emptiness checked now, rows as they are read
+
+
+def open_glue(path: str | Path, task: str, layout: Layout, labels: LabelRule,
+              skip_bad_rows: bool = False) -> GlueRows:
+    """A GLUE file's rows: header checked now, every row checked (columns, UTF-8, texts, label) as read."""
+    return GlueRows(Path(path), task, layout, labels, skip_bad_rows)
+
+
+def open_clue(path: str | Path, task: str, layout: ClueLayout, labels: LabelRule,
+              skip_bad_rows: bool = False) -> ClueRows:
+    """A CLUE file's rows: every record checked (JSON, keys, texts, label) as it is read."""
+    return ClueRows(Path(path), task, layout, labels, skip_bad_rows)
+
+
+def open_table(path: str | Path, fmt: str, columns: Columns, labels: LabelRule = LabelRule(),
+               need_label: bool = True, skip_bad_rows: bool = False) -> Rows:
+    """A user's CSV, TSV or JSONL file. need_label: the label column must be there (not in test files);
+    when it is there, every row's label is checked by `labels`."""
+    path = Path(path)
+    if fmt == "jsonl":
+        return JsonlRows(path, columns, labels, need_label, skip_bad_rows)
+    if fmt in ("csv", "tsv"):
+        return TableRows(path, fmt, columns, labels, need_label, skip_bad_rows)
+    raise ValueError(f"not a table format: {fmt!r}")
 
 
 class Rows:
@@ -637,7 +611,7 @@ class TableRows(Rows):
         if len(fields) != len(self.names):
             return f"expected {len(self.names)} columns ({', '.join(self.names)}), found {len(fields)}"
         for i in self.text_fields:
-            problem = _text_problem(fields[i], self.names[i])
+            problem = text_problem(fields[i], self.names[i])
             if problem:
                 return problem
         if self.label_key is not None:
@@ -646,19 +620,6 @@ class TableRows(Rows):
 
     def row_text(self, row: list[str]) -> str:
         return csv_line(row) if self.fmt == "csv" else tab_line(row)
-
-
-def parse_json_line(text: str) -> tuple[dict | None, str | None]:
-    """(object, None) or (None, what is wrong) for one line of a JSON Lines file (users' or CLUE's)."""
-    if not text.strip():
-        return None, "empty line"
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as e:
-        return None, f"not a JSON object: {e.msg}"
-    if not isinstance(record, dict):
-        return None, "not a JSON object"
-    return record, None
 
 
 class JsonlRows(Rows):
@@ -697,7 +658,7 @@ class JsonlRows(Rows):
         for name in self.text_fields:
             if name not in record:
                 return f"no {name!r} key"
-            problem = _text_problem(record[name], name)
+            problem = text_problem(record[name], name)
             if problem:
                 return problem
         if self.label_key is not None:
@@ -763,25 +724,33 @@ class ClueRows(Rows):
         return json.dumps(row, ensure_ascii=False) + "\n"
 
 
-def open_clue(path: str | Path, task: str, layout: ClueLayout, labels: LabelRule,
-              skip_bad_rows: bool = False) -> ClueRows:
-    """A CLUE file's rows: every record checked (JSON, keys, texts, label) as it is read."""
-    return ClueRows(Path(path), task, layout, labels, skip_bad_rows)
+# ----------------------------------------------------------------------------------------------
+# Writing rows
 
 
-def open_glue(path: str | Path, task: str, layout: Layout, labels: LabelRule,
-              skip_bad_rows: bool = False) -> GlueRows:
-    """A GLUE file's rows: header checked now, every row checked (columns, UTF-8, texts, label) as read."""
-    return GlueRows(Path(path), task, layout, labels, skip_bad_rows)
+def tab_line(fields: Sequence[str]) -> str:
+    """One GLUE/TSV row: tab-separated, quoting off. A tab or line break inside a field would shift
+    the columns of every later reader, so it is refused."""
+    for value in fields:
+        if "\t" in value or "\n" in value or "\r" in value:
+            raise ValueError(f"a tab-separated field cannot hold a tab or line break: {value!r}")
+    return "\t".join(fields) + "\n"
 
 
-def open_table(path: str | Path, fmt: str, columns: Columns, labels: LabelRule = LabelRule(),
-               need_label: bool = True, skip_bad_rows: bool = False) -> Rows:
-    """A user's CSV, TSV or JSONL file. need_label: the label column must be there (not in test files);
-    when it is there, every row's label is checked by `labels`."""
+def csv_line(fields: Sequence[str]) -> str:
+    """One CSV row, quoted where needed. Line breaks are refused: the reader takes one row per line."""
+    for value in fields:
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"a CSV field cannot hold a line break: {value!r}")
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(fields)
+    return buf.getvalue()
+
+
+def open_output(path: str | Path, overwrite: bool = False) -> TextIO:
+    """A file to write rows into: UTF-8, "\\n" line ends on every OS, never replacing one by accident."""
     path = Path(path)
-    if fmt == "jsonl":
-        return JsonlRows(path, columns, labels, need_label, skip_bad_rows)
-    if fmt in ("csv", "tsv"):
-        return TableRows(path, fmt, columns, labels, need_label, skip_bad_rows)
-    raise ValueError(f"not a table format: {fmt!r}")
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; remove it or choose another output path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", encoding="utf-8", newline="\n")

@@ -5,11 +5,13 @@ layouts), users' own tasks, finding and reading a task's data into Examples, and
     spec, data = load_task_data(config, splits=("train", "dev"))
     train = features.encode_examples(tokenizer, data["train"], 128, spec)
 
-Files are read by datafiles.py (the one reader: GLUE layouts, CLUE's JSON Lines and users'
-CSV/TSV/JSONL, the same rules for every script); this module says which file holds a split, in which layout, and turns its
-rows into Examples. MNLI's dev and test sets come in two files each: asking for "dev" gives
-"dev_matched" and "dev_mismatched" (see dev_splits()). CLUE's files are JSON Lines (train.json,
-dev.json, test.json), each task with its own keys; how they become text_a and text_b is datafiles.ClueLayout's.
+Reading one file is a straight path down: load_task_data -> split_paths (which file holds a split) ->
+read_examples -> open_data_file (which format: resolve_format; which layout and labels: task_rows or
+own_rows) -> datafiles.open_glue / open_clue / open_table (the one reader, the same rules for every
+script) -> examples_from (rows into Examples). datafiles knows no task; this module describes each
+task's files to it (datafiles.Layout, ClueLayout, LabelRule). MNLI's dev and test sets come in two
+files each: asking for "dev" gives "dev_matched" and "dev_mismatched" (see dev_splits()). CLUE's files
+are JSON Lines (train.json, dev.json, test.json), each task with its own keys (its ClueLayout).
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ class TaskSpec:
     labels: list[str] | None
     main_metric: str
     files: dict[str, str] = field(default_factory=dict)  # split -> file name in the task folder
-    layouts: dict[str, Any] = field(default_factory=dict)  # split -> Layout (GLUE) or ClueLayout (CLUE)
+    layouts: dict[str, Layout | ClueLayout] = field(default_factory=dict)  # split -> its layout
     submission_files: dict[str, str] = field(default_factory=dict)  # test split -> the benchmark's file name
     benchmark: str | None = "GLUE"
     aliases: tuple[str, ...] = ()  # other names of the task (and of its folder): CLUEWSC for CLUEWSC2020
@@ -120,7 +122,7 @@ class TaskSpec:
             raise UserError(f"{self.name} has no {split!r} split (it has: {', '.join(self.files)})")
         return expanded
 
-    def layout(self, split: str) -> Layout:
+    def layout(self, split: str) -> Layout | ClueLayout:
         """The layout of a split, or of the file type it names ("dev" of MNLI: dev_matched's)."""
         return self.layouts[self.splits_for(split)[0]]
 
@@ -197,6 +199,8 @@ def _clue_task(name: str, labels: list[str], layout: ClueLayout, submission: str
                     submission_files=submissions, benchmark="CLUE", aliases=aliases)
 
 
+# AFQMC, OCNLI and CMNLI: sentence1 / sentence2; TNEWS and IFLYTEK: sentence; CSL: keywords and abstract;
+# CLUEWSC2020: a Winograd schema (its text with the spans of its "target" marked).
 _PAIR = ClueLayout("sentence1", "sentence2")
 _SENTENCE = ClueLayout("sentence")
 _NLI_CLUE = ClueLayout("sentence1", "sentence2", skip_labels=("-",))
@@ -288,126 +292,6 @@ def check_label_order(spec: TaskSpec, label2id: dict[str, int] | None) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Examples from a file's rows
-
-
-@dataclass(slots=True)
-class Example:
-    """One example: texts, label (label name, float score, or None for test sets), an id (the
-    file's index column where it has one) and the 1-based line in the file, for error messages."""
-    text_a: str
-    text_b: str | None
-    label: str | float | None
-    guid: str
-    line: int
-
-
-def _as_spec(task: str | TaskSpec) -> TaskSpec:
-    return get_task(task) if isinstance(task, str) else task
-
-
-def _infer_split(spec: TaskSpec, path: Path) -> str:
-    """dev.tsv -> dev, test_matched.tsv -> test_matched, test1.0.json -> test1.0 (a task's own file
-    names), anything else (train_aug.tsv, train_aug.json) -> train."""
-    for split, name in spec.files.items():
-        if path.name == name:
-            return split
-    stem = path.name.removesuffix(".tsv").removesuffix(".jsonl").removesuffix(".json")
-    return stem if stem in spec.files or stem in ("dev", "test") else "train"
-
-
-def label_rule(spec: TaskSpec | None) -> LabelRule:
-    """What the label column of this task's files may hold (spec None: labels not known yet)."""
-    if spec is None:
-        return LabelRule()
-    if spec.is_regression:
-        return LabelRule(regression=True, task=spec.name if spec.is_benchmark else None)
-    return LabelRule(names=tuple(spec.labels), task=spec.name if spec.is_benchmark else None)
-
-
-def glue_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
-              skip_bad_rows: bool = False) -> datafiles.GlueRows:
-    """A GLUE file's raw rows in the layout of `split` (by default from the file name; files under
-    other names, such as train_aug.tsv, are train files)."""
-    spec, path = _as_spec(task), Path(path)
-    layout = spec.layout(split or _infer_split(spec, path))
-    return datafiles.open_glue(path, spec.name, layout, label_rule(spec), skip_bad_rows)
-
-
-def clue_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
-              skip_bad_rows: bool = False) -> datafiles.ClueRows:
-    """A CLUE file's raw records in the layout of `split` (by default from the file name; other names,
-    such as train_aug.json, are train files)."""
-    spec, path = _as_spec(task), Path(path)
-    layout = spec.layout(split or _infer_split(spec, path))
-    return datafiles.open_clue(path, spec.name, layout, label_rule(spec), skip_bad_rows)
-
-
-def task_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
-              skip_bad_rows: bool = False) -> datafiles.Rows:
-    """A GLUE or CLUE file in its task's own layout."""
-    spec = _as_spec(task)
-    return (clue_rows if spec.is_clue else glue_rows)(path, spec, split, skip_bad_rows)
-
-
-def own_rows(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str, file_format: str = "auto",
-             skip_bad_rows: bool = False, need_label: bool = True) -> datafiles.Rows:
-    """A user's own file (CSV/TSV/JSONL). Its label column is needed unless it is a test file (or
-    need_label is False: augmentation copies whatever the rows hold)."""
-    path = Path(path)
-    fmt = datafiles.resolve_format(path, file_format, glue_task=False)
-    return datafiles.open_table(path, fmt, columns, label_rule(spec),
-                                need_label and not split.startswith("test"), skip_bad_rows)
-
-
-def examples_from(rows: datafiles.Rows, id_prefix: str = "") -> list[Example]:
-    """Examples of every good row; the id is the file's own (an index column, a CLUE record's "id"),
-    else prefix + running number."""
-    examples = []
-    pair = len(rows.text_fields) > 1
-    for line, row in rows.read_numbered():
-        texts = rows.texts(row)
-        guid = rows.example_id(row)
-        if guid is None:
-            guid = f"{id_prefix}{len(examples)}"
-        examples.append(Example(texts[0], texts[1] if pair else None, rows.label(row), guid, line))
-    return examples
-
-
-def read_glue_examples(path: str | Path, task: str | TaskSpec, split: str | None = None,
-                       skip_bad_rows: bool = False) -> list[Example]:
-    """All examples of a GLUE or CLUE file (datafiles checks every row as it is read). Rows without an
-    id of their own are numbered: "train-0", ... in GLUE files, "0", ... in CLUE files (as PaddleNLP's
-    CLUE submissions number them)."""
-    spec = _as_spec(task)
-    split = split or _infer_split(spec, Path(path))
-    return examples_from(task_rows(path, spec, split, skip_bad_rows), "" if spec.is_clue else f"{split}-")
-
-
-read_task_examples = read_glue_examples
-
-
-def read_custom_examples(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str,
-                         file_format: str = "auto", skip_bad_rows: bool = False) -> list[Example]:
-    """Examples of a user's file. spec None: classification labels not known yet (the training
-    file of a task whose labels come from the data), so any non-empty label is accepted."""
-    return examples_from(own_rows(path, columns, spec, split, file_format, skip_bad_rows))
-
-
-def glue_text_columns(task: str | TaskSpec, split: str = "train") -> tuple[int, ...]:
-    """Indices of the text columns in a row of `split` (1 or 2): what an augmenter rewrites."""
-    return _as_spec(task).layout(split).text_columns
-
-
-def _sorted_labels(labels: Iterable[str]) -> list[str]:
-    """Labels found in a training file, in a fixed order: numerically when they are all integers."""
-    labels = set(labels)
-    if all(label.lstrip("-").isdigit() for label in labels):
-        return sorted(labels, key=int)
-    return sorted(labels)
-
-
-# ----------------------------------------------------------------------------------------------
 # Finding the data: --data_dir, --glue_dir/TASK (--clue_dir/TASK), or PaddleNLP's cache
 
 
@@ -440,16 +324,27 @@ class DataConfig:
         return {"train": self.train_file, "dev": self.dev_file, "test": self.test_file}.get(kind)
 
 
+def task_of(config: DataConfig) -> TaskSpec | None:
+    """The GLUE or CLUE task the config names (its --labels/--regression checked against it), or None
+    for one's own data. A name that is no such task, without any file of one's own, is an error."""
+    if is_task(config.task_name):
+        spec = get_task(config.task_name)
+        if config.labels and config.labels != spec.labels:
+            raise UserError(f"{spec.name}'s labels are fixed ({', '.join(spec.labels or ['a score'])}); "
+                            f"--labels is for your own data")
+        if config.regression and not spec.is_regression:
+            raise UserError(f"{spec.name} is a classification task; --regression is for your own data")
+        return spec
+    if config.task_name and not any(config.file_for(s) for s in ("train", "dev", "test")):
+        get_task(config.task_name)  # raises: unknown task, and how to give one's own files
+    return None
+
+
 def paddlenlp_cache(benchmark: str = "GLUE") -> Path:
     """Where PaddleNLP's load_dataset('glue'|'clue', ...) keeps a benchmark's files: its DATA_HOME
     ($PPNLP_HOME/datasets, default ~/.paddlenlp/datasets) / the dataset class's name, Glue or Clue."""
     home = Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
     return home / "datasets" / benchmark.capitalize()
-
-
-def paddlenlp_glue_cache() -> Path:
-    """Where PaddleNLP's load_dataset('glue', ...) keeps the GLUE files."""
-    return paddlenlp_cache("GLUE")
 
 
 def _task_subdir(root: Path, spec: TaskSpec, default: str | None = None) -> Path:
@@ -492,42 +387,6 @@ def resolve_task_file(spec: TaskSpec, split: str, data_dir: str | None = None,
                     f"(looked for {name} in PaddleNLP's cache, {path.parent})")
 
 
-resolve_glue_file = resolve_task_file  # the name from before CLUE
-
-
-def task_of(config: DataConfig) -> TaskSpec | None:
-    """The GLUE or CLUE task the config names (its --labels/--regression checked against it), or None
-    for one's own data. A name that is no such task, without any file of one's own, is an error."""
-    if is_task(config.task_name):
-        spec = get_task(config.task_name)
-        if config.labels and config.labels != spec.labels:
-            raise UserError(f"{spec.name}'s labels are fixed ({', '.join(spec.labels or ['a score'])}); "
-                            f"--labels is for your own data")
-        if config.regression and not spec.is_regression:
-            raise UserError(f"{spec.name} is a classification task; --regression is for your own data")
-        return spec
-    if config.task_name and not any(config.file_for(s) for s in ("train", "dev", "test")):
-        get_task(config.task_name)  # raises: unknown task, and how to give one's own files
-    return None
-
-
-glue_task_of = task_of  # the name from before CLUE
-
-
-def open_data_file(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str,
-                   need_label: bool = True) -> datafiles.Rows:
-    """One file of the data, in the layout datafiles.resolve_format decides: a GLUE or CLUE task's own
-    layout, or the user's format with the config's columns."""
-    path = Path(path).expanduser()
-    glue, clue = spec is not None and spec.is_glue, spec is not None and spec.is_clue
-    fmt = datafiles.resolve_format(path, config.file_format, glue, clue)
-    if fmt == "glue":
-        return glue_rows(path, spec, split, config.skip_bad_rows)
-    if fmt == "clue":
-        return clue_rows(path, spec, split, config.skip_bad_rows)
-    return own_rows(path, config.columns, spec, split, config.file_format, config.skip_bad_rows, need_label)
-
-
 def split_paths(config: DataConfig, spec: TaskSpec | None, split: str) -> dict[str, Path]:
     """{split: file} of one split asked for: --<split>_file, else the task's files (MNLI's "dev" is
     dev_matched and dev_mismatched). A --test_file named as one of the task's several test files
@@ -543,6 +402,125 @@ def split_paths(config: DataConfig, spec: TaskSpec | None, split: str) -> dict[s
     return {s: resolve_task_file(spec, s, config.data_dir, config.glue_dir) for s in spec.splits_for(split)}
 
 
+def _infer_split(spec: TaskSpec, path: Path) -> str:
+    """dev.tsv -> dev, test_matched.tsv -> test_matched, test1.0.json -> test1.0 (a task's own file
+    names), anything else (train_aug.tsv, train_aug.json) -> train."""
+    for split, name in spec.files.items():
+        if path.name == name:
+            return split
+    stem = path.name.removesuffix(".tsv").removesuffix(".jsonl").removesuffix(".json")
+    return stem if stem in spec.files or stem in ("dev", "test") else "train"
+
+
+# ----------------------------------------------------------------------------------------------
+# Opening a file: its format, then its layout and labels, read by datafiles
+
+
+# --file_format's values besides auto (a CLUE task's own layout is chosen by auto only).
+FORMATS = ("glue", "csv", "tsv", "jsonl")
+
+
+def resolve_format(path: Path, file_format: str = "auto", spec: TaskSpec | None = None) -> str:
+    """How a file is read: glue, clue, csv, tsv or jsonl. The one rule for every script: a .tsv file
+    given with a GLUE task is in that task's GLUE layout, a .json or .jsonl file given with a CLUE task
+    in that task's CLUE layout (unless --file_format says otherwise)."""
+    glue_task, clue_task = spec is not None and spec.is_glue, spec is not None and spec.is_clue
+    if clue_task:
+        if file_format == "glue":
+            raise UserError(f"{path}: --file_format glue is for GLUE tasks; a CLUE task reads its .json/.jsonl "
+                            f"files in the task's own layout (--file_format auto)")
+        if file_format == "auto" and path.suffix.lower() in (".json", ".jsonl"):
+            return "clue"
+    if file_format == "glue" or (file_format == "auto" and glue_task and path.suffix.lower() == ".tsv"):
+        if not glue_task:
+            raise UserError(f"{path}: --file_format glue needs a GLUE --task_name "
+                            f"(for your own tab-separated file give --file_format tsv)")
+        return "glue"
+    if file_format not in ("auto",) + FORMATS:
+        raise UserError(f"unknown --file_format {file_format!r} (auto, {', '.join(FORMATS)})")
+    return datafiles.detect_format(path, file_format)
+
+
+def label_rule(spec: TaskSpec | None) -> LabelRule:
+    """What the label column of this task's files may hold (spec None: labels not known yet)."""
+    if spec is None:
+        return LabelRule()
+    if spec.is_regression:
+        return LabelRule(regression=True, task=spec.name if spec.is_benchmark else None)
+    return LabelRule(names=tuple(spec.labels), task=spec.name if spec.is_benchmark else None)
+
+
+def _as_spec(task: str | TaskSpec) -> TaskSpec:
+    return get_task(task) if isinstance(task, str) else task
+
+
+def task_rows(path: str | Path, task: str | TaskSpec, split: str | None = None,
+              skip_bad_rows: bool = False) -> datafiles.GlueRows | datafiles.ClueRows:
+    """A GLUE or CLUE file's raw rows in the task's layout of `split` (by default from the file name;
+    files under other names, such as train_aug.tsv or train_aug.json, are train files)."""
+    spec, path = _as_spec(task), Path(path)
+    layout = spec.layout(split or _infer_split(spec, path))
+    open_rows = datafiles.open_clue if spec.is_clue else datafiles.open_glue
+    return open_rows(path, spec.name, layout, label_rule(spec), skip_bad_rows)
+
+
+def own_rows(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str, file_format: str = "auto",
+             skip_bad_rows: bool = False, need_label: bool = True) -> datafiles.Rows:
+    """A user's own file (CSV/TSV/JSONL). Its label column is needed unless it is a test file (or
+    need_label is False: augmentation copies whatever the rows hold)."""
+    path = Path(path)
+    fmt = resolve_format(path, file_format)
+    return datafiles.open_table(path, fmt, columns, label_rule(spec),
+                                need_label and not split.startswith("test"), skip_bad_rows)
+
+
+def open_data_file(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str,
+                   need_label: bool = True) -> datafiles.Rows:
+    """One file of the data, in the format resolve_format decides: a GLUE or CLUE task's own layout, or
+    the user's format with the config's columns."""
+    path = Path(path).expanduser()
+    fmt = resolve_format(path, config.file_format, spec)
+    if fmt in ("glue", "clue"):
+        return task_rows(path, spec, split, config.skip_bad_rows)
+    return own_rows(path, config.columns, spec, split, fmt, config.skip_bad_rows, need_label)
+
+
+# ----------------------------------------------------------------------------------------------
+# Examples from a file's rows
+
+
+@dataclass(slots=True)
+class Example:
+    """One example: texts, label (label name, float score, or None for test sets), an id (the
+    file's index column where it has one) and the 1-based line in the file, for error messages."""
+    text_a: str
+    text_b: str | None
+    label: str | float | None
+    guid: str
+    line: int
+
+
+def examples_from(rows: datafiles.Rows, split: str = "") -> list[Example]:
+    """Examples of every good row; the id is the file's own (an index column, a CLUE record's "id"),
+    else a running number: "train-0", ... in GLUE files, "0", ... in others (as PaddleNLP's CLUE
+    submissions number them)."""
+    id_prefix = f"{split}-" if rows.fmt == "glue" else ""
+    examples = []
+    pair = len(rows.text_fields) > 1
+    for line, row in rows.read_numbered():
+        texts = rows.texts(row)
+        guid = rows.example_id(row)
+        if guid is None:
+            guid = f"{id_prefix}{len(examples)}"
+        examples.append(Example(texts[0], texts[1] if pair else None, rows.label(row), guid, line))
+    return examples
+
+
+def read_examples(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str) -> list[Example]:
+    """The examples of one file of the data (see open_data_file)."""
+    return examples_from(open_data_file(path, config, spec, split), split)
+
+
 def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
                    ) -> tuple[TaskSpec, dict[str, list[Example]]]:
     """Read the splits the config points at: (spec, {split: examples}).
@@ -556,12 +534,6 @@ def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
         return spec, {split: read_examples(path, config, spec, split)
                       for want in splits for split, path in split_paths(config, spec, want).items()}
     return _load_custom(config, splits)
-
-
-def read_examples(path: str | Path, config: DataConfig, spec: TaskSpec | None, split: str) -> list[Example]:
-    """The examples of one file of the data (see open_data_file)."""
-    rows = open_data_file(path, config, spec, split)
-    return examples_from(rows, f"{split}-" if rows.fmt == "glue" else "")
 
 
 def _load_custom(config: DataConfig, splits: Sequence[str]) -> tuple[TaskSpec, dict[str, list[Example]]]:
@@ -592,9 +564,33 @@ def _load_custom(config: DataConfig, splits: Sequence[str]) -> tuple[TaskSpec, d
     return spec, {split: data[split] for split in splits}
 
 
+def _sorted_labels(labels: Iterable[str]) -> list[str]:
+    """Labels found in a training file, in a fixed order: numerically when they are all integers."""
+    labels = set(labels)
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
 def dev_splits(data: dict[str, Any]) -> list[str]:
     """The evaluation splits among load_task_data's keys: ["dev"], or MNLI's matched and mismatched."""
     return [split for split in data if split.startswith("dev")]
+
+
+def read_glue_examples(path: str | Path, task: str | TaskSpec, split: str | None = None,
+                       skip_bad_rows: bool = False) -> list[Example]:
+    """All examples of a GLUE or CLUE file (datafiles checks every row as it is read); the split by
+    default from the file name."""
+    spec = _as_spec(task)
+    split = split or _infer_split(spec, Path(path))
+    return examples_from(task_rows(path, spec, split, skip_bad_rows), split)
+
+
+def read_custom_examples(path: str | Path, columns: Columns, spec: TaskSpec | None, split: str,
+                         file_format: str = "auto", skip_bad_rows: bool = False) -> list[Example]:
+    """Examples of a user's file. spec None: classification labels not known yet (the training
+    file of a task whose labels come from the data), so any non-empty label is accepted."""
+    return examples_from(own_rows(path, columns, spec, split, file_format, skip_bad_rows))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -649,6 +645,3 @@ def write_submission(spec: TaskSpec, examples: Sequence[Example], preds: Sequenc
                         f"(have: {', '.join(names)})")
     write = write_clue_predictions if spec.is_clue else write_predictions
     return write(spec, examples, preds, Path(output_dir) / names[split], overwrite)
-
-
-write_glue_submission = write_submission  # the name from before CLUE
