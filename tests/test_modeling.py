@@ -10,7 +10,7 @@ import pytest
 
 from tinybert.models import checkpoints
 from tinybert import errors
-from tinybert.models import modeling
+from tinybert.models import configs, modeling
 from tinybert.models.modeling import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, TinyBertModel,
                       TinyBertForSequenceClassification)
 from numpy_bert import forward_ours
@@ -311,7 +311,7 @@ def test_bare_name_resolves_to_paddlenlp_cache(tmp_path, monkeypatch):
 def test_old_cache_layout_name_pdparams_and_builtin_config(tmp_path, monkeypatch):
     """Older PaddleNLP caches hold only NAME.pdparams for built-in names; the config is PaddleNLP's table."""
     monkeypatch.setenv("PPNLP_HOME", str(tmp_path))
-    monkeypatch.setitem(modeling.BUILTIN_CONFIGS, "tiny-builtin", dict(vocab_size=60, hidden_size=32,
+    monkeypatch.setitem(configs.BUILTIN_CONFIGS, "tiny-builtin", dict(vocab_size=60, hidden_size=32,
                         num_hidden_layers=3, num_attention_heads=4, intermediate_size=48, max_position_embeddings=40))
     folder = tmp_path / "models" / "tiny-builtin"
     folder.mkdir(parents=True)

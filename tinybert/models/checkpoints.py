@@ -138,7 +138,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     What PaddleNLP keeps there for a built-in name (bert-base-uncased, ernie-3.0-base-zh, ernie-1.0, ...):
     the weights (2.8: model_state.pdparams; older versions: the download's own name, e.g.
     ernie_3.0_base_zh.pdparams; find_weights takes either), the vocabulary (its download name, and
-    vocab.txt once PaddleNLP's tokenizer has loaded it) and no model config: modeling.BUILTIN_CONFIGS has it."""
+    vocab.txt once PaddleNLP's tokenizer has loaded it) and no model config: configs.BUILTIN_CONFIGS has it."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path

@@ -35,7 +35,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from tinybert.models import checkpoints
+from tinybert.models import checkpoints, configs
 from tinybert import errors
 
 # Added to the scores of padded keys before softmax. PaddleNLP uses the same value; it is safe in fp16.
@@ -281,35 +281,6 @@ class BertPooler(nn.Layer):
 # Loading and saving (shared by every model class)
 
 
-# Configs of PaddleNLP's built-in names, for cache folders that hold only NAME.pdparams (older PaddleNLP).
-_BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                  intermediate_size=3072, type_vocab_size=2)
-BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
-    "bert-base-uncased": _BERT_BASE,
-    "bert-base-cased": {**_BERT_BASE, "vocab_size": 28996},
-    "bert-large-uncased": {**_BERT_BASE, "hidden_size": 1024, "num_hidden_layers": 24,
-                           "num_attention_heads": 16, "intermediate_size": 4096},
-    "tinybert-4l-312d": dict(vocab_size=30522, hidden_size=312, num_hidden_layers=4, num_attention_heads=12,
-                             intermediate_size=1200, type_vocab_size=2),
-    "tinybert-6l-768d": {**_BERT_BASE, "num_hidden_layers": 6},
-}
-BUILTIN_CONFIGS["tinybert-4l-312d-v2"] = BUILTIN_CONFIGS["tinybert-4l-312d"]
-BUILTIN_CONFIGS["tinybert-6l-768d-v2"] = BUILTIN_CONFIGS["tinybert-6l-768d"]
-# ERNIE (PaddleNLP's ernie/configuration.py): a cache folder of these names holds weights and vocabulary only.
-_ERNIE_3 = dict(vocab_size=40000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                intermediate_size=3072, max_position_embeddings=2048, type_vocab_size=4, use_task_id=True,
-                task_type_vocab_size=16)
-BUILTIN_CONFIGS.update({
-    "ernie-1.0": dict(vocab_size=18000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                      intermediate_size=3072, hidden_act="relu", max_position_embeddings=513, type_vocab_size=2),
-    "ernie-3.0-base-zh": {**_ERNIE_3, "task_type_vocab_size": 3},
-    "ernie-3.0-medium-zh": {**_ERNIE_3, "num_hidden_layers": 6},
-    "ernie-3.0-mini-zh": {**_ERNIE_3, "hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536},
-    "ernie-3.0-micro-zh": {**_ERNIE_3, "hidden_size": 384, "num_hidden_layers": 4, "intermediate_size": 1536},
-    "ernie-3.0-nano-zh": {**_ERNIE_3, "hidden_size": 312, "num_hidden_layers": 4, "intermediate_size": 1248},
-})
-
-
 def read_config(folder: Path, config_class: type[BertConfig] | None = None) -> BertConfig:
     """The config that wins in the folder (checkpoints.CONFIG_ORDER), else a built-in PaddleNLP name's.
 
@@ -324,8 +295,9 @@ def read_config(folder: Path, config_class: type[BertConfig] | None = None) -> B
             return config_class.from_dict(d)
         except (TypeError, ValueError) as e:
             raise errors.DataError(path, None, f"not a valid model config ({e})") from None
-    if folder.name in BUILTIN_CONFIGS:
-        return config_class(**BUILTIN_CONFIGS[folder.name])
+    builtin = configs.builtin_config(folder.name)
+    if builtin is not None:
+        return config_class(**builtin)
     raise errors.UserError(f"{folder}: no {checkpoints.CONFIG_JSON} or {checkpoints.CONFIG_PADDLENLP} found")
 
 
