@@ -403,34 +403,9 @@ class PretrainedBert(nn.Layer):
         model.eval()
         return model
 
-    def _rename_checkpoint_keys(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Align the checkpoint's encoder prefix (bert., tinybert. or none; ernie. or none) with this model's."""
-        ours = self.base_model_prefix
-        other = {"bert": "tinybert", "tinybert": "bert"}.get(ours)  # ERNIE's is only ever ernie.
-        if any(k.startswith("encoder.layer.") or k.startswith("bert.encoder.layer.") for k in state):
-            raise errors.UserError("these are Hugging Face weights; convert them first with "
-                                "convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR")
-        state = dict(state)
-        # Masked-LM head: older PaddleNLP files name the tied matrix decoder_weight and keep the bias
-        # only as decoder_bias; PaddleNLP 2.8 also writes decoder.weight / decoder.bias. One bias, tied matrix.
-        state.pop("cls.predictions.decoder_weight", None)
-        for a, b in (("cls.predictions.decoder_bias", "cls.predictions.decoder.bias"),
-                     ("cls.predictions.decoder.bias", "cls.predictions.decoder_bias")):
-            if a in state and b not in state:
-                state[b] = state[a]
-        if other and not any(k.startswith(ours + ".") for k in state) and any(k.startswith(other + ".") for k in state):
-            state = {(ours + k[len(other):] if k.startswith(other + ".") else k): v for k, v in state.items()}
-        has_prefix = any(k.startswith(ours + ".") for k in state)
-        if self.is_base_model and has_prefix:
-            return {(k[len(ours) + 1:] if k.startswith(ours + ".") else k): v for k, v in state.items()}
-        if not self.is_base_model and not has_prefix:
-            base_keys = ("embeddings.", "encoder.", "pooler.", "fit_dense")
-            return {(f"{ours}.{k}" if k.startswith(base_keys) else k): v for k, v in state.items()}
-        return state
-
     def load_checkpoint_state(self, state: dict[str, np.ndarray], source: str = "checkpoint") -> list[str]:
         """Load numpy weights by PaddleNLP name; report what was missing or unused. Returns the missing names."""
-        state = self._rename_checkpoint_keys(state)
+        state = checkpoints.to_our_names(state, self.base_model_prefix, self.is_base_model)
         own = self.state_dict()
         prefix = "" if self.is_base_model else self.base_model_prefix + "."
         critical = (prefix + "embeddings.", prefix + "encoder.")
