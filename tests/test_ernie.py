@@ -26,7 +26,7 @@ from tinybert.distillation import distill
 from tinybert import errors
 import export_model
 import finetune_teacher
-from tinybert.models import modeling
+from tinybert.models import configs, modeling
 import predict
 import task_distill
 from tinybert.data import tasks
@@ -285,7 +285,7 @@ def test_cache_names_resolve_with_builtin_configs(tmp_path, monkeypatch, name, w
 @pytest.mark.parametrize("weights", ["model_state.pdparams", "ernie_3_0_tiny_test.pdparams"])
 def test_a_cache_name_loads_with_paddlenlps_logits(tmp_path, monkeypatch, weights):
     monkeypatch.setenv("PPNLP_HOME", str(tmp_path))
-    monkeypatch.setitem(modeling.BUILTIN_CONFIGS, "ernie-3.0-tiny-test", {**META["configs"]["ernie3"]})
+    monkeypatch.setitem(configs.BUILTIN_CONFIGS, "ernie-3.0-tiny-test", {**META["configs"]["ernie3"]})
     folder = tmp_path / "models" / "ernie-3.0-tiny-test"
     folder.mkdir(parents=True)
     shutil.copy(DATA / "ernie_ernie3_cls" / "model_state.pdparams", folder / weights)

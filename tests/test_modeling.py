@@ -10,7 +10,7 @@ import pytest
 
 from tinybert.models import checkpoints
 from tinybert import errors
-from tinybert.models import modeling
+from tinybert.models import configs, modeling
 from tinybert.models.modeling import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, TinyBertModel,
                       TinyBertForSequenceClassification)
 from numpy_bert import forward_ours
@@ -288,6 +288,84 @@ def test_hugging_face_folder_asks_for_conversion(tmp_path):
         BertModel.from_pretrained(tmp_path)
 
 
+# ---- other checkpoint layouts: checkpoints.KEY_LAYOUTS, one case each -------------------------------
+
+
+def keys_of(cls, **kw) -> list[str]:
+    return list(state_numpy(make(cls, **kw)))
+
+
+def bert_keys_under_tinybert() -> tuple[list[str], type, list[str]]:
+    """A BERT classifier's checkpoint (bert.*) for a TinyBERT classifier: the encoder under tinybert.*."""
+    ours = [k for k in keys_of(TinyBertForSequenceClassification) if not k.startswith("tinybert.fit_dense")]
+    return keys_of(BertForSequenceClassification), TinyBertForSequenceClassification, ours
+
+
+def tinybert_keys_under_bert() -> tuple[list[str], type, list[str]]:
+    ours = keys_of(BertForSequenceClassification) + ["bert.fit_dense.weight", "bert.fit_dense.bias"]
+    return keys_of(TinyBertForSequenceClassification), BertForSequenceClassification, ours
+
+
+def old_mlm_head() -> tuple[list[str], type, list[str]]:
+    """Older PaddleNLP: the tied matrix as decoder_weight, the bias only as decoder_bias."""
+    ours = keys_of(BertForMaskedLM)
+    theirs = [k for k in ours if k not in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")]
+    ours.remove("cls.predictions.decoder.weight")  # tied to the word embeddings: never read from a file
+    return theirs + ["cls.predictions.decoder_weight"], BertForMaskedLM, ours
+
+
+def head_into_base() -> tuple[list[str], type, list[str]]:
+    return keys_of(BertForSequenceClassification), BertModel, keys_of(BertModel) + ["classifier.weight",
+                                                                                  "classifier.bias"]
+
+
+def base_into_head() -> tuple[list[str], type, list[str]]:
+    ours = [k for k in keys_of(TinyBertForSequenceClassification) if not k.startswith("classifier.")]
+    return keys_of(TinyBertModel), TinyBertForSequenceClassification, ours
+
+
+def same_weight(a: str, b: str) -> bool:
+    """Whether two names denote one weight: up to the encoder prefix and the decoder bias's alias."""
+    def bare(k: str) -> str:
+        k = k.replace("cls.predictions.decoder_bias", "cls.predictions.decoder.bias")
+        return k.split(".", 1)[1] if k.startswith(("bert.", "tinybert.", "ernie.")) else k
+    return bare(a) == bare(b)
+
+
+LAYOUT_CASES = {
+    "older PaddleNLP masked-LM head": [old_mlm_head],
+    "BERT's prefix for TinyBERT's, or the other way round": [bert_keys_under_tinybert, tinybert_keys_under_bert],
+    "a head model's checkpoint, for a base model": [head_into_base],
+    "a base model's checkpoint, for a head model": [base_into_head],
+}
+
+
+def test_every_checkpoint_layout_has_a_case():
+    assert set(LAYOUT_CASES) | {"Hugging Face (refused: convert it first)"} == {
+        name for name, _ in checkpoints.KEY_LAYOUTS}
+
+
+@pytest.mark.parametrize("case", [c for cases in LAYOUT_CASES.values() for c in cases], ids=lambda c: c.__name__)
+def test_checkpoint_layout_keys_map_to_ours(case):
+    theirs, cls, ours = case()
+    state = {k: np.full([1], i, "float32") for i, k in enumerate(theirs)}
+    mapped = checkpoints.to_our_names(state, cls.base_model_prefix, cls.is_base_model)
+    assert sorted(mapped) == sorted(ours)
+    # Each of our weights holds the value of its own counterpart, not of some other weight.
+    for key, value in mapped.items():
+        assert same_weight(key, theirs[int(value[0])]), (key, theirs[int(value[0])])
+    # A state already in our names passes through unchanged.
+    assert checkpoints.to_our_names({k: np.zeros(1) for k in ours}, cls.base_model_prefix,
+                                    cls.is_base_model).keys() == set(ours)
+
+
+@pytest.mark.parametrize("prefix,is_base", [("bert", True), ("bert", False), ("tinybert", False), ("ernie", False)])
+def test_hugging_face_layout_is_refused(prefix, is_base):
+    for key in ("encoder.layer.0.attention.self.query.weight", "bert.encoder.layer.0.output.dense.bias"):
+        with pytest.raises(errors.UserError, match="convert_checkpoint.py --from_hf"):
+            checkpoints.to_our_names({key: np.zeros(1)}, prefix, is_base)
+
+
 def test_from_pretrained_returns_eval_mode(tmp_path):
     make(BertForSequenceClassification).save_pretrained(tmp_path)
     model = BertForSequenceClassification.from_pretrained(tmp_path)
@@ -311,7 +389,7 @@ def test_bare_name_resolves_to_paddlenlp_cache(tmp_path, monkeypatch):
 def test_old_cache_layout_name_pdparams_and_builtin_config(tmp_path, monkeypatch):
     """Older PaddleNLP caches hold only NAME.pdparams for built-in names; the config is PaddleNLP's table."""
     monkeypatch.setenv("PPNLP_HOME", str(tmp_path))
-    monkeypatch.setitem(modeling.BUILTIN_CONFIGS, "tiny-builtin", dict(vocab_size=60, hidden_size=32,
+    monkeypatch.setitem(configs.BUILTIN_CONFIGS, "tiny-builtin", dict(vocab_size=60, hidden_size=32,
                         num_hidden_layers=3, num_attention_heads=4, intermediate_size=48, max_position_embeddings=40))
     folder = tmp_path / "models" / "tiny-builtin"
     folder.mkdir(parents=True)

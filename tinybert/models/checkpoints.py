@@ -138,7 +138,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     What PaddleNLP keeps there for a built-in name (bert-base-uncased, ernie-3.0-base-zh, ernie-1.0, ...):
     the weights (2.8: model_state.pdparams; older versions: the download's own name, e.g.
     ernie_3.0_base_zh.pdparams; find_weights takes either), the vocabulary (its download name, and
-    vocab.txt once PaddleNLP's tokenizer has loaded it) and no model config: modeling.BUILTIN_CONFIGS has it."""
+    vocab.txt once PaddleNLP's tokenizer has loaded it) and no model config: configs.BUILTIN_CONFIGS has it."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -295,6 +295,85 @@ def has_mlm_head(folder: Path) -> bool:
     """Whether a checkpoint folder holds masked-LM head weights (cls.predictions.*)."""
     weights = find_weights(Path(folder))
     return weights is not None and any(k.startswith("cls.predictions.") for k in weight_names(weights))
+
+
+# ----------------------------------------------------------------------------------------------
+# Other checkpoint layouts: how their weight names become ours
+#
+# Ours are PaddleNLP 2.8's names: a base model's encoder bare (embeddings.*, encoder.*, pooler.*), a head
+# model's under its encoder prefix (bert., tinybert. or ernie.), then the head's own (classifier.*, cls.*).
+# Each rule turns one other layout into ours and leaves a state of any other layout as it is.
+
+ENCODER_KEY_STARTS = ("embeddings.", "encoder.", "pooler.", "fit_dense")  # fit_dense and fit_denses
+SIBLING_PREFIX = {"bert": "tinybert", "tinybert": "bert"}  # one encoder, two names; ERNIE's is only ernie.
+
+State = dict[str, np.ndarray]
+
+
+def _has_prefix(state: State, prefix: str) -> bool:
+    return any(k.startswith(prefix + ".") for k in state)
+
+
+def refuse_hugging_face(state: State, prefix: str, is_base_model: bool) -> State:
+    """Hugging Face's names (encoder.layer.N.attention...) need transposed weights: convert_checkpoint.py."""
+    if any(k.startswith(("encoder.layer.", "bert.encoder.layer.")) for k in state):
+        raise UserError("these are Hugging Face weights; convert them first with "
+                        "convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR")
+    return state
+
+
+def old_paddlenlp_mlm_head(state: State, prefix: str, is_base_model: bool) -> State:
+    """Older PaddleNLP files name the tied matrix decoder_weight and keep the bias only as decoder_bias;
+    PaddleNLP 2.8 writes decoder.weight and decoder.bias too. Ours: one bias under both names, no matrix
+    (it is the word embeddings)."""
+    state = {k: v for k, v in state.items() if k != "cls.predictions.decoder_weight"}
+    for name, alias in (("cls.predictions.decoder_bias", "cls.predictions.decoder.bias"),
+                        ("cls.predictions.decoder.bias", "cls.predictions.decoder_bias")):
+        if name in state and alias not in state:
+            state[alias] = state[name]
+    return state
+
+
+def sibling_encoder_prefix(state: State, prefix: str, is_base_model: bool) -> State:
+    """A BERT head checkpoint (bert.*) into a TinyBERT model (tinybert.*), and the other way round."""
+    other = SIBLING_PREFIX.get(prefix)
+    if other is None or _has_prefix(state, prefix) or not _has_prefix(state, other):
+        return state
+    return {(prefix + k[len(other):] if k.startswith(other + ".") else k): v for k, v in state.items()}
+
+
+def head_checkpoint_into_base_model(state: State, prefix: str, is_base_model: bool) -> State:
+    """A head model's checkpoint (bert.embeddings.*, classifier.*) into a bare encoder: the prefix goes;
+    the head's weights stay, and are reported unused."""
+    if not is_base_model or not _has_prefix(state, prefix):
+        return state
+    return {(k[len(prefix) + 1:] if k.startswith(prefix + ".") else k): v for k, v in state.items()}
+
+
+def base_checkpoint_into_head_model(state: State, prefix: str, is_base_model: bool) -> State:
+    """A bare encoder's checkpoint (embeddings.*, PaddleNLP's pretrained models) into a head model: the
+    encoder's weights go under the prefix; the head is then missing, and initialised fresh."""
+    if is_base_model or _has_prefix(state, prefix):
+        return state
+    return {(f"{prefix}.{k}" if k.startswith(ENCODER_KEY_STARTS) else k): v for k, v in state.items()}
+
+
+# (layout, rule), applied in this order: the prefix rules see the sibling's prefix already renamed.
+KEY_LAYOUTS: tuple[tuple[str, Callable[[State, str, bool], State]], ...] = (
+    ("Hugging Face (refused: convert it first)", refuse_hugging_face),
+    ("older PaddleNLP masked-LM head", old_paddlenlp_mlm_head),
+    ("BERT's prefix for TinyBERT's, or the other way round", sibling_encoder_prefix),
+    ("a head model's checkpoint, for a base model", head_checkpoint_into_base_model),
+    ("a base model's checkpoint, for a head model", base_checkpoint_into_head_model),
+)
+
+
+def to_our_names(state: State, prefix: str, is_base_model: bool) -> State:
+    """A checkpoint's weights under the names of a model with encoder prefix `prefix` (bert, tinybert or
+    ernie), a base model or a head model, whichever layout of KEY_LAYOUTS the checkpoint has."""
+    for _layout, rule in KEY_LAYOUTS:
+        state = rule(state, prefix, is_base_model)
+    return state
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,13 +17,18 @@ intermediate-layer distillation needs (Jiao et al., 2020, eq. 3-7):
     attention_scores  L tensors [B, heads, S, S] = Q K^T / sqrt(d_head), taken BEFORE the padding mask
                       is added and before softmax (the paper distils the unnormalised scores)
 
+Weights: constructing a model initialises it once, at the end of the top-level model's constructor
+(PretrainedBert.init_weights: PaddleNLP's N(0, initializer_range)); an encoder built inside a head model is
+built with initialise=False and initialised with its head. from_pretrained builds without initialising and
+loads the checkpoint; only weights the checkpoint lacks (a new head) are initialised.
+
 Checkpoints use PaddleNLP's folder layout: model_state.pdparams (or model.safetensors),
 model_config.json (PaddleNLP 2.x `init_args` form) and config.json (newer form). Parameter names
-equal PaddleNLP's, so folders load in both directions without renaming.
+equal PaddleNLP's, so folders load in both directions without renaming; other layouts' names are mapped
+by checkpoints.KEY_LAYOUTS. The configs of PaddleNLP's built-in names are in configs.py.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from dataclasses import asdict, dataclass, fields
@@ -35,8 +40,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from tinybert.models import checkpoints
 from tinybert import errors
+from tinybert.models import checkpoints, configs
 
 # Added to the scores of padded keys before softmax. PaddleNLP uses the same value; it is safe in fp16.
 MASK_NEGATIVE = -1e4
@@ -277,86 +282,59 @@ class BertPooler(nn.Layer):
         return paddle.tanh(self.dense(hidden[:, 0]))
 
 
+class TiedDecoder(nn.Layer):
+    """hidden @ W^T + b with W the word-embedding matrix [V, H] (shared, not a copy)."""
+
+    def __init__(self, embedding_weight, vocab_size: int):
+        super().__init__()
+        self.weight = embedding_weight
+        self.bias = self.create_parameter([vocab_size], is_bias=True)
+
+    def forward(self, hidden):
+        return paddle.matmul(hidden, self.weight, transpose_y=True) + self.bias
+
+
+class BertLMPredictionHead(nn.Layer):
+    """transform -> act -> LayerNorm -> vocabulary logits through the tied input embeddings."""
+
+    def __init__(self, config: BertConfig, embedding_weight):
+        super().__init__()
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.decoder = TiedDecoder(embedding_weight, config.vocab_size)
+        self.decoder_bias = self.decoder.bias  # PaddleNLP saves the bias under both names
+
+    def forward(self, hidden):
+        return self.decoder(self.layer_norm(self.act(self.transform(hidden))))
+
+
+class BertOnlyMLMHead(nn.Layer):
+    def __init__(self, config: BertConfig, embedding_weight):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, embedding_weight)
+
+
+def attention_bias(input_ids, attention_mask, pad_token_id: int, dtype):
+    """[B, S] 1 real / 0 pad -> additive [B, 1, 1, S] bias. None: pad tokens are masked (as PaddleNLP)."""
+    if attention_mask is None:
+        keep = (input_ids != pad_token_id).astype(dtype)
+    else:
+        keep = attention_mask.astype(dtype)
+    return ((1.0 - keep) * MASK_NEGATIVE).unsqueeze([1, 2])
+
+
+
 # ----------------------------------------------------------------------------------------------
-# Loading and saving (shared by every model class)
-
-
-# Configs of PaddleNLP's built-in names, for cache folders that hold only NAME.pdparams (older PaddleNLP).
-_BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                  intermediate_size=3072, type_vocab_size=2)
-BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
-    "bert-base-uncased": _BERT_BASE,
-    "bert-base-cased": {**_BERT_BASE, "vocab_size": 28996},
-    "bert-large-uncased": {**_BERT_BASE, "hidden_size": 1024, "num_hidden_layers": 24,
-                           "num_attention_heads": 16, "intermediate_size": 4096},
-    "tinybert-4l-312d": dict(vocab_size=30522, hidden_size=312, num_hidden_layers=4, num_attention_heads=12,
-                             intermediate_size=1200, type_vocab_size=2),
-    "tinybert-6l-768d": {**_BERT_BASE, "num_hidden_layers": 6},
-}
-BUILTIN_CONFIGS["tinybert-4l-312d-v2"] = BUILTIN_CONFIGS["tinybert-4l-312d"]
-BUILTIN_CONFIGS["tinybert-6l-768d-v2"] = BUILTIN_CONFIGS["tinybert-6l-768d"]
-# ERNIE (PaddleNLP's ernie/configuration.py): a cache folder of these names holds weights and vocabulary only.
-_ERNIE_3 = dict(vocab_size=40000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                intermediate_size=3072, max_position_embeddings=2048, type_vocab_size=4, use_task_id=True,
-                task_type_vocab_size=16)
-BUILTIN_CONFIGS.update({
-    "ernie-1.0": dict(vocab_size=18000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                      intermediate_size=3072, hidden_act="relu", max_position_embeddings=513, type_vocab_size=2),
-    "ernie-3.0-base-zh": {**_ERNIE_3, "task_type_vocab_size": 3},
-    "ernie-3.0-medium-zh": {**_ERNIE_3, "num_hidden_layers": 6},
-    "ernie-3.0-mini-zh": {**_ERNIE_3, "hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536},
-    "ernie-3.0-micro-zh": {**_ERNIE_3, "hidden_size": 384, "num_hidden_layers": 4, "intermediate_size": 1536},
-    "ernie-3.0-nano-zh": {**_ERNIE_3, "hidden_size": 312, "num_hidden_layers": 4, "intermediate_size": 1248},
-})
-
-
-def read_config(folder: Path, config_class: type[BertConfig] | None = None) -> BertConfig:
-    """The config that wins in the folder (checkpoints.CONFIG_ORDER), else a built-in PaddleNLP name's.
-
-    config_class: the model's (from_pretrained); by default ErnieConfig for an ERNIE folder
-    (checkpoints.model_type), else BertConfig."""
-    if config_class is None:
-        config_class = ErnieConfig if checkpoints.model_type(folder) == "ernie" else BertConfig
-    found = checkpoints.read_config_dict(folder)
-    if found is not None:
-        path, d = found
-        try:
-            return config_class.from_dict(d)
-        except (TypeError, ValueError) as e:
-            raise errors.DataError(path, None, f"not a valid model config ({e})") from None
-    if folder.name in BUILTIN_CONFIGS:
-        return config_class(**BUILTIN_CONFIGS[folder.name])
-    raise errors.UserError(f"{folder}: no {checkpoints.CONFIG_JSON} or {checkpoints.CONFIG_PADDLENLP} found")
-
-
-def _info(msg: str) -> None:
-    print(f"info: {msg}", file=sys.stderr)
-
-
-def _summarise(keys: list[str]) -> str:
-    """'classifier.* (2), cls.predictions.* (5)': key groups, not hundreds of names."""
-    groups: dict[str, int] = {}
-    for k in keys:
-        parts = k.split(".")
-        group = ".".join(parts[:2]) if parts[0] in ("bert", "tinybert", "ernie", "cls") and len(parts) > 2 else parts[0]
-        groups[group] = groups.get(group, 0) + 1
-    return ", ".join(f"{g}.* ({n})" for g, n in sorted(groups.items()))
-
-
-_SKIP_INIT: list[bool] = []  # non-empty while a constructor must leave initialisation to its caller
-
-
-@contextlib.contextmanager
-def _skip_init():
-    _SKIP_INIT.append(True)
-    try:
-        yield
-    finally:
-        _SKIP_INIT.pop()
+# What every model shares: initialisation, loading, saving
 
 
 class PretrainedBert(nn.Layer):
-    """Config handling, weight init, from_pretrained and save_pretrained for every class below."""
+    """Config, weight initialisation, from_pretrained and save_pretrained for every model class below.
+
+    Every model class builds its layers in __init__, then ends with `if initialise: self.init_weights()`,
+    so the model being constructed is initialised once, whole. A subclass or a head model builds its
+    parent or encoder with initialise=False: its own call covers those weights too."""
 
     base_model_prefix = "bert"   # attribute holding the encoder in head models
     model_type = "bert"
@@ -373,11 +351,13 @@ class PretrainedBert(nn.Layer):
         return self if self.is_base_model else getattr(self, self.base_model_prefix)
 
     def init_weights(self, only: set[str] | None = None) -> None:
-        """N(0, initializer_range) for Linear and Embedding weights, zero Linear biases (LayerNorm keeps 1/0).
+        """PaddleNLP's initialisation: N(0, initializer_range) for every Linear and Embedding weight, zero
+        Linear biases. LayerNorms keep Paddle's ones and zeros, the masked-LM decoder bias its zeros.
 
         only: parameter names to initialise (from_pretrained: just those the checkpoint lacks).
         """
         std = self.config.initializer_range
+        # named_sublayers visits layers in construction order, so paddle.seed decides every weight.
         for lname, layer in self.named_sublayers(include_self=True):
             if not isinstance(layer, (nn.Linear, nn.Embedding)):
                 continue
@@ -386,12 +366,6 @@ class PretrainedBert(nn.Layer):
                 layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
             if isinstance(layer, nn.Linear) and layer.bias is not None and (only is None or prefix + "bias" in only):
                 layer.bias.set_value(paddle.zeros_like(layer.bias))
-
-    def _finish_init(self, owner: type) -> None:
-        """Initialise once, in the outermost constructor (a subclass without one of its own counts as the
-        owner's), and not at all when weights are about to be loaded."""
-        if type(self).__init__ is owner.__init__ and not _SKIP_INIT:
-            self.init_weights()
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -411,54 +385,22 @@ class PretrainedBert(nn.Layer):
                                    f"load it with model_type {recorded} (e.g. --model_type {recorded})")
         config = config or read_config(folder, cls.config_class)
         if config_overrides:
-            d = config.to_dict()
-            if {"num_labels", "label2id", "id2label"} & set(config_overrides):
-                d["label2id"] = d["id2label"] = None  # labels given anew: do not keep the old names
-            unknown = set(config_overrides) - set(d)
-            if unknown:
-                raise TypeError(f"unknown config fields: {sorted(unknown)}")
-            d.update(config_overrides)
-            config = cls.config_class.from_dict(d)
+            config = with_overrides(config, config_overrides, cls.config_class)
         weights = checkpoints.require_weights(folder)
         state = checkpoints.load_state(weights)
-        with _skip_init():  # 110M random numbers take seconds; the checkpoint overwrites them anyway
-            model = cls(config)
-            if isinstance(model.base, TinyBertModel) and any("fit_denses." in k for k in state):
-                model.base.add_fit_denses()  # v2 projections: no config field tells, only the keys
+        # Not initialised: the checkpoint replaces the weights (and 110M random numbers take seconds).
+        model = cls(config, initialise=False)
+        if isinstance(model.base, TinyBertModel) and any("fit_denses." in k for k in state):
+            model.base.add_fit_denses(initialise=False)  # v2 projections: no config field tells, only the keys
         fresh = model.load_checkpoint_state(state, source=str(weights))
         if fresh:
             model.init_weights(only=set(fresh))
         model.eval()
         return model
 
-    def _rename_checkpoint_keys(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Align the checkpoint's encoder prefix (bert., tinybert. or none; ernie. or none) with this model's."""
-        ours = self.base_model_prefix
-        other = {"bert": "tinybert", "tinybert": "bert"}.get(ours)  # ERNIE's is only ever ernie.
-        if any(k.startswith("encoder.layer.") or k.startswith("bert.encoder.layer.") for k in state):
-            raise errors.UserError("these are Hugging Face weights; convert them first with "
-                                "convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR")
-        state = dict(state)
-        # Masked-LM head: older PaddleNLP files name the tied matrix decoder_weight and keep the bias
-        # only as decoder_bias; PaddleNLP 2.8 also writes decoder.weight / decoder.bias. One bias, tied matrix.
-        state.pop("cls.predictions.decoder_weight", None)
-        for a, b in (("cls.predictions.decoder_bias", "cls.predictions.decoder.bias"),
-                     ("cls.predictions.decoder.bias", "cls.predictions.decoder_bias")):
-            if a in state and b not in state:
-                state[b] = state[a]
-        if other and not any(k.startswith(ours + ".") for k in state) and any(k.startswith(other + ".") for k in state):
-            state = {(ours + k[len(other):] if k.startswith(other + ".") else k): v for k, v in state.items()}
-        has_prefix = any(k.startswith(ours + ".") for k in state)
-        if self.is_base_model and has_prefix:
-            return {(k[len(ours) + 1:] if k.startswith(ours + ".") else k): v for k, v in state.items()}
-        if not self.is_base_model and not has_prefix:
-            base_keys = ("embeddings.", "encoder.", "pooler.", "fit_dense")
-            return {(f"{ours}.{k}" if k.startswith(base_keys) else k): v for k, v in state.items()}
-        return state
-
     def load_checkpoint_state(self, state: dict[str, np.ndarray], source: str = "checkpoint") -> list[str]:
         """Load numpy weights by PaddleNLP name; report what was missing or unused. Returns the missing names."""
-        state = self._rename_checkpoint_keys(state)
+        state = checkpoints.to_our_names(state, self.base_model_prefix, self.is_base_model)
         own = self.state_dict()
         prefix = "" if self.is_base_model else self.base_model_prefix + "."
         critical = (prefix + "embeddings.", prefix + "encoder.")
@@ -474,7 +416,7 @@ class PretrainedBert(nn.Layer):
             if tuple(value.shape) != tuple(param.shape):
                 if name.startswith(critical):
                     raise errors.UserError(f"{source}: weight {name} has shape {list(value.shape)}, "
-                                        f"the config asks for {list(param.shape)}")
+                                           f"the config asks for {list(param.shape)}")
                 fresh.append(name)  # e.g. a classifier for another number of labels
                 continue
             to_load[name] = value.astype(paddle_dtype_to_numpy(param.dtype), copy=False)
@@ -482,10 +424,10 @@ class PretrainedBert(nn.Layer):
         missing_encoder = [k for k in fresh if k.startswith(critical)]
         if missing_encoder:
             raise errors.UserError(f"{source}: encoder weights missing: {_summarise(missing_encoder)} "
-                                f"(first: {missing_encoder[0]})")
+                                   f"(first: {missing_encoder[0]})")
         if self.has_mlm_head and any(k.startswith("cls.predictions.") for k in fresh):
             raise errors.UserError(f"{source}: this checkpoint has no masked-LM head (cls.predictions.*), "
-                                f"so it cannot predict masked words")
+                                   f"so it cannot predict masked words")
         self.set_state_dict(to_load)
         if fresh:
             _info(f"newly initialised (not in {source}): {_summarise(fresh)}")
@@ -538,33 +480,24 @@ ENCODER_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attenti
 ERNIE_FIELDS = ("use_task_id", "task_type_vocab_size", "task_id")
 
 
-def paddle_dtype_to_numpy(dtype) -> str:
-    name = str(dtype).replace("paddle.", "")
-    return {"bfloat16": "float32"}.get(name, name)
-
 
 # ----------------------------------------------------------------------------------------------
 # Models
 
 
-def attention_bias(input_ids, attention_mask, pad_token_id: int, dtype):
-    """[B, S] 1 real / 0 pad -> additive [B, 1, 1, S] bias. None: pad tokens are masked (as PaddleNLP)."""
-    if attention_mask is None:
-        keep = (input_ids != pad_token_id).astype(dtype)
-    else:
-        keep = attention_mask.astype(dtype)
-    return ((1.0 - keep) * MASK_NEGATIVE).unsqueeze([1, 2])
-
-
 class BertModel(PretrainedBert):
-    is_base_model = True
+    """The encoder: embeddings -> layers -> pooler. ErnieModel swaps the embeddings (embeddings_class)."""
 
-    def __init__(self, config: BertConfig):
+    is_base_model = True
+    embeddings_class = BertEmbeddings
+
+    def __init__(self, config: BertConfig, initialise: bool = True):
         super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = self.embeddings_class(config)
         self.encoder = TransformerEncoder(config)
         self.pooler = BertPooler(config)
-        self._finish_init(BertModel)
+        if initialise:
+            self.init_weights()
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
                 output_attention_scores=False, num_layers=None) -> ModelOutput:
@@ -611,16 +544,17 @@ class TinyBertModel(BertModel):
     base_model_prefix = "tinybert"
     model_type = "tinybert"
 
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
+    def __init__(self, config: BertConfig, initialise: bool = True):
+        super().__init__(config, initialise=False)
         self.fit_dense = nn.Linear(config.hidden_size, config.fit_size)
-        self._finish_init(TinyBertModel)
+        if initialise:
+            self.init_weights()
 
-    def add_fit_denses(self) -> None:
-        """Give the model PaddleNLP v2's per-layer projections (initialised unless weights are about to load)."""
+    def add_fit_denses(self, initialise: bool = True) -> None:
+        """Give the model PaddleNLP v2's per-layer projections (initialise=False: weights are about to load)."""
         c = self.config
         self.fit_denses = nn.LayerList([nn.Linear(c.hidden_size, c.fit_size) for _ in range(c.num_hidden_layers + 1)])
-        if not _SKIP_INIT:
+        if initialise:
             self.init_weights(only={k for k in self.state_dict() if k.startswith("fit_denses.")})
 
 
@@ -631,13 +565,7 @@ class ErnieModel(BertModel):
     base_model_prefix = "ernie"
     model_type = "ernie"
     config_class = ErnieConfig
-
-    def __init__(self, config: ErnieConfig):
-        PretrainedBert.__init__(self, config)
-        self.embeddings = ErnieEmbeddings(config)
-        self.encoder = TransformerEncoder(config)
-        self.pooler = BertPooler(config)
-        self._finish_init(ErnieModel)
+    embeddings_class = ErnieEmbeddings
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
                 output_attention_scores=False, num_layers=None, task_type_ids=None) -> ModelOutput:
@@ -648,16 +576,17 @@ class ErnieModel(BertModel):
 class BertForSequenceClassification(PretrainedBert):
     """logits = W dropout(pooler_output) + b; num_labels=1 is regression."""
 
-    encoder_class = BertModel  # built as self.<base_model_prefix>: self.bert here, self.ernie for ERNIE
+    encoder_class = BertModel
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, initialise: bool = True):
         super().__init__(config)
-        with _skip_init():
-            setattr(self, self.base_model_prefix, self.encoder_class(config))
+        # The encoder under PaddleNLP's attribute name: self.bert here, self.tinybert, self.ernie in subclasses.
+        setattr(self, self.base_model_prefix, self.encoder_class(config, initialise=False))
         p = config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self._finish_init(BertForSequenceClassification)
+        if initialise:
+            self.init_weights()
 
     def classify(self, pooled):
         return self.classifier(self.dropout(pooled))
@@ -672,17 +601,12 @@ class BertForSequenceClassification(PretrainedBert):
 
 
 class TinyBertForSequenceClassification(BertForSequenceClassification):
-    """PaddleNLP's TinyBERT head: logits = W relu(pooler_output) + b (a ReLU, and no dropout)."""
+    """PaddleNLP's TinyBERT head: logits = W relu(pooler_output) + b. Like PaddleNLP's, it has the
+    dropout layer of BERT's head and never applies it."""
 
     base_model_prefix = "tinybert"
     model_type = "tinybert"
-
-    def __init__(self, config: BertConfig):
-        PretrainedBert.__init__(self, config)
-        with _skip_init():
-            self.tinybert = TinyBertModel(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self._finish_init(TinyBertForSequenceClassification)
+    encoder_class = TinyBertModel
 
     def classify(self, pooled):
         return self.classifier(F.relu(pooled))
@@ -698,51 +622,19 @@ class ErnieForSequenceClassification(BertForSequenceClassification):
     encoder_class = ErnieModel
 
 
-class TiedDecoder(nn.Layer):
-    """hidden @ W^T + b with W the word-embedding matrix [V, H] (shared, not a copy)."""
-
-    def __init__(self, embedding_weight, vocab_size: int):
-        super().__init__()
-        self.weight = embedding_weight
-        self.bias = self.create_parameter([vocab_size], is_bias=True)
-
-    def forward(self, hidden):
-        return paddle.matmul(hidden, self.weight, transpose_y=True) + self.bias
-
-
-class BertLMPredictionHead(nn.Layer):
-    """transform -> act -> LayerNorm -> vocabulary logits through the tied input embeddings."""
-
-    def __init__(self, config: BertConfig, embedding_weight):
-        super().__init__()
-        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = activation(config.hidden_act)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        self.decoder = TiedDecoder(embedding_weight, config.vocab_size)
-        self.decoder_bias = self.decoder.bias  # PaddleNLP saves the bias under both names
-
-    def forward(self, hidden):
-        return self.decoder(self.layer_norm(self.act(self.transform(hidden))))
-
-
-class BertOnlyMLMHead(nn.Layer):
-    def __init__(self, config: BertConfig, embedding_weight):
-        super().__init__()
-        self.predictions = BertLMPredictionHead(config, embedding_weight)
-
-
 class BertForMaskedLM(PretrainedBert):
     """Masked-word prediction (used by data augmentation). logits [B, S, V], or [N, V] at masked_positions."""
 
     has_mlm_head = True
-    encoder_class = BertModel  # built as self.<base_model_prefix>: self.bert here, self.ernie for ERNIE
+    encoder_class = BertModel
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, initialise: bool = True):
         super().__init__(config)
-        with _skip_init():
-            setattr(self, self.base_model_prefix, self.encoder_class(config))
+        # The encoder under PaddleNLP's attribute name: self.bert here, self.ernie in ErnieForMaskedLM.
+        setattr(self, self.base_model_prefix, self.encoder_class(config, initialise=False))
         self.cls = BertOnlyMLMHead(config, self.base.embeddings.word_embeddings.weight)
-        self._finish_init(BertForMaskedLM)
+        if initialise:
+            self.init_weights()
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
                 output_attention_scores=False, num_layers=None, masked_positions=None) -> ModelOutput:
@@ -770,6 +662,62 @@ class ErnieForMaskedLM(BertForMaskedLM):
 
 
 # ----------------------------------------------------------------------------------------------
+# Configs and weights from a folder
+
+
+def read_config(folder: Path, config_class: type[BertConfig] | None = None) -> BertConfig:
+    """The config that wins in the folder (checkpoints.CONFIG_ORDER), else a built-in PaddleNLP name's.
+
+    config_class: the model's (from_pretrained); by default ErnieConfig for an ERNIE folder
+    (checkpoints.model_type), else BertConfig."""
+    if config_class is None:
+        config_class = ErnieConfig if checkpoints.model_type(folder) == "ernie" else BertConfig
+    found = checkpoints.read_config_dict(folder)
+    if found is not None:
+        path, d = found
+        try:
+            return config_class.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise errors.DataError(path, None, f"not a valid model config ({e})") from None
+    builtin = configs.builtin_config(folder.name)
+    if builtin is not None:
+        return config_class(**builtin)
+    raise errors.UserError(f"{folder}: no {checkpoints.CONFIG_JSON} or {checkpoints.CONFIG_PADDLENLP} found")
+
+
+def with_overrides(config: BertConfig, overrides: dict[str, Any], config_class: type[BertConfig]) -> BertConfig:
+    """The config, as a config_class, with some fields replaced; new labels (num_labels, label2id, id2label)
+    drop the old label names."""
+    d = config.to_dict()
+    if {"num_labels", "label2id", "id2label"} & set(overrides):
+        d["label2id"] = d["id2label"] = None
+    unknown = set(overrides) - set(d)
+    if unknown:
+        raise TypeError(f"unknown config fields: {sorted(unknown)}")
+    d.update(overrides)
+    return config_class.from_dict(d)
+
+
+def _info(msg: str) -> None:
+    print(f"info: {msg}", file=sys.stderr)
+
+
+def _summarise(keys: list[str]) -> str:
+    """'classifier.* (2), cls.predictions.* (5)': key groups, not hundreds of names."""
+    groups: dict[str, int] = {}
+    for k in keys:
+        parts = k.split(".")
+        group = ".".join(parts[:2]) if parts[0] in ("bert", "tinybert", "ernie", "cls") and len(parts) > 2 else parts[0]
+        groups[group] = groups.get(group, 0) + 1
+    return ", ".join(f"{g}.* ({n})" for g, n in sorted(groups.items()))
+
+
+def paddle_dtype_to_numpy(dtype) -> str:
+    name = str(dtype).replace("paddle.", "")
+    return {"bfloat16": "float32"}.get(name, name)
+
+
+# ----------------------------------------------------------------------------------------------
 # Helpers for generic code
 
 MODEL_CLASSES = {
@@ -789,7 +737,7 @@ def model_class(model_type: str, head: str) -> type[PretrainedBert]:
     key = (model_type.lower(), head)
     if key not in MODEL_CLASSES:
         raise errors.UserError(f"no model for model_type={model_type!r}, head={head!r}; "
-                            f"choose from {sorted(MODEL_CLASSES)}")
+                               f"choose from {sorted(MODEL_CLASSES)}")
     return MODEL_CLASSES[key]
 
 
@@ -817,3 +765,4 @@ def count_parameters(model: nn.Layer) -> int:
             seen.add(id(p))
             total += int(np.prod(p.shape))
     return total
+
