@@ -45,6 +45,7 @@ from typing import Any, Iterator, Sequence, TextIO
 
 from tinybert.models import checkpoints
 from tinybert import errors
+from tinybert.device import resolve_device
 from tinybert.training import runlog
 from tinybert.data import tasks
 
@@ -105,14 +106,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--teacher_model_name_or_path", default=None,
                    help="Instead of --teacher_path: a pretrained model (PaddleNLP layout) to fine-tune on the "
                         "training rows first, once (OUTPUT_DIR/teacher).")
-    g.add_argument("--teacher_model_type", default="bert", choices=["bert", "tinybert", "ernie"])
+    g.add_argument("--teacher_model_type", default="bert", choices=["bert", "tinybert", "ernie"],
+                   help="Architecture of the teacher (or of --teacher_model_name_or_path).")
     g.add_argument("--teacher_steps", type=int, default=0,
                    help="Fine-tuning steps of --teacher_model_name_or_path (0: --teacher_epochs).")
-    g.add_argument("--teacher_epochs", type=float, default=3)
-    g.add_argument("--teacher_learning_rate", type=float, default=5e-5)
+    g.add_argument("--teacher_epochs", type=float, default=3,
+                   help="Fine-tuning epochs of --teacher_model_name_or_path.")
+    g.add_argument("--teacher_learning_rate", type=float, default=5e-5,
+                   help="Learning rate of the teacher's fine-tuning.")
 
     g = p.add_argument_group("student")
-    g.add_argument("--student_model_type", default="tinybert", choices=["tinybert", "bert", "ernie"])
+    g.add_argument("--student_model_type", default="tinybert", choices=["tinybert", "bert", "ernie"],
+                   help="Architecture of the student (task_distill.py --model_type).")
     g.add_argument("--student_config", default=None,
                    help="A new student: overrides of the teacher's config such as num_hidden_layers=2.")
     g.add_argument("--init_from_teacher", action="store_true",
@@ -132,14 +137,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--aug_p", type=float, default=0.4, help="Probability of replacing each word.")
 
     g = p.add_argument_group("training (every variant alike)")
-    g.add_argument("--max_seq_length", type=int, default=128)
-    g.add_argument("--batch_size", type=int, default=32)
+    g.add_argument("--max_seq_length", type=int, default=128, help="Longer inputs are truncated.")
+    g.add_argument("--batch_size", type=int, default=32, help="Examples per optimizer step, in every stage.")
     g.add_argument("--learning_rate", type=float, default=5e-5, help="Both stages, unless given per stage.")
-    g.add_argument("--intermediate_learning_rate", type=float, default=None)
-    g.add_argument("--prediction_learning_rate", type=float, default=None)
+    g.add_argument("--intermediate_learning_rate", type=float, default=None,
+                   help="Learning rate of stage 1 (default: --learning_rate).")
+    g.add_argument("--prediction_learning_rate", type=float, default=None,
+                   help="Learning rate of stage 2 (default: --learning_rate).")
     g.add_argument("--intermediate_steps", type=int, default=300, help="Optimizer steps of stage 1.")
     g.add_argument("--prediction_steps", type=int, default=300, help="Optimizer steps of stage 2.")
-    g.add_argument("--warmup_proportion", type=float, default=0.1)
+    g.add_argument("--warmup_proportion", type=float, default=0.1,
+                   help="Fraction of each stage's steps over which the learning rate rises from 0.")
     g.add_argument("--T", type=float, default=1.0, help="Temperature of L_pred.")
     g.add_argument("--save_steps", type=int, default=100,
                    help="Evaluate (stage 2) and consider a resumable checkpoint every N steps; the table "
@@ -155,7 +163,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--prepare_only", action="store_true",
                    help="Write the data, augmentation and teacher, then stop (before shards share a folder).")
     g.add_argument("--report_only", action="store_true", help="Only merge the existing results into the table.")
-    g.add_argument("--output_dir", default="ablation_output")
+    g.add_argument("--output_dir", default="ablation_output",
+                   help="Folder of the data, the teacher, every variant's runs and the results table.")
     g.add_argument("--verbose", action="store_true", help="Show each stage's output here too (always in its log).")
     cli.add_device_args(p, devices=("cpu", "gpu"), n_gpu=False)
     args = p.parse_args(argv)
@@ -616,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         report(args, lay, started)
         return
     spec = tasks.get_task(args.task_name)
-    args.device = cli.resolve_device(args.device)
+    args.device = resolve_device(args.device)
     out.mkdir(parents=True, exist_ok=True)
     checkpoints.check_not_an_input(out, "--output_dir", {"--data_dir": args.data_dir, "--glue_dir": args.glue_dir})
     check_settings(out, result_settings(args))

@@ -60,6 +60,7 @@ from tinybert.augmentation import augment
 from tinybert.models import checkpoints
 from tinybert.data import datafiles
 from tinybert import errors
+from tinybert.device import set_device
 from tinybert.models import modeling
 from tinybert.data import tasks
 from tinybert.training import trainer
@@ -583,7 +584,7 @@ def load_models(args: argparse.Namespace, config: augment.AugmentConfig):
         return tokenizer, None, glove
     from tinybert.models import modeling
 
-    args.device = cli.set_device(args.device)
+    args.device = set_device(args.device)
     model = modeling.load_masked_lm(folder)  # ErnieForMaskedLM for an ERNIE folder, else BERT's
     if tokenizer.vocab_size != model.config.vocab_size:
         raise UserError(f"{folder}: vocab.txt has {tokenizer.vocab_size} tokens but the model "
@@ -661,7 +662,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings_of(args, config, input_path, args.mlm != "none" and args.pretrained_bert_model is not None)
     part = shard_path(output, args.shard_id, args.num_shards)
     if launched():
-        args.device = cli.set_device(args.device)  # before the process group: it picks gloo or nccl by it
+        args.device = set_device(args.device)  # before the process group: it picks gloo or nccl by it
     launch = join_launch(part)
 
     def make_finder() -> augment.CandidateFinder:

@@ -18,26 +18,29 @@ from typing import Any
 import paddle
 import paddle.nn.functional as F
 
+from tinybert import settings
 from tinybert.models import checkpoints
 from tinybert.training import evaluation
 from tinybert.data import features
 from tinybert.models import modeling
 from tinybert.data import tasks
 from tinybert.training import trainer
+from tinybert.training.config import TrainConfig
 from tinybert.data.tokenization import BertTokenizer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=cli.HelpFormatter)
-    parser.add_argument("--model_type", default="bert", choices=["bert", "tinybert", "ernie"])
+    parser.add_argument("--model_type", default="bert", choices=["bert", "tinybert", "ernie"],
+                        help="Architecture of the model in --model_name_or_path.")
     parser.add_argument("--model_name_or_path", required=True,
                         help="Model folder (PaddleNLP layout; convert Hugging Face folders with "
                              "convert_checkpoint.py) or a name in PaddleNLP's model cache.")
     parser.add_argument("--max_seq_length", type=int, default=128,
                         help="Longer inputs are truncated (longest text first).")
     cli.add_data_args(parser, splits=("train", "dev"))
-    cli.add_training_args(parser)
+    settings.add_flags(parser.add_argument_group("training"), TrainConfig)
     cli.add_device_args(parser)
     return parser.parse_args(argv)
 
@@ -52,16 +55,18 @@ def sequence_classification_loss(model: paddle.nn.Layer, batch: dict[str, paddle
     return F.cross_entropy(logits, batch["label"]), {}
 
 
-def load_classifier(model_type: str, model_dir: Path, spec: tasks.TaskSpec) -> modeling.PretrainedBert:
-    """The model with a classification head for the task's labels. A checkpoint that already has a head
-    (or names its labels) must number them as the task does: otherwise its head would be read as the
-    wrong classes. A bare encoder's placeholder labels (LABEL_0, ...) mean nothing and are replaced."""
-    label2id = modeling.read_config(model_dir).label2id
+def load_classifier(model_type: str, model_dir: Path, config: modeling.BertConfig,
+                    spec: tasks.TaskSpec) -> modeling.PretrainedBert:
+    """The model (folder and config read) with a classification head for the task's labels. A checkpoint
+    that already has a head (or names its labels) must number them as the task does: otherwise its head
+    would be read as the wrong classes. A bare encoder's placeholder labels (LABEL_0, ...) mean nothing and
+    are replaced."""
+    label2id = config.label2id
     named = bool(label2id) and any(not label.startswith("LABEL_") for label in label2id)
     if checkpoints.has_classifier(model_dir) or named:
         tasks.check_label_order(spec, label2id)
     head = {"num_labels": 1} if spec.is_regression else {"label2id": spec.label2id}
-    return modeling.model_class(model_type, "classification").from_pretrained(model_dir, **head)
+    return modeling.model_class(model_type, "classification").from_pretrained(model_dir, config=config, **head)
 
 
 def save_checkpoint(tokenizer: BertTokenizer, model: modeling.PretrainedBert, folder: Path) -> None:
@@ -73,17 +78,19 @@ def save_checkpoint(tokenizer: BertTokenizer, model: modeling.PretrainedBert, fo
 @cli.run_main
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    config = settings.from_args(TrainConfig, args, run_args=settings.plain_values(args))
+    data_config = cli.data_config(args)
     model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
-    checkpoints.check_not_an_input(args.output_dir, "--output_dir", {
-        "--model_name_or_path": model_dir, "--train_file": args.train_file, "--dev_file": args.dev_file})
-    cli.check_max_seq_length(args.max_seq_length, modeling.read_config(model_dir).max_position_embeddings,
-                             minimum=3)
-    config = cli.start_training(args, "finetune_teacher.py")
-    trainer.set_seed(args.seed)  # the new classifier head's initialisation is part of the run
+    model_config = modeling.read_config(model_dir, modeling.model_class(args.model_type, "classification").config_class)
+    cli.check_max_seq_length(args.max_seq_length, model_config.max_position_embeddings, minimum=3)
+    cli.start_training(config, args.device, args.n_gpu, "finetune_teacher.py", inputs={
+        "--model_name_or_path": model_dir, "--train_file": data_config.train_file,
+        "--dev_file": data_config.dev_file})
+    trainer.set_seed(config.seed)  # the new classifier head's initialisation is part of the run
 
-    spec, data = tasks.load_task_data(cli.data_config(args), splits=("train", "dev"))
+    spec, data = tasks.load_task_data(data_config, splits=("train", "dev"))
     tokenizer = BertTokenizer.from_pretrained(model_dir)
-    model = load_classifier(args.model_type, model_dir, spec)
+    model = load_classifier(args.model_type, model_dir, model_config, spec)
 
     encode = functools.partial(features.encode_examples, tokenizer, max_seq_length=args.max_seq_length, spec=spec)
     train_set = encode(data["train"])
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{spec.name}: train {len(train_set)}, {sizes}; {modeling.count_parameters(model):,} parameters")
 
     return trainer.train(model, train_set, sequence_classification_loss, config,
-                         evaluate=evaluation.task_evaluator(spec, dev_sets, args.batch_size, tokenizer.pad_token_id),
+                         evaluate=evaluation.task_evaluator(spec, dev_sets, config.batch_size, tokenizer.pad_token_id),
                          save_model=functools.partial(save_checkpoint, tokenizer), collate_fn=collate)
 
 

@@ -20,8 +20,6 @@ from typing import Callable, Sequence
 import paddle
 import paddle.nn.functional as F
 
-from tinybert.errors import UserError
-
 Tensor = paddle.Tensor
 
 
@@ -70,8 +68,8 @@ def hidden_mse(student_hidden: Tensor, teacher_hidden: Tensor,
 def _projected_mse(student: Tensor, teacher: Tensor, projection, what: str) -> Tensor:
     if projection is not None:
         student = projection(student)
-    if student.shape[-1] != teacher.shape[-1]:
-        raise UserError(f"{what} widths differ (student {student.shape[-1]}, teacher {teacher.shape[-1]}): "
+    if student.shape[-1] != teacher.shape[-1]:  # distill.fit_projection gives every narrower student a W_h
+        raise ValueError(f"{what} widths differ (student {student.shape[-1]}, teacher {teacher.shape[-1]}): "
                         f"the student needs fit_dense with fit_size = {teacher.shape[-1]}")
     return F.mse_loss(student, teacher)
 
@@ -88,14 +86,9 @@ def attention_mse(student_scores: Tensor, teacher_scores: Tensor, attention_mask
     included; those rows and the zeroed keys add to the count, so its loss is smaller on padded batches and
     the padded query rows still pull on the student. Here neither happens.
     """
-    if student_scores.shape[1] != teacher_scores.shape[1]:
-        raise UserError(f"attention distillation needs the same number of heads in student and teacher "
-                        f"(student {student_scores.shape[1]}, teacher {teacher_scores.shape[1]}); set the "
-                        f"student's num_attention_heads to {teacher_scores.shape[1]} or give the attention "
-                        f"term weight 0")
-    if student_scores.shape != teacher_scores.shape:
-        raise UserError(f"attention score shapes differ: student {student_scores.shape}, "
-                        f"teacher {teacher_scores.shape}")
+    if student_scores.shape != teacher_scores.shape:  # head counts: DistillConfig.check_models tells the user
+        raise ValueError(f"attention score shapes differ: student {list(student_scores.shape)}, "
+                         f"teacher {list(teacher_scores.shape)}")
     # float32 even under AMP: sums over B*h*S*S squared scores overflow float16.
     squared = (student_scores.astype("float32") - teacher_scores.astype("float32")) ** 2
     if attention_mask is None:
@@ -133,8 +126,8 @@ def intermediate_loss(student_out, teacher_out, layer_map: Sequence[int], attent
         terms["attn"] = paddle.add_n([
             attention_mse(student_out.attention_scores[m - 1], teacher_out.attention_scores[n - 1], attention_mask)
             for m, n in enumerate(layer_map, start=1)])
-    if not terms:
-        raise UserError("all intermediate loss weights are 0: nothing to distil")
+    if not terms:  # DistillConfig refuses these weights
+        raise ValueError("all intermediate loss weights are 0: nothing to distil")
     total = paddle.add_n([w[name] * value for name, value in terms.items()])
     return total, {f"loss_{name}": value.detach() for name, value in terms.items()}
 
@@ -155,7 +148,7 @@ def prediction_loss(student_logits: Tensor, teacher_logits: Tensor, temperature:
     logs = {"loss_pred": soft.detach()}
     if not alpha:
         if not pred_weight:
-            raise UserError("--pred_weight 0 and --alpha 0: the prediction stage has no loss left")
+            raise ValueError("pred_weight 0 and alpha 0: no loss left")  # DistillConfig refuses these
         return pred_weight * soft if pred_weight != 1 else soft, logs
     if labels is None:
         raise ValueError("alpha > 0 needs the gold labels")

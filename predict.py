@@ -32,6 +32,7 @@ import numpy as np
 from tinybert.models import checkpoints
 from tinybert.data import datafiles
 from tinybert import errors
+from tinybert.device import resolve_device
 from tinybert.training import evaluation
 from tinybert.data import features
 from tinybert import inference
@@ -226,7 +227,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Write the benchmark's submission file(s) of the test set here: GLUE's DIR/SST-2.tsv "
                              "(MNLI-m.tsv, MNLI-mm.tsv), CLUE's DIR/afqmc_predict.json (tnews11_predict.json, ...).")
     parser.add_argument("--overwrite", action="store_true", help="Replace existing output files.")
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=int, default=32, help="Examples per forward pass.")
     parser.add_argument("--max_seq_length", type=int, default=None,
                         help="Truncation length (default: the one recorded at export, else 128).")
     cli.add_device_args(parser, devices=("cpu", "gpu"), n_gpu=False)
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     if args.batch_size < 1:
         raise errors.UserError("--batch_size must be at least 1")
     check_outputs_free(args)
-    args.device = cli.resolve_device(args.device)
+    args.device = resolve_device(args.device)
     predictor = inference.load_predictor(args.model_path, args.device, args.cpu_threads, args.runtime)
     max_seq_length = args.max_seq_length or predictor.max_seq_length
     cli.check_max_seq_length(max_seq_length, predictor.max_positions)

@@ -53,6 +53,7 @@ import numpy as np
 from tinybert.augmentation import augment
 import data_augmentation as da
 from tinybert import errors
+from tinybert.device import set_device
 from tinybert.augmentation.glove import GloVe, load_glove
 
 
@@ -198,7 +199,7 @@ def main() -> None:
     from tinybert.models import modeling
     from tinybert.data.tokenization import BertTokenizer
 
-    cli.set_device(args.device)
+    set_device(args.device)
     if args.device == "cpu":
         paddle.base.core.set_num_threads(args.threads)  # the reference's eager kernels
     t0 = time.perf_counter()

@@ -41,6 +41,7 @@ from typing import Callable
 import numpy as np
 
 from tinybert import errors
+from tinybert.device import set_device
 from tinybert import inference
 
 BACKENDS = ("eager", "paddle_inference", "paddle_inference_no_onednn", "onnxruntime")
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         requested.insert(0, GATE_BACKEND)
     if args.output_json and Path(args.output_json).exists():
         raise errors.UserError(f"{args.output_json} exists; remove it or choose another --output_json")
-    cli.set_device(args.device)
+    set_device(args.device)
     inference.set_eager_threads(threads)
     backends, notes = available_backends(requested, args.device)
     int8_note = int8_unavailable(args.device)

@@ -21,7 +21,6 @@ import pytest
 
 from tinybert.augmentation import augment
 from tinybert.models import checkpoints
-from tinybert import cli
 from tinybert.distillation import distill
 from tinybert import errors
 import export_model
@@ -488,10 +487,11 @@ def test_a_narrower_ernie_students_projection_is_restored_on_resume(ernie_teache
 
 def test_a_new_intermediate_run_continues_the_saved_projection(ernie_teacher, ernie_stage1):
     """Stage 1 again from stage 1's output (a new run, not --resume): its W_h goes on from the saved one."""
-    args = task_distill.parse_args(distill_args(ernie_teacher, ernie_teacher["root"] / "unused", "--model_type",
-                                                "ernie", "--model_name_or_path", str(ernie_stage1),
-                                                "--intermediate_distill"))
-    spec = tasks.load_task_data(cli.data_config(args), ("train",))[0]
+    parsed = task_distill.parse_args(distill_args(ernie_teacher, ernie_teacher["root"] / "unused", "--model_type",
+                                                  "ernie", "--model_name_or_path", str(ernie_stage1),
+                                                  "--intermediate_distill"))
+    args = parsed.distill
+    spec = tasks.load_task_data(parsed.data, ("train",))[0]
     teacher = distill.load_teacher(args.teacher_path, "ernie", spec)
     tokenizer = BertTokenizer.from_pretrained(args.teacher_path)
     student = distill.build_student("ernie", spec, teacher, tokenizer, str(ernie_stage1))

@@ -78,7 +78,7 @@ def test_embedding_and_hidden_mse_with_projection():
     assert float(embedding_mse(t(hs), t(ht), proj)) == pytest.approx(expected, rel=1e-5)
     same = rng.normal(size=(2, 5, 12)).astype("float32")
     assert float(hidden_mse(t(same), t(ht))) == pytest.approx(np.mean((same - ht) ** 2), rel=1e-5)
-    with pytest.raises(errors.UserError, match="fit_dense"):
+    with pytest.raises(ValueError, match="widths differ.*fit_dense"):  # a bug: fit_projection gives every W_h
         hidden_mse(t(hs), t(ht))
 
 
@@ -115,7 +115,8 @@ def test_attention_mse_ignores_padded_queries_and_keys():
 
 
 def test_attention_mse_head_mismatch_is_a_clear_error():
-    with pytest.raises(errors.UserError, match="same number of heads.*student 2, teacher 4"):
+    """A programming error here: users are told of differing head counts by DistillConfig.check_models."""
+    with pytest.raises(ValueError, match=r"shapes differ: student \[1, 2, 3, 3\], teacher \[1, 4, 3, 3\]"):
         attention_mse(t(np.zeros((1, 2, 3, 3), "float32")), t(np.zeros((1, 4, 3, 3), "float32")))
 
 
@@ -172,5 +173,14 @@ def test_pred_weight_scales_the_soft_term_and_zero_leaves_the_hard_label_loss():
     assert float(logs["loss_pred"]) == pytest.approx(float(soft), rel=1e-5)  # still logged, not trained on
     half, _ = prediction_loss(t(zs), t(zt), 2.0, pred_weight=0.5)
     assert float(half) == pytest.approx(0.5 * float(soft), rel=1e-5)
-    with pytest.raises(errors.UserError, match="no loss left"):
+    with pytest.raises(ValueError, match="no loss left"):  # DistillConfig refuses these weights
         prediction_loss(t(zs), t(zt), 2.0, pred_weight=0.0)
+
+
+def test_a_wrong_call_is_a_value_error_not_a_user_error():
+    """losses.py is tensor code: a call it cannot serve is a bug (ValueError, with its traceback); the
+    flags that would lead there are refused earlier, with the flag named (DistillConfig)."""
+    stu, tea = fake_output(1, 4, 2), fake_output(2, 4, 2)
+    with pytest.raises(ValueError, match="all intermediate loss weights are 0") as e:
+        intermediate_loss(stu, tea, [2], None, weights={"emb": 0, "hidden": 0, "attn": 0})
+    assert not isinstance(e.value, errors.UserError)

@@ -107,7 +107,8 @@ def read_log(output_dir: Path) -> list[dict]:
 
 
 def parse(toy: dict, *extra: str):
-    return task_distill.parse_args(distill_args(toy, toy["root"] / "unused", *extra))
+    """The DistillConfig of a command line (checked, stage and projection resolved)."""
+    return task_distill.parse_args(distill_args(toy, toy["root"] / "unused", *extra)).distill
 
 
 def models(toy: dict, *extra: str):

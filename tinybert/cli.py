@@ -2,26 +2,30 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import os
 import shlex
 import signal
 import sys
-import warnings
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from tinybert import cpu_threads_per_process  # noqa: F401  (re-exported for the scripts)
+from tinybert.device import set_device
 from tinybert.errors import Interrupted, UserError
+from tinybert.settings import TurnOff
 
 if TYPE_CHECKING:  # imported where used, after the environment is set up
     from tinybert.data import tasks
+    from tinybert.training.config import TrainConfig
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help shows every flag's default and keeps the script's docstring as written; a flag whose default
-    is None and whose help states its default (--N: per task) is not also given "(default: None)"."""
+    """--help shows every flag's default once and keeps the script's docstring as written. No default is
+    shown for a required flag, for the --no_NAME of a boolean setting (its --NAME says it), or for a flag
+    whose default is None and whose help states its default (--N: per task)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or isinstance(action, TurnOff):
+            return action.help
         if action.default is None and "default" in (action.help or "").lower():
             return action.help
         return super()._get_help_string(action)
@@ -85,9 +89,8 @@ def add_device_args(parser: argparse.ArgumentParser, devices: Sequence[str] = ("
                                  "to use instead (python -m paddle.distributed.launch --gpus 0,1 SCRIPT ...).")
 
 
-def check_n_gpu(args: argparse.Namespace, script: str) -> None:
+def check_n_gpu(n: int | None, script: str) -> None:
     """--n_gpu N > 1 outside a launcher: say how to start N processes instead of ignoring it."""
-    n = getattr(args, "n_gpu", None)
     if n is None or n <= 1 or int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1:
         return
     cards = ",".join(str(i) for i in range(n))
@@ -95,87 +98,20 @@ def check_n_gpu(args: argparse.Namespace, script: str) -> None:
                     f"python -m paddle.distributed.launch --gpus {cards} {script} ... (without --n_gpu)")
 
 
-def add_training_args(parser: argparse.ArgumentParser) -> None:
-    """Flags common to every training stage (trainer.TrainConfig). A stage changes defaults with
-    parser.set_defaults(...)."""
-    from tinybert.training.trainer import TrainConfig
-
-    d = TrainConfig(output_dir="")
-    g = parser.add_argument_group("training")
-    g.add_argument("--output_dir", required=True, help="Folder for best_model/, last/ and train_log.jsonl.")
-    g.add_argument("--overwrite_output_dir", action="store_true",
-                   help="Start afresh in a non-empty output folder (removes its last/, best_model/ and log).")
-    g.add_argument("--resume", action="store_true", help="Continue the run saved in OUTPUT_DIR/last.")
-    g.add_argument("--learning_rate", type=float, default=d.learning_rate, help="Peak learning rate of AdamW.")
-    g.add_argument("--num_train_epochs", type=float, default=d.num_train_epochs,
-                   help="Epochs (ignored when --max_steps > 0).")
-    g.add_argument("--max_steps", type=int, default=d.max_steps,
-                   help="Optimizer steps in total; overrides epochs if > 0.")
-    g.add_argument("--batch_size", type=int, default=d.batch_size,
-                   help="Examples per device per forward pass (the global batch is this x devices x accumulation).")
-    g.add_argument("--gradient_accumulation_steps", type=int, default=d.gradient_accumulation_steps,
-                   help="Forward/backward passes summed before each optimizer step.")
-    g.add_argument("--warmup_proportion", type=float, default=d.warmup_proportion,
-                   help="Fraction of the steps over which the learning rate rises linearly from 0.")
-    g.add_argument("--warmup_steps", type=int, default=d.warmup_steps,
-                   help="Warm-up length in steps; overrides --warmup_proportion when > 0.")
-    g.add_argument("--weight_decay", type=float, default=d.weight_decay,
-                   help="AdamW decoupled weight decay (never applied to biases and LayerNorm).")
-    g.add_argument("--adam_epsilon", type=float, default=d.adam_epsilon, help="Epsilon of AdamW.")
-    g.add_argument("--max_grad_norm", type=float, default=d.max_grad_norm,
-                   help="Clip the global gradient norm; 0 = off.")
-    g.add_argument("--seed", type=int, default=d.seed, help="Seed of the data order, dropout and new weights.")
-    g.add_argument("--logging_steps", type=int, default=d.logging_steps,
-                   help="Log the mean loss every N optimizer steps.")
-    g.add_argument("--save_steps", type=int, default=d.save_steps,
-                   help="Evaluate every N optimizer steps (keeping the best in OUTPUT_DIR/best_model) and consider "
-                        "a resumable checkpoint in OUTPUT_DIR/last: it is written at such a step when "
-                        "--checkpoint_minutes have passed since the last one, at an epoch's end, and always at the "
-                        "end, each only while writing stays under --checkpoint_budget of the time.")
-    g.add_argument("--checkpoint_minutes", type=float, default=d.checkpoint_minutes,
-                   help="Least minutes between two resumable checkpoints (0: at every --save_steps).")
-    g.add_argument("--checkpoint_budget", type=float, default=d.checkpoint_budget,
-                   help="Largest share of the run's time spent writing checkpoints (0: no limit).")
-    g.add_argument("--amp", "--use_amp", dest="amp", action="store_true",
-                   help="Mixed precision on GPU (no effect on CPU).")
-    g.add_argument("--amp_dtype", default=d.amp_dtype, choices=["float16", "bfloat16"],
-                   help="Half type for --amp; float16 uses dynamic loss scaling.")
-    g.add_argument("--group_by_length", action="store_true", default=d.group_by_length,
-                   help="Length-grouped batches: shuffled, then sorted by length within pools of 50 batches and the "
-                        "batches shuffled, so each carries little padding.")
-    g.add_argument("--no_group_by_length", dest="group_by_length", action="store_false",
-                   help="Plain random batches (padded to their longest row).")
-    g.add_argument("--logging_dir", default=None,
-                   help="Folder of the VisualDL records of losses, learning rate, throughput and dev metrics "
-                        "(default OUTPUT_DIR/visualdl; 'none' writes none). View: visualdl --logdir FOLDER.")
-
-
-def train_config(args: argparse.Namespace):
-    """The trainer.TrainConfig of the parsed flags, checked; the whole command line goes in run_args."""
-    from tinybert.training.trainer import TrainConfig
-
-    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("run_args", "visualdl")]
-    run_args = {k: v for k, v in vars(args).items()
-                if isinstance(v, (str, int, float, bool, type(None), list))}
-    settings = {k: getattr(args, k) for k in names}
-    off = isinstance(settings["logging_dir"], str) and settings["logging_dir"].lower() == "none"
-    settings["logging_dir"], settings["visualdl"] = (None if off else settings["logging_dir"]), not off
-    config = TrainConfig(**settings, run_args=run_args)
-    config.check()
-    return config
-
-
-def start_training(args: argparse.Namespace, script: str):
-    """A training script's first second: its TrainConfig checked, --n_gpu, the output folder (before any
-    data or model is loaded), the device and the process group. Returns the TrainConfig."""
+def start_training(config: TrainConfig, device: str, n_gpu: int | None, script: str,
+                   inputs: Mapping[str, str | os.PathLike | None]) -> str:
+    """A training script's first second, before any data or model is loaded: --n_gpu, the output folder
+    (neither one of the run's `inputs`, flag -> path, nor a folder it may not write), the device and the
+    process group. Returns the device chosen (--device auto resolved)."""
+    from tinybert.models import checkpoints
     from tinybert.training import trainer
 
-    config = train_config(args)
-    check_n_gpu(args, script)
+    check_n_gpu(n_gpu, script)
+    checkpoints.check_not_an_input(config.output_dir, "--output_dir", dict(inputs))
     trainer.check_output_dir(config)
-    args.device = set_device(args.device)
+    device = set_device(device)
     trainer.init_distributed()
-    return config
+    return device
 
 
 def check_max_seq_length(value: int, positions: int, whose: str = "the model's", minimum: int | None = None,
@@ -187,40 +123,6 @@ def check_max_seq_length(value: int, positions: int, whose: str = "the model's",
                         "lower it")
     if minimum is not None and value < minimum:
         raise UserError(f"--max_seq_length {value} leaves no room for text beside [CLS] and [SEP]")
-
-
-def gpu_card() -> int:
-    """This process's GPU: paddle.distributed.launch tells each process its own (--gpus 2,3 gives 2 and 3)."""
-    card = os.environ.get("FLAGS_selected_gpus") or os.environ.get("PADDLE_LOCAL_RANK") or "0"
-    return int(card.split(",")[0])
-
-
-def resolve_device(device: str) -> str:
-    """--device auto -> "gpu" when this paddle build has CUDA and a GPU is visible, else "cpu" (said once)."""
-    if device != "auto":
-        return device
-    import paddle
-
-    found = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-    chosen = "gpu" if found else "cpu"
-    print(f"device: {chosen} (--device auto: {'a CUDA GPU is visible' if found else 'no CUDA GPU visible'})",
-          file=sys.stderr)
-    return chosen
-
-
-def set_device(device: str) -> str:
-    """Select the paddle device (auto resolved), with a one-line error when this paddle build lacks it."""
-    import paddle
-
-    device = resolve_device(device)
-    if device == "gpu" and not paddle.is_compiled_with_cuda():
-        raise UserError("--device gpu asked for, but this paddle build has no CUDA: "
-                        "install paddlepaddle-gpu (see README), or use --device cpu")
-    if device == "gpu":
-        paddle.set_device(f"gpu:{gpu_card()}")
-    else:
-        paddle.set_device(device)
-    return device
 
 
 # ------------------------------------------------------------------------------------------ data flags

@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from tinybert.models import checkpoints
-from tinybert import cli
 from tinybert import errors
+from tinybert.device import gpu_card, set_device
 
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 MODEL_FILE, PARAMS_FILE, ONNX_FILE = "model.json", "model.pdiparams", "model.onnx"
@@ -103,8 +103,8 @@ def paddle_inference_runner(model_file: str | os.PathLike, params_file: str | os
 
     config = inference.Config(str(model_file), str(params_file))
     if device == "gpu":
-        cli.set_device("gpu")  # the one-line error when this paddle build has no CUDA
-        config.enable_use_gpu(256, cli.gpu_card())
+        set_device("gpu")  # the one-line error when this paddle build has no CUDA
+        config.enable_use_gpu(256, gpu_card())
     else:
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(cpu_threads or default_cpu_threads())
@@ -281,7 +281,7 @@ def onnx_runner(model_dir: str | os.PathLike, device: str = "cpu", cpu_threads: 
     if device == "gpu":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise errors.UserError("--device gpu with ONNX Runtime needs the onnxruntime-gpu package")
-        providers.insert(0, ("CUDAExecutionProvider", {"device_id": cli.gpu_card()}))
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": gpu_card()}))
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # ONNX Runtime's own error types for a damaged file
@@ -390,7 +390,7 @@ def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threa
                                "written by `export_model.py --onnx`")
     from tinybert.models import modeling
 
-    cli.set_device(device)
+    set_device(device)
     if device == "cpu":
         set_eager_threads(cpu_threads)
     model = modeling.load_classifier(path)

@@ -18,7 +18,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import paddle
@@ -31,6 +31,9 @@ from tinybert.data import tasks
 from tinybert.training import trainer
 from tinybert.data.tokenization import BertTokenizer
 
+if TYPE_CHECKING:
+    from tinybert.distillation.config import DistillSetup
+
 INPUT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
 DISTILL_INFO_FILE = "distill_info.json"
 PROJECTION_FILE = "distill_projection.pdparams"  # a DistillProjection's weight and bias, beside the student
@@ -38,9 +41,11 @@ PROJECTION_FILE = "distill_projection.pdparams"  # a DistillProjection's weight 
 
 # ------------------------------------------------------------------------------------------ models
 
-def load_teacher(path: str, model_type: str, spec: tasks.TaskSpec) -> modeling.PretrainedBert:
-    """The fine-tuned teacher, frozen: eval mode (no dropout) and no gradients to its weights."""
-    teacher = modeling.model_class(model_type, "classification").from_pretrained(path)
+def load_teacher(path: str | Path, model_type: str, spec: tasks.TaskSpec,
+                 config: modeling.BertConfig | None = None) -> modeling.PretrainedBert:
+    """The fine-tuned teacher, frozen: eval mode (no dropout) and no gradients to its weights. config: its
+    config when already read (else read from the folder)."""
+    teacher = modeling.model_class(model_type, "classification").from_pretrained(path, config=config)
     tasks.check_label_order(spec, teacher.config.label2id)
     if teacher.config.num_labels != spec.num_labels:
         raise errors.UserError(f"the teacher has {teacher.config.num_labels} outputs but {spec.name} needs "
@@ -100,24 +105,26 @@ def _config_value(current: Any, text: str, item: str) -> Any:
 
 
 def build_student(model_type: str, spec: tasks.TaskSpec, teacher: modeling.PretrainedBert,
-                  tokenizer: BertTokenizer, name_or_path: str | None = None,
-                  config_text: str | None = None) -> modeling.PretrainedBert:
+                  tokenizer: BertTokenizer, name_or_path: str | Path | None = None,
+                  config_text: str | None = None, config: modeling.BertConfig | None = None
+                  ) -> modeling.PretrainedBert:
     """The student as a classification model with the task's labels and fit_dense sized to the teacher:
     loaded from `name_or_path`, or new from `config_text` (see student_config). Any family may learn from
     any other; both must read the same token ids (the same vocab file, and a student vocab_size no smaller
     than the teacher's vocabulary), and a student folder whose classifier names its labels must have the
-    teacher's (the task's)."""
+    teacher's (the task's). config: the student's config when already read or built (DistillSetup)."""
     labels = dict(num_labels=spec.num_labels, label2id=spec.label2id)
     fit = dict(fit_size=teacher.config.hidden_size)
     cls = modeling.model_class(model_type, "classification")
     if name_or_path:
         folder = checkpoints.resolve_model_dir(name_or_path)
+        config = config or modeling.read_config(folder, cls.config_class)
         check_same_vocab(folder, tokenizer)
-        check_student_labels(folder, spec, teacher)
-        check_vocab_size(modeling.read_config(folder).vocab_size, tokenizer)
-        student = cls.from_pretrained(folder, **labels, **fit)
+        check_student_labels(folder, config, spec, teacher)
+        check_vocab_size(config.vocab_size, tokenizer)
+        student = cls.from_pretrained(folder, config=config, **labels, **fit)
     else:
-        config = student_config(config_text, teacher.config, cls.config_class)
+        config = config or student_config(config_text, teacher.config, cls.config_class)
         check_vocab_size(config.vocab_size, tokenizer)
         d = {**config.to_dict(), **fit, "id2label": None, **labels}
         student = cls(cls.config_class.from_dict(d))
@@ -132,12 +139,12 @@ def check_vocab_size(vocab_size: int, tokenizer: BertTokenizer) -> None:
                                f"vocabulary ({tokenizer.vocab_size} tokens): both must read the same token ids")
 
 
-def check_student_labels(student_dir: Path, spec: tasks.TaskSpec, teacher: modeling.PretrainedBert) -> None:
+def check_student_labels(student_dir: Path, saved: modeling.BertConfig, spec: tasks.TaskSpec,
+                         teacher: modeling.PretrainedBert) -> None:
     """A student folder saved with a classifier that names its labels (another task's, or the same task's in
-    another order) would have them silently replaced or misread: an error naming both."""
+    another order) would have them silently replaced or misread: an error naming both. saved: its config."""
     if not checkpoints.has_classifier(student_dir):
         return  # an encoder (general TinyBERT, ERNIE): its new classifier takes the teacher's labels
-    saved = modeling.read_config(student_dir)
     if saved.label2id and saved.num_labels != teacher.config.num_labels:
         raise errors.UserError(f"the student {student_dir} has a classifier for {saved.num_labels} labels but the "
                                f"teacher predicts {teacher.config.num_labels}: distil into a student without a "
@@ -159,6 +166,19 @@ def check_same_vocab(student_dir: Path, tokenizer: BertTokenizer) -> None:
         if read_vocab(vocab) != tokenizer.vocab:
             raise errors.UserError(f"{vocab} differs from the teacher's vocabulary: a student must use the "
                                 f"teacher's vocab.txt, since both read the same token ids")
+
+
+def load_models(setup: DistillSetup, spec: tasks.TaskSpec, tokenizer: BertTokenizer, seed: int
+                ) -> tuple[modeling.PretrainedBert, modeling.PretrainedBert]:
+    """(teacher, student) of a resolved setup, nothing read twice; the student's random weights drawn from
+    `seed`, so a random or partly random student is the same on every run and process."""
+    teacher = load_teacher(setup.teacher_dir, setup.teacher_type, spec, setup.teacher_config)
+    trainer.set_seed(seed)
+    student = build_student(setup.student_type, spec, teacher, tokenizer, setup.student_dir,
+                            config=setup.student_config)
+    if setup.init_from_teacher:
+        init_student_from_teacher(student, teacher, setup.layer_map)
+    return teacher, student
 
 
 def init_student_from_teacher(student: modeling.PretrainedBert, teacher: modeling.PretrainedBert,
@@ -270,8 +290,6 @@ def needed_states(layer_map: Sequence[int], weights: dict[str, float]) -> tuple[
     w = {"emb": 1.0, "hidden": 1.0, "attn": 1.0, **(weights or {})}
     hidden = sorted(({0} if w["emb"] else set()) | (set(layer_map) if w["hidden"] else set()))
     attn = sorted({n - 1 for n in layer_map}) if w["attn"] else []
-    if not hidden and not attn:
-        raise errors.UserError("all intermediate loss weights are 0: nothing to distil")
     return hidden, attn
 
 

@@ -46,6 +46,7 @@ from tinybert.models import checkpoints
 from tinybert import errors
 from tinybert.data import features
 from tinybert.training import runlog
+from tinybert.training.config import TrainConfig
 from tinybert.models import safe_pickle
 
 
@@ -65,57 +66,6 @@ DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", 
 
 class TrainingDiverged(errors.UserError):
     """The loss became NaN or infinite; the checkpoints on disk are from before it happened."""
-
-
-# ----------------------------------------------------------------------------------------------- arguments
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a stage trains. Scripts build it from their flags (cli.train_config); the defaults are the flags'."""
-    output_dir: str
-    overwrite_output_dir: bool = False
-    resume: bool = False
-    learning_rate: float = 1e-4
-    num_train_epochs: float = 3
-    max_steps: int = -1
-    batch_size: int = 32
-    gradient_accumulation_steps: int = 1
-    warmup_proportion: float = 0.1
-    warmup_steps: int = 0
-    # PaddleNLP's GLUE fine-tuning and TinyBERT example defaults: no weight decay, no clipping.
-    weight_decay: float = 0.0
-    adam_epsilon: float = 1e-6
-    max_grad_norm: float = 0.0
-    seed: int = 42
-    logging_steps: int = 100
-    save_steps: int = 100
-    checkpoint_minutes: float = 5.0   # a resumable last/ at most this often (and at the end)
-    checkpoint_budget: float = 0.02   # ... and only while writing it costs under this share of the time
-    amp: bool = False
-    amp_dtype: str = "float16"
-    # Length-grouped batches (shuffled, then sorted by length within pools of batches): far less padding.
-    group_by_length: bool = False
-    # VisualDL records: OUTPUT_DIR/visualdl unless a folder is named; visualdl=False writes none.
-    visualdl: bool = True
-    logging_dir: str | None = None
-    # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
-    run_args: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def check(self) -> None:
-        """Reject settings that cannot work, with the flag named."""
-        for name in ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
-            if getattr(self, name) < 1:
-                raise errors.UserError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise errors.UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
-        if not 0 <= self.warmup_proportion <= 1:
-            raise errors.UserError(f"--warmup_proportion must be within [0, 1], got {self.warmup_proportion}")
-        if not self.learning_rate > 0:
-            raise errors.UserError(f"--learning_rate must be positive, got {self.learning_rate}")
-        if self.checkpoint_minutes < 0 or not 0 <= self.checkpoint_budget < 1:
-            raise errors.UserError("--checkpoint_minutes must be >= 0 and --checkpoint_budget within [0, 1)")
-        if self.resume and self.overwrite_output_dir:
-            raise errors.UserError("--resume and --overwrite_output_dir contradict each other; pick one")
 
 
 # ------------------------------------------------------------------------------------ processes and seeds

@@ -1,0 +1,80 @@
+"""TrainConfig: how a stage trains. Each field is also the flag of every training script (settings.py), so a
+training setting is added by adding a field here; trainer.py reads it from the config."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinybert.errors import UserError
+from tinybert.settings import setting
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a stage trains; checked when built. Scripts build it from their flags (settings.from_args) and
+    change defaults with settings.add_flags(..., defaults=...)."""
+    output_dir: str = setting(help="Folder for best_model/, last/ and train_log.jsonl.")
+    overwrite_output_dir: bool = setting(
+        False, "Start afresh in a non-empty output folder (removes its last/, best_model/ and log).")
+    resume: bool = setting(False, "Continue the run saved in OUTPUT_DIR/last.")
+    learning_rate: float = setting(1e-4, "Peak learning rate of AdamW.")
+    num_train_epochs: float = setting(3, "Epochs (ignored when --max_steps > 0).")
+    max_steps: int = setting(-1, "Optimizer steps in total; overrides epochs if > 0.")
+    batch_size: int = setting(
+        32, "Examples per device per forward pass (the global batch is this x devices x accumulation).")
+    gradient_accumulation_steps: int = setting(1, "Forward/backward passes summed before each optimizer step.")
+    warmup_proportion: float = setting(0.1, "Fraction of the steps over which the learning rate rises linearly "
+                                            "from 0.")
+    warmup_steps: int = setting(0, "Warm-up length in steps; overrides --warmup_proportion when > 0.")
+    # PaddleNLP's GLUE fine-tuning and TinyBERT example defaults: no weight decay, no clipping.
+    weight_decay: float = setting(0.0, "AdamW decoupled weight decay (never applied to biases and LayerNorm).")
+    adam_epsilon: float = setting(1e-6, "Epsilon of AdamW.")
+    max_grad_norm: float = setting(0.0, "Clip the global gradient norm; 0 = off.")
+    seed: int = setting(42, "Seed of the data order, dropout and new weights.")
+    logging_steps: int = setting(100, "Log the mean loss every N optimizer steps.")
+    save_steps: int = setting(
+        100, "Evaluate every N optimizer steps (keeping the best in OUTPUT_DIR/best_model) and consider a "
+             "resumable checkpoint in OUTPUT_DIR/last: it is written at such a step when --checkpoint_minutes "
+             "have passed since the last one, at an epoch's end, and always at the end, each only while writing "
+             "stays under --checkpoint_budget of the time.")
+    checkpoint_minutes: float = setting(5.0, "Least minutes between two resumable checkpoints (0: at every "
+                                             "--save_steps).")
+    checkpoint_budget: float = setting(0.02, "Largest share of the run's time spent writing checkpoints "
+                                             "(0: no limit).")
+    amp: bool = setting(False, "Mixed precision on GPU (no effect on CPU).", aliases=("--use_amp",))
+    amp_dtype: str = setting("float16", "Half type for --amp; float16 uses dynamic loss scaling.",
+                             choices=("float16", "bfloat16"))
+    # Length-grouped batches carry far less padding; the distillation stages turn them on by default.
+    group_by_length: bool = setting(
+        False, "Length-grouped batches: shuffled, then sorted by length within pools of 50 batches and the "
+               "batches shuffled, so each carries little padding.",
+        negation="Turn off --group_by_length: plain random batches (padded to their longest row).")
+    logging_dir: str | None = setting(
+        None, "Folder of the VisualDL records of losses, learning rate, throughput and dev metrics (default "
+              "OUTPUT_DIR/visualdl; 'none' writes none). View: visualdl --logdir FOLDER.")
+    # VisualDL records: OUTPUT_DIR/visualdl unless a folder is named; False (--logging_dir none) writes none.
+    visualdl: bool = True
+    # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
+    run_args: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.logging_dir, str) and self.logging_dir.lower() == "none":
+            object.__setattr__(self, "logging_dir", None)  # frozen: set once, while being built
+            object.__setattr__(self, "visualdl", False)
+        self.check()
+
+    def check(self) -> None:
+        """Reject settings that cannot work, with the flag named."""
+        for name in ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
+        if not 0 <= self.warmup_proportion <= 1:
+            raise UserError(f"--warmup_proportion must be within [0, 1], got {self.warmup_proportion}")
+        if not self.learning_rate > 0:
+            raise UserError(f"--learning_rate must be positive, got {self.learning_rate}")
+        if self.checkpoint_minutes < 0 or not 0 <= self.checkpoint_budget < 1:
+            raise UserError("--checkpoint_minutes must be >= 0 and --checkpoint_budget within [0, 1)")
+        if self.resume and self.overwrite_output_dir:
+            raise UserError("--resume and --overwrite_output_dir contradict each other; pick one")
