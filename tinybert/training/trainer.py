@@ -468,7 +468,7 @@ class Trainer:
         config, plan, total = self.config, self.plan, self.plan.total_steps
         self.model.train()
         epoch, skip = divmod(self.state.global_step, plan.steps_per_epoch)
-        self.window = LossWindow(self.world, self._stop_diverged)
+        self.window.began = time.time()  # throughput from the first step, not from the set-up
         while self.state.global_step < total:
             for step_batches in plan.steps_of_epoch(epoch)[skip:]:
                 self.window.add(self.train_step(step_batches), sum(len(micro) for micro in step_batches))
