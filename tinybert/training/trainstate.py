@@ -223,12 +223,11 @@ def write_state(folder: Path, parts: RunParts, rng_states: list[dict[str, Any]],
     folder = Path(folder)
     opt = rename_optimizer_state({k: v for k, v in parts.optimizer.state_dict().items() if k != "LR_Scheduler"},
                                  parts.names)
-    tensors = {(_MASTER + k if master else k): v
-               for master, group in ((False, opt), (True, opt.pop("master_weights", {})))
-               for k, v in group.items()}
+    master = opt.pop("master_weights", {})
+    tensors = {**opt, **{_MASTER + k: v for k, v in master.items()}}
     _save_arrays({k: v.numpy() for k, v in tensors.items()}, folder / OPTIMIZER_FILE)
     checkpoints.write_json(folder / OPTIMIZER_JSON, {
-        "scheduler": parts.scheduler.state_dict(),
+        "scheduler": _plain(parts.scheduler.state_dict()),
         "scaler": _plain(parts.scaler.state_dict()) if parts.scaler else None})
     if parts.extra_params:
         _save_arrays({k: p.numpy() for k, p in parts.extra_params.items()}, folder / EXTRA_PARAMS_FILE)
