@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     teacher_metrics = evaluate(teacher)
     log("teacher on dev: " + ", ".join(f"{k} {v:.4f}" for k, v in teacher_metrics.items()))
     if config.cache_teacher_logits:  # only for the examples this run's steps will use
-        used = trainer.items_used(train_data, train_config)
+        used = features.items_used(train_data, train_config, trainer.world_size())
         logits = evaluation.predict_logits(teacher, distill.Subset(train_data, used), train_config.batch_size,
                                            tokenizer.pad_token_id, desc="teacher logits (--cache_teacher_logits)")
         train_data = distill.WithTeacherLogits(train_data, logits, used)

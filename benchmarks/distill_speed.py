@@ -138,8 +138,8 @@ def profile_step(setting: Setting, run_teacher, student, layer_map, projection, 
     params = distill.trainable_parameters(student, "intermediate", projection)
     config = trainer.TrainConfig(output_dir="unused", learning_rate=5e-5, max_steps=10**6)
     optimizer, _ = trainer.build_optimizer(student, params, config, 10**6)
-    plan = trainer.make_plan(data, trainer.TrainConfig(output_dir="unused", batch_size=args.batch_size,
-                                                       group_by_length=setting.group_by_length, seed=args.seed), 1)
+    plan = features.make_plan(data, trainer.TrainConfig(output_dir="unused", batch_size=args.batch_size,
+                                                        group_by_length=setting.group_by_length, seed=args.seed), 1)
     batches = [b[0] for b in plan.steps_of_epoch(0)[:repeats]]
     parts: dict[str, list[float]] = {"teacher": [], "student forward + losses": [], "backward": [],
                                      "optimizer": []}
@@ -294,8 +294,8 @@ def main(argv=None) -> dict:
 
 def padding_ratio(data, setting: Setting, args) -> float:
     """Tokens computed (batch x its longest) over real tokens, for one epoch of this setting's batches."""
-    plan = trainer.make_plan(data, trainer.TrainConfig(output_dir="unused", batch_size=args.batch_size,
-                                                       group_by_length=setting.group_by_length, seed=args.seed), 1)
+    plan = features.make_plan(data, trainer.TrainConfig(output_dir="unused", batch_size=args.batch_size,
+                                                        group_by_length=setting.group_by_length, seed=args.seed), 1)
     padded = sum(len(b) * int(data.lengths[b].max()) for step in plan.steps_of_epoch(0) for b in step)
     return padded / int(data.lengths.sum())
 

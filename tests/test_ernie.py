@@ -29,7 +29,7 @@ from tinybert.models import configs, modeling
 import predict
 import task_distill
 from tinybert.data import tasks
-from tinybert.training import trainer
+from tinybert.training import trainer, trainstate
 from conftest import PADDLENLP_PYTHON, TINY_WORDS, write_vocab
 from tinybert.models.modeling import ErnieConfig, ErnieForMaskedLM, ErnieForSequenceClassification, ErnieModel
 from tinybert.data.tokenization import BertTokenizer
@@ -406,7 +406,7 @@ def test_pipeline_with_an_ernie_teacher(ernie_teacher, student_type, capsys):
         assert "W_h of the distillation" in capsys.readouterr().out
         saved = checkpoints.load_state(projection)
         assert saved["weight"].shape == (16, 32) and saved["bias"].shape == (32,)
-        assert (last / trainer.EXTRA_PARAMS_FILE).is_file()
+        assert (last / trainstate.EXTRA_PARAMS_FILE).is_file()
         # Exactly the names PaddleNLP saves for an ERNIE 3.0 classifier (the reference has one layer more).
         theirs = checkpoints.load_state(DATA / "ernie_ernie3_cls" / "model_state.pdparams")
         assert sorted(state) == sorted(k for k in theirs if ".layers.1." not in k)

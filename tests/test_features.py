@@ -1,6 +1,8 @@
 """features.py: batched tokenization, the one collate (padding) for every caller, the training batch
-order (shuffle, length buckets) and the inference order (by length)."""
+order (shuffle, length buckets), a run's batching plan, and the inference order (by length)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -139,3 +141,95 @@ def test_inference_batches_sort_by_length_and_cover_every_example_once():
     for ids in batches:  # results go back where they belong
         results[ids] = np.asarray(lengths)[ids] * 10
     assert results.tolist() == [50, 20, 90, 20, 70, 10]
+
+
+# ------------------------------------------------------------------------------------------ training plans
+
+@dataclass(frozen=True)
+class Settings:
+    """What features.make_plan reads from a run's settings (trainer.TrainConfig has these fields)."""
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    seed: int = 42
+    num_train_epochs: float = 3
+    max_steps: int = -1
+    group_by_length: bool = False
+
+
+class Items(list):
+    """n items of lengths 3-8 with input_ids; `.lengths` as features.EncodedDataset has it."""
+
+    def __init__(self, n: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        super().__init__({"input_ids": np.arange(int(rng.integers(3, 9)))} for _ in range(n))
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(item["input_ids"]) for item in self])
+
+
+def test_an_epoch_order_is_a_function_of_seed_and_epoch_only():
+    a = features.epoch_order(50, 7, 2)
+    assert sorted(a.tolist()) == list(range(50))
+    np.testing.assert_array_equal(a, features.epoch_order(50, 7, 2))
+    assert not np.array_equal(a, features.epoch_order(50, 7, 3))
+
+
+def test_a_plan_splits_micro_batches_among_processes_and_groups_them_for_accumulation():
+    settings = Settings(batch_size=2, gradient_accumulation_steps=2, seed=1)
+    plan = features.make_plan(Items(22), settings, 2)  # global batches of 4: 5 full, one of 2
+    assert (plan.global_batch, plan.micro_batches_per_epoch, plan.steps_per_epoch, plan.total_steps) == (4, 6, 3, 9)
+    steps = plan.steps_of_epoch(0)
+    assert [len(step) for step in steps] == [2, 2, 2]
+    micro = [b for step in steps for b in step]
+    np.testing.assert_array_equal(np.concatenate(micro), features.epoch_order(22, 1, 0))  # every item once
+    # A last micro-batch of 1 item cannot give both processes one: dropped.
+    short = features.make_plan(Items(21), settings, 2)
+    assert short.micro_batches_per_epoch == 5
+    assert len(np.concatenate([b for step in short.steps_of_epoch(0) for b in step])) == 20
+    np.testing.assert_array_equal(features.shard(np.arange(5), 0, 2), [0, 1, 2])
+    np.testing.assert_array_equal(features.shard(np.arange(5), 1, 2), [3, 4])
+
+
+def test_data_lengths_from_the_dataset_or_counted():
+    items = Items(5)
+    np.testing.assert_array_equal(features.data_lengths(items), items.lengths)
+    np.testing.assert_array_equal(features.data_lengths(list(items)), items.lengths)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_items_used_covers_exactly_the_steps_run(grouped):
+    data = Items(40)
+    used = features.items_used(data, Settings(batch_size=4, max_steps=2, seed=3, group_by_length=grouped), 1)
+    plan = features.Plan(40, 4, 1, 1, 3, 3, 2, data.lengths, grouped)
+    expected = np.unique(np.concatenate([b for step in plan.steps_of_epoch(0)[:2] for b in step]))
+    np.testing.assert_array_equal(used, expected)
+    assert len(used) == 8
+    whole = Settings(batch_size=4, num_train_epochs=1.5, seed=3, group_by_length=grouped)
+    np.testing.assert_array_equal(features.items_used(data, whole, 1), np.arange(40))
+    # Two processes draw global batches of 8: two steps use 16 items.
+    assert len(features.items_used(data, Settings(batch_size=4, max_steps=2, seed=3, group_by_length=grouped), 2)) == 16
+
+
+def test_length_grouped_batches_are_random_complete_and_barely_padded():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, size=3000)
+    grouped = features.Plan(3000, 32, 1, 1, 7, 1, -1, lengths, True)
+    plain = features.Plan(3000, 32, 1, 1, 7, 1, -1, lengths, False)
+
+    def padded_tokens(plan, epoch):
+        return sum(len(b) * lengths[b].max() for step in plan.steps_of_epoch(epoch) for b in step)
+
+    epoch0 = [b for step in grouped.steps_of_epoch(0) for b in step]
+    assert sorted(np.concatenate(epoch0).tolist()) == list(range(3000))  # every item once
+    assert len(epoch0) == plain.micro_batches_per_epoch
+    # The data's own tokens are lengths.sum(); random batches pad to about their longest (~1.8x here).
+    assert padded_tokens(grouped, 0) < 1.1 * lengths.sum()
+    assert padded_tokens(plain, 0) > 1.6 * lengths.sum()
+    again = [b for step in grouped.steps_of_epoch(0) for b in step]
+    assert all((a == b).all() for a, b in zip(epoch0, again))  # a function of (seed, epoch): exact resume
+    epoch1 = [b for step in grouped.steps_of_epoch(1) for b in step]
+    assert not all(len(a) == len(b) and (a == b).all() for a, b in zip(epoch0, epoch1))
+    # Not sorted overall: consecutive batches' lengths are unrelated.
+    means = [lengths[b].mean() for b in epoch0]
+    assert abs(np.corrcoef(means[:-1], means[1:])[0, 1]) < 0.2

@@ -38,7 +38,7 @@ from tinybert.models import modeling
 import predict
 import task_distill
 from tinybert.data import tasks
-from tinybert.training import trainer
+from tinybert.training import trainer, trainstate
 
 LABELS = {"0": 0, "1": 1}
 POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
@@ -936,12 +936,12 @@ def finetuned(w, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("finetuned") / "out"
     summary = finetune_teacher.main([str(a) for a in finetune_argv(w, out, "--save_steps", 2)])
     assert summary["global_step"] == 2
-    assert (out / trainer.LAST_DIR / trainer.OPTIMIZER_FILE).is_file()
-    assert (out / trainer.LAST_DIR / trainer.RNG_FILE).is_file()
+    assert (out / trainer.LAST_DIR / trainstate.OPTIMIZER_FILE).is_file()
+    assert (out / trainer.LAST_DIR / trainstate.RNG_FILE).is_file()
     return out
 
 
-@pytest.mark.parametrize("name", [trainer.OPTIMIZER_FILE, trainer.RNG_FILE])
+@pytest.mark.parametrize("name", [trainstate.OPTIMIZER_FILE, trainstate.RNG_FILE])
 def test_hostile_pickle_in_last_on_resume_finetune_teacher(w, finetuned, tmp_path, capsys, name):
     marker = tmp_path / "MARKER"
     out = copy_tree(finetuned, tmp_path / "out")

@@ -21,7 +21,7 @@ from tinybert.models import checkpoints
 from tinybert import errors
 from tinybert.training import evaluation
 from tinybert.data import features
-from tinybert.training import trainer
+from tinybert.training import trainer, trainstate
 
 
 VOCAB = 12
@@ -347,7 +347,7 @@ sys.path[:0] = [{root!r}, {tests!r}]
 import numpy as np
 import paddle
 from tinybert.training import evaluation
-from tinybert.training import trainer
+from tinybert.training import trainer, trainstate
 from test_trainer import make_args, new_model, toy_data, toy_evaluate, toy_loss, weights
 from pathlib import Path
 out = Path({out!r})
@@ -409,10 +409,10 @@ def test_two_processes_make_the_update_of_one_process_on_the_combined_batch(tmp_
 
 def test_amp_code_path_runs_and_resumes(tmp_path, monkeypatch):
     """The GPU AMP path (auto_cast + float16 GradScaler) end to end; on CPU paddle makes both no-ops."""
-    monkeypatch.setattr(trainer.Trainer, "_amp_setting", lambda self: "float16")
+    monkeypatch.setattr(trainer, "amp_setting", lambda config: "float16")
     out = tmp_path / "run"
     trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=4, save_steps=2))
-    assert paddle.load(str(out / "last" / trainer.OPTIMIZER_FILE))["scaler"] is not None
+    assert json.loads((out / "last" / trainstate.OPTIMIZER_JSON).read_text())["scaler"] is not None
     summary = trainer.train(new_model(), toy_data(32), toy_loss, make_args(out, max_steps=6, save_steps=2,
                                                                            resume=True))
     assert summary["global_step"] == 6 and math.isfinite(summary["train_loss"])
@@ -495,48 +495,11 @@ def test_defaults_are_paddlenlps():
     assert (d.logging_steps, d.save_steps, d.learning_rate) == (100, 100, 1e-4)
 
 
-@pytest.mark.parametrize("grouped", [False, True])
-def test_items_used_covers_exactly_the_steps_run(grouped):
-    data = toy_data(40)
-    config = trainer.TrainConfig(output_dir="x", batch_size=4, max_steps=2, seed=3, group_by_length=grouped)
-    used = trainer.items_used(data, config)
-    plan = trainer.Plan(40, 4, 1, 1, 3, 3, 2, data.lengths, grouped)
-    expected = np.unique(np.concatenate([b for step in plan.steps_of_epoch(0)[:2] for b in step]))
-    np.testing.assert_array_equal(used, expected)
-    assert len(used) == 8
-    whole = trainer.TrainConfig(output_dir="x", batch_size=4, num_train_epochs=1.5, seed=3, group_by_length=grouped)
-    np.testing.assert_array_equal(trainer.items_used(data, whole), np.arange(40))
-
-
-def test_length_grouped_batches_are_random_complete_and_barely_padded():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(5, 60, size=3000)
-    grouped = trainer.Plan(3000, 32, 1, 1, 7, 1, -1, lengths, True)
-    plain = trainer.Plan(3000, 32, 1, 1, 7, 1, -1, lengths, False)
-
-    def padded_tokens(plan, epoch):
-        return sum(len(b) * lengths[b].max() for step in plan.steps_of_epoch(epoch) for b in step)
-
-    epoch0 = [b for step in grouped.steps_of_epoch(0) for b in step]
-    assert sorted(np.concatenate(epoch0).tolist()) == list(range(3000))  # every item once
-    assert len(epoch0) == plain.micro_batches_per_epoch
-    # The data's own tokens are lengths.sum(); random batches pad to about their longest (~1.8x here).
-    assert padded_tokens(grouped, 0) < 1.1 * lengths.sum()
-    assert padded_tokens(plain, 0) > 1.6 * lengths.sum()
-    again = [b for step in grouped.steps_of_epoch(0) for b in step]
-    assert all((a == b).all() for a, b in zip(epoch0, again))  # a function of (seed, epoch): exact resume
-    epoch1 = [b for step in grouped.steps_of_epoch(1) for b in step]
-    assert not all(len(a) == len(b) and (a == b).all() for a, b in zip(epoch0, epoch1))
-    # Not sorted overall: consecutive batches' lengths are unrelated.
-    means = [lengths[b].mean() for b in epoch0]
-    assert abs(np.corrcoef(means[:-1], means[1:])[0, 1]) < 0.2
-
-
 def test_a_run_reads_the_device_only_at_logging_steps(tmp_path, monkeypatch):
     reads = []
-    original = trainer.Trainer._read_window
-    monkeypatch.setattr(trainer.Trainer, "_read_window",
-                        lambda self, window: reads.append(len(window)) or original(self, window))
+    original = trainer.LossWindow.read
+    monkeypatch.setattr(trainer.LossWindow, "read",
+                        lambda self, last_step: reads.append(len(self.values)) or original(self, last_step))
 
     def tensor_loss(model, batch):  # logs as tensors, as the distillation losses return them
         logits = model(batch["input_ids"], attention_mask=batch["attention_mask"])

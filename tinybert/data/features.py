@@ -1,5 +1,7 @@
 """Features and batches: batched tokenization, the one collate (dynamic padding), and the orders in
 which examples are batched, for training (shuffled, optionally bucketed) and for inference (by length).
+A training run's batching plan (`Plan`: which items each optimizer step draws, on which process) lives here
+too: batching plans live with batching.
 
     data = encode_examples(tokenizer, examples, 128, spec)
     for ids in batch_indices(data.lengths, 32, shuffle=True, seed=42, epoch=0):
@@ -10,7 +12,9 @@ which examples are batched, for training (shuffled, optionally bucketed) and for
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Sequence
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -153,3 +157,111 @@ def inference_batches(lengths: Sequence[int] | np.ndarray, batch_size: int) -> l
     results belong (`out[ids] = model(batch)`)."""
     order = length_order(lengths)
     return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+
+
+# ------------------------------------------------------------------------------------------ training plans
+
+class BatchSettings(Protocol):
+    """The settings that fix a run's batches (trainer.TrainConfig has them)."""
+
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def gradient_accumulation_steps(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def num_train_epochs(self) -> float: ...
+    @property
+    def max_steps(self) -> int: ...
+    @property
+    def group_by_length(self) -> bool: ...
+
+
+def epoch_order(num_items: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled item order of one epoch, a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(num_items)
+
+
+@dataclass
+class Plan:
+    """How items become optimizer steps: global micro-batches, grouped for gradient accumulation."""
+    num_items: int
+    batch_size: int          # per process
+    world: int
+    accumulation: int
+    seed: int
+    num_epochs: float
+    max_steps: int
+    lengths: np.ndarray | None = None   # every item's length; needed by group_by_length
+    group_by_length: bool = False
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world
+
+    @property
+    def micro_batches_per_epoch(self) -> int:
+        full, rest = divmod(self.num_items, self.global_batch)
+        # A last micro-batch smaller than the number of processes would leave some process without data.
+        return full + (1 if rest >= self.world else 0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.micro_batches_per_epoch / self.accumulation)
+
+    @property
+    def total_steps(self) -> int:
+        if self.max_steps > 0:
+            return self.max_steps
+        return max(1, math.ceil(self.num_epochs * self.steps_per_epoch))
+
+    def steps_of_epoch(self, epoch: int) -> list[list[np.ndarray]]:
+        """Optimizer steps of one epoch; each step is a list of global micro-batches (arrays of item indices)."""
+        if self.group_by_length:
+            if self.lengths is None or len(self.lengths) != self.num_items:
+                raise ValueError("group_by_length needs the length of every item")
+            batches = batch_indices(self.lengths, self.global_batch, shuffle=True, seed=self.seed,
+                                    epoch=epoch, bucket=True)
+            # The one short batch lands anywhere in the shuffled order; like the last one below, it is
+            # dropped when it cannot give every process an item.
+            micro = [np.asarray(b) for b in batches if len(b) >= self.world]
+        else:
+            order = epoch_order(self.num_items, self.seed, epoch)
+            micro = [order[i:i + self.global_batch] for i in range(0, len(order), self.global_batch)]
+            micro = micro[:self.micro_batches_per_epoch]
+        return [micro[i:i + self.accumulation] for i in range(0, len(micro), self.accumulation)]
+
+
+def data_lengths(data: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+    """Every item's sequence length: the dataset's `.lengths` (EncodedDataset and its wrappers), else counted."""
+    lengths = getattr(data, "lengths", None)
+    if lengths is None:
+        lengths = [len(data[i]["input_ids"]) for i in range(len(data))]
+    return np.asarray(lengths)
+
+
+def make_plan(data: Sequence[dict[str, np.ndarray]], settings: BatchSettings, world: int) -> Plan:
+    return Plan(len(data), settings.batch_size, world, settings.gradient_accumulation_steps, settings.seed,
+                settings.num_train_epochs, settings.max_steps,
+                data_lengths(data) if settings.group_by_length else None, settings.group_by_length)
+
+
+def items_used(data: Sequence[dict[str, np.ndarray]], settings: BatchSettings, world: int) -> np.ndarray:
+    """The sorted indices of every item a run with `settings` over `data` on `world` processes will draw (all
+    of them once it spans an epoch): what a cache computed before training needs to cover."""
+    plan = make_plan(data, settings, world)
+    if plan.micro_batches_per_epoch == 0:
+        return np.arange(0)
+    used, steps, epoch = [], plan.total_steps, 0
+    while steps > 0:
+        for step in plan.steps_of_epoch(epoch)[:steps]:
+            used.extend(step)
+        steps -= plan.steps_per_epoch
+        epoch += 1
+    return np.unique(np.concatenate(used)) if used else np.arange(0)
+
+
+def shard(indices: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This process's contiguous slice of a global micro-batch."""
+    return np.array_split(indices, world)[rank]

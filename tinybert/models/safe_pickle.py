@@ -1,4 +1,5 @@
-"""Read paddle.save files (.pdparams, .pdopt, trainer and RNG state) without letting them run code.
+"""Read paddle.save files (PaddleNLP's .pdparams weights, and the pickled run state of an old last/)
+without letting them run code.
 
 A file written by paddle.save is a pickle, and unpickling calls whatever functions the file names.
 `load` unpickles through an allow-list of the few callables paddle.save and pickle actually write
@@ -18,8 +19,8 @@ Not protected: a well-formed file with the wrong content (shapes, dtypes, values
 checked: that is the caller's job), and resource exhaustion (a file may describe a huge array).
 
 paddle.get_rng_state() returns GeneratorState objects that pickle under the name
-paddle.base.libpaddle.GeneratorState, which `load` refuses; store them with rng_state_to_plain()
-(or capture_rng_state()) and restore with rng_state_from_plain() (or restore_rng_state()).
+paddle.base.libpaddle.GeneratorState, which `load` refuses; the trainer stores RNG state as plain
+numbers (training/trainstate.py's capture_rng_state).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import re
 import reprlib
 import stat
 from collections import OrderedDict
-from typing import IO, Any, Callable, Mapping
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -427,7 +428,7 @@ def _size(n: int) -> str:
 def _refusal(e: _Refused, what: str) -> str:
     hint = ""
     if e.name.endswith("GeneratorState"):
-        hint = "; paddle's RNG state must be saved with safe_pickle.rng_state_to_plain()"
+        hint = "; paddle's RNG state must be saved as plain numbers (trainstate.capture_rng_state())"
     return (f"refused to load: it would call {e.name}{e.detail} ({_a(what)} {_HOLDS}); it is not {_a(what)} "
             f"or was tampered with; load only files you trust{hint}")
 
@@ -541,81 +542,3 @@ def _holds_saved_tensor(obj: Any, seen: set[int]) -> bool:
 def _unwrap_saved_tensors(obj: Any) -> Any:
     """Every (name, array) becomes the array, as in paddle.load."""
     return _map_parts(obj, lambda part: part[1] if _is_saved_tensor(part) else part, {})
-
-
-# ----------------------------------------------------------------------------------------------
-# RNG state as plain data
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """paddle's, numpy's and Python's RNG state now, as plain data `load` reads back."""
-    import random
-
-    import paddle
-
-    return rng_state_to_plain({"paddle": paddle.get_rng_state(), "numpy": np.random.get_state(),
-                               "python": random.getstate()})
-
-
-def restore_rng_state(plain: Any, source: str = "RNG state") -> None:
-    """Set the RNGs to what capture_rng_state() returned; a malformed record is a DataError naming `source`."""
-    import random
-
-    import paddle
-
-    state = rng_state_from_plain(plain, source)
-    try:
-        if "paddle" in state:
-            paddle.set_rng_state(state["paddle"])
-        if "numpy" in state:
-            np.random.set_state(state["numpy"])
-        if "python" in state:
-            random.setstate(state["python"])
-    except Exception as e:  # the three setters raise ValueError, TypeError, IndexError, RuntimeError...
-        raise DataError(source, None, f"not a usable RNG state ({_reason(e)})") from None
-
-
-def rng_state_to_plain(state: Mapping[str, Any]) -> dict[str, Any]:
-    """{"paddle": paddle.get_rng_state(), "numpy": ..., "python": ...} with each paddle GeneratorState
-    turned into {"device", "seed", "offset", "engine"} (its own __getstate__, the engine as text).
-    numpy's and Python's states are tuples of numbers, strings and an array already: kept as they are."""
-    plain = dict(state)
-    if "paddle" in plain:
-        plain["paddle"] = [_generator_to_plain(g) for g in plain["paddle"]]
-    return plain
-
-
-def rng_state_from_plain(plain: Any, source: str = "RNG state") -> dict[str, Any]:
-    """The inverse of rng_state_to_plain: "paddle" becomes a list of GeneratorState for
-    paddle.set_rng_state; the rest is returned for np.random.set_state and random.setstate."""
-    if not isinstance(plain, dict):
-        raise DataError(source, None, f"not an RNG state: a {type(plain).__name__}, expected a dict")
-    state = dict(plain)
-    if "paddle" in state:
-        if not isinstance(state["paddle"], (list, tuple)):
-            raise DataError(source, None, "not an RNG state: 'paddle' is not a list of generator states")
-        state["paddle"] = [_generator_from_plain(g, source) for g in state["paddle"]]
-    return state
-
-
-def _generator_to_plain(generator: Any) -> dict[str, Any]:
-    device, seed, offset, engine = generator.__getstate__()
-    return {"device": int(device), "seed": int(seed), "offset": int(offset), "engine": bytes(engine).decode("ascii")}
-
-
-def _generator_from_plain(g: Any, source: str) -> Any:
-    fields = ("device", "seed", "offset", "engine")
-    if (not isinstance(g, dict) or sorted(g) != sorted(fields) or not all(type(g[k]) is int for k in fields[:3])
-            or type(g["engine"]) is not str or not re.fullmatch(r"\d+( \d+)*", g["engine"])):
-        raise DataError(source, None, "not an RNG state: a paddle generator state should be "
-                                      "{device, seed, offset: int, engine: numbers separated by spaces}")
-    cls = _generator_state_class()
-    generator = cls.__new__(cls)  # pybind11 objects unpickle this way too: __new__, then __setstate__
-    generator.__setstate__((g["device"], g["seed"], g["offset"], list(g["engine"].encode("ascii"))))
-    return generator
-
-
-def _generator_state_class() -> type:
-    import paddle
-
-    return type(paddle.get_rng_state()[0])

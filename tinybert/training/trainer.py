@@ -1,15 +1,16 @@
 """The one training loop shared by every stage (teacher fine-tuning, both TinyBERT distillation stages).
 
-A stage supplies only its loss: `loss_fn(model, batch) -> (loss, logs)`. This module owns everything else:
-AdamW without decay on biases and LayerNorm, linear warm-up then linear decay, gradient clipping and
-accumulation, periodic evaluation with the best checkpoint kept, resumable atomic checkpoints, a NaN stop,
-data parallelism under `python -m paddle.distributed.launch`, AMP on GPU, a JSONL log and a progress bar.
+A stage supplies only its loss: `loss_fn(model, batch) -> (loss, logs)`. This module owns the loop: AdamW
+without decay on biases and LayerNorm, linear warm-up then linear decay, gradient clipping and accumulation,
+periodic evaluation with the best checkpoint kept, a NaN stop, data parallelism under
+`python -m paddle.distributed.launch`, AMP on GPU, a JSONL log and a progress bar. A run's own state (what
+last/ holds besides the model, when it is written, resuming from it) is trainstate.py's.
 
-Data: `train_data` is any sequence of items (dicts of numpy arrays), e.g. features.EncodedDataset. An epoch is a
-permutation of the items drawn from (seed, epoch) only, so a resumed run sees exactly the batches that an
-uninterrupted run would have seen. With group_by_length (the distillation stages' default) the permutation is
-then sorted by length within pools of 50 global batches and the batches shuffled (features.batch_indices), so
-batches stay random but carry little padding.
+Data: `train_data` is any sequence of items (dicts of numpy arrays), e.g. features.EncodedDataset. Which items
+each step draws is features.Plan's: an epoch is a permutation of the items drawn from (seed, epoch) only, so a
+resumed run sees exactly the batches that an uninterrupted run would have seen. With group_by_length (the
+distillation stages' default) the permutation is then sorted by length within pools of 50 global batches and
+the batches shuffled (features.batch_indices), so batches stay random but carry little padding.
 
 Data parallelism: every process draws the same global batch of `batch_size * world_size` items and takes its own
 slice; gradients are averaged across processes, so W processes make the same update as one process on the
@@ -18,18 +19,18 @@ overlaps the backward pass. It wraps a small Layer that holds the model (and any
 the stage's loss_fn, so loss_fn still gets the model itself with its attributes (student.tinybert.fit_dense).
 
 Host synchronisation: a step never reads a value from the device. Loss terms stay tensors until a logging step
-(or a checkpoint) reads the window at once; a NaN then names the steps of its window.
+(or a checkpoint) reads the window at once (LossWindow); a NaN then names the steps of its window.
 
 Checkpoint layout (OUTPUT_DIR):
-    last/         the latest state: what save_model writes (model, tokenizer, labels) plus trainer_state.json,
-                  optimizer.pdopt, rng_state.pdparams; `--resume` continues from here.
+    last/         the latest state: what save_model writes (model, tokenizer, labels) plus the run's own state
+                  (trainstate.py: trainer_state.json, optimizer, RNG); `--resume` continues from here.
     best_model/   what save_model writes, at the best evaluation so far, plus eval_results.json.
     train_log.jsonl   one JSON object per logged step, evaluation, resume and stop.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import random
 import shutil
 import time
@@ -45,9 +46,9 @@ from tqdm.auto import tqdm
 from tinybert.models import checkpoints
 from tinybert import errors
 from tinybert.data import features
-from tinybert.training import runlog
+from tinybert.training import runlog, trainstate
 from tinybert.training.config import TrainConfig
-from tinybert.models import safe_pickle
+from tinybert.training.trainstate import EVAL_RESULTS_FILE, STATE_FILE, TrainState
 
 
 Batch = dict[str, paddle.Tensor]
@@ -56,12 +57,6 @@ LossFn = Callable[[paddle.nn.Layer, Batch], "tuple[paddle.Tensor, dict[str, floa
 LAST_DIR, BEST_DIR = "last", "best_model"
 LOG_FILE = runlog.LOG_FILE  # train_log.jsonl: runlog.py writes and reads it
 VISUALDL_DIR = "visualdl"  # the default --logging_dir, inside OUTPUT_DIR
-STATE_FILE, OPTIMIZER_FILE, RNG_FILE, EXTRA_PARAMS_FILE = (
-    "trainer_state.json", "optimizer.pdopt", "rng_state.pdparams", "extra_params.pdparams")
-EVAL_RESULTS_FILE = "eval_results.json"
-# Settings that fix which items each step sees: resuming with a different value would not continue the same run.
-DATA_ORDER_KEYS = ("num_examples", "batch_size", "gradient_accumulation_steps", "world_size", "seed",
-                   "group_by_length")
 
 
 class TrainingDiverged(errors.UserError):
@@ -122,95 +117,6 @@ def to_tensors(batch: dict[str, np.ndarray]) -> Batch:
     return {k: paddle.to_tensor(v) for k, v in batch.items()}
 
 
-def epoch_order(num_items: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled item order of one epoch, a function of (seed, epoch) only."""
-    return np.random.default_rng([seed, epoch]).permutation(num_items)
-
-
-@dataclass
-class Plan:
-    """How items become optimizer steps: global micro-batches, grouped for gradient accumulation."""
-    num_items: int
-    batch_size: int          # per process
-    world: int
-    accumulation: int
-    seed: int
-    num_epochs: float
-    max_steps: int
-    lengths: np.ndarray | None = None   # every item's length; needed by group_by_length
-    group_by_length: bool = False
-
-    @property
-    def global_batch(self) -> int:
-        return self.batch_size * self.world
-
-    @property
-    def micro_batches_per_epoch(self) -> int:
-        full, rest = divmod(self.num_items, self.global_batch)
-        # A last micro-batch smaller than the number of processes would leave some process without data.
-        return full + (1 if rest >= self.world else 0)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(self.micro_batches_per_epoch / self.accumulation)
-
-    @property
-    def total_steps(self) -> int:
-        if self.max_steps > 0:
-            return self.max_steps
-        return max(1, math.ceil(self.num_epochs * self.steps_per_epoch))
-
-    def steps_of_epoch(self, epoch: int) -> list[list[np.ndarray]]:
-        """Optimizer steps of one epoch; each step is a list of global micro-batches (arrays of item indices)."""
-        if self.group_by_length:
-            if self.lengths is None or len(self.lengths) != self.num_items:
-                raise ValueError("group_by_length needs the length of every item")
-            batches = features.batch_indices(self.lengths, self.global_batch, shuffle=True, seed=self.seed,
-                                             epoch=epoch, bucket=True)
-            # The one short batch lands anywhere in the shuffled order; like the last one below, it is
-            # dropped when it cannot give every process an item.
-            micro = [np.asarray(b) for b in batches if len(b) >= self.world]
-        else:
-            order = epoch_order(self.num_items, self.seed, epoch)
-            micro = [order[i:i + self.global_batch] for i in range(0, len(order), self.global_batch)]
-            micro = micro[:self.micro_batches_per_epoch]
-        return [micro[i:i + self.accumulation] for i in range(0, len(micro), self.accumulation)]
-
-
-def data_lengths(data: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
-    """Every item's sequence length: the dataset's `.lengths` (EncodedDataset and its wrappers), else counted."""
-    lengths = getattr(data, "lengths", None)
-    if lengths is None:
-        lengths = [len(data[i]["input_ids"]) for i in range(len(data))]
-    return np.asarray(lengths)
-
-
-def make_plan(data: Sequence[dict[str, np.ndarray]], config: TrainConfig, world: int) -> Plan:
-    return Plan(len(data), config.batch_size, world, config.gradient_accumulation_steps, config.seed,
-                config.num_train_epochs, config.max_steps,
-                data_lengths(data) if config.group_by_length else None, config.group_by_length)
-
-
-def items_used(data: Sequence[dict[str, np.ndarray]], config: TrainConfig) -> np.ndarray:
-    """The sorted indices of every item a run with `config` over `data` will draw (all of them once it spans
-    an epoch): what a cache computed before training needs to cover."""
-    plan = make_plan(data, config, world_size())
-    if plan.micro_batches_per_epoch == 0:
-        return np.arange(0)
-    used, steps, epoch = [], plan.total_steps, 0
-    while steps > 0:
-        for step in plan.steps_of_epoch(epoch)[:steps]:
-            used.extend(step)
-        steps -= plan.steps_per_epoch
-        epoch += 1
-    return np.unique(np.concatenate(used)) if used else np.arange(0)
-
-
-def shard(indices: np.ndarray, rank_: int, world: int) -> np.ndarray:
-    """This process's contiguous slice of a global micro-batch."""
-    return np.array_split(indices, world)[rank_]
-
-
 # ------------------------------------------------------------------------------------ optimizer, schedule
 
 def linear_schedule_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -261,24 +167,6 @@ def build_optimizer(model: paddle.nn.Layer, params: Sequence[paddle.Tensor], con
         epsilon=config.adam_epsilon, grad_clip=clip, apply_decay_param_fun=lambda name: name not in exempt)
     return optimizer, scheduler
 
-
-def _rename_optimizer_state(state: dict, names: dict[str, str]) -> dict:
-    """Re-key an optimizer state dict from one process's internal parameter names to other names.
-
-    Paddle keys accumulators as '<param name>_<accumulator>' (e.g. linear_3.w_0_moment1_0), and internal
-    names depend on how many layers a process created before, so they are translated to stable names.
-    """
-    by_length = sorted(names, key=len, reverse=True)
-    out: dict[str, Any] = {}
-    for key, value in state.items():
-        if key == "master_weights":
-            out[key] = {names.get(k, k): v for k, v in value.items()}
-            continue
-        old = next((n for n in by_length if key.startswith(n + "_")), None)
-        out[key if old is None else names[old] + key[len(old):]] = value
-    return out
-
-
 def _mean_over_processes(values: paddle.Tensor, world: int) -> paddle.Tensor:
     if world == 1:
         return values
@@ -300,8 +188,8 @@ def default_save_model(model: paddle.nn.Layer, folder: Path) -> None:
 def check_output_dir(config: TrainConfig) -> None:
     """Refuse a non-empty output folder unless --resume, or --overwrite_output_dir on a folder this project
     wrote; changes nothing. A folder left by a run that failed before its first checkpoint (only the log)
-    does not block the corrected rerun. Scripts call this before loading data; train() checks again."""
-    config.check()
+    does not block the corrected rerun. Scripts call this before loading data; train(), a public function that
+    may be called without a script, keeps its own call so no caller can skip the guard."""
     output_dir = Path(config.output_dir)
     if config.resume:
         last = output_dir / LAST_DIR
@@ -362,21 +250,97 @@ def prepare_output_dir(config: TrainConfig) -> None:
     barrier()
 
 
-# ------------------------------------------------------------------------------------------------ state
+# ---------------------------------------------------------------------------------- multi-process agreement
 
-@dataclass
-class TrainState:
-    global_step: int = 0
-    best_metric: float | None = None
-    best_step: int | None = None
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    last_metrics: dict[str, float] = field(default_factory=dict)
-    main_metric: str | None = None
+def agreed(decision: bool, world: int) -> bool:
+    """Rank 0's decision on every process: a decision from each one's own clock could differ, and the
+    checkpoint it starts has collectives that every process must enter."""
+    if world == 1:
+        return decision
+    flag = paddle.to_tensor([int(decision)], dtype="int64")
+    dist.broadcast(flag, src=0)
+    return bool(int(flag.numpy()[0]))
 
 
 def _print(msg: str) -> None:
     if is_main_process():
         tqdm.write(msg)
+
+
+# ------------------------------------------------------------------------------------------------------ AMP
+
+def amp_setting(config: TrainConfig) -> str | None:
+    """The AMP dtype to train in, or None for float32 (--amp off, or on CPU, where auto_cast casts nothing)."""
+    if not config.amp:
+        return None
+    if not paddle.get_device().startswith("gpu"):
+        _print("note: --amp has no effect on CPU (paddle.amp.auto_cast only casts on GPU); training in float32")
+        return None
+    if config.amp_dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
+        raise errors.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
+    return config.amp_dtype
+
+
+class Amp:
+    """Mixed precision: auto_cast around the forward pass, and for float16 a loss scaler around backward and
+    the optimizer step. With dtype None every part is a plain float32 step."""
+
+    def __init__(self, dtype: str | None):
+        self.dtype = dtype
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if dtype == "float16" else None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(enable=True, dtype=self.dtype, level="O1")
+
+    def backward(self, loss: paddle.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def step(self, optimizer: paddle.optimizer.Optimizer) -> None:
+        if self.scaler:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+
+
+# ------------------------------------------------------------------------------------ reading the losses
+
+class LossWindow:
+    """The [loss, *logged terms] of every step since the last logging step, kept on the device until `read`
+    takes them at once: the loop's one read from the device, at logging steps and before checkpoints. A
+    non-finite loss calls `stop(value, step, (first, last step of the window))`, which raises: training stops
+    there, before any checkpoint of the weights it produced is written."""
+
+    def __init__(self, world: int, stop: Callable[[float, int, tuple[int, int]], None]):
+        self.world, self.stop = world, stop
+        self.values: list[paddle.Tensor] = []
+        self.examples, self.began = 0, time.time()
+
+    def add(self, values: paddle.Tensor, examples: int) -> None:
+        self.values.append(values)
+        self.examples += examples
+
+    def read(self, last_step: int) -> np.ndarray:
+        """The window's [steps, 1 + terms] values, averaged over processes."""
+        values = _mean_over_processes(paddle.stack(self.values), self.world).numpy()
+        bad = np.flatnonzero(~np.isfinite(values[:, 0]))
+        if len(bad):
+            first = last_step - len(self.values) + 1
+            self.stop(float(values[bad[0], 0]), first + int(bad[0]), (first, last_step))
+        return values
+
+    def take(self, last_step: int) -> tuple[list[float], float]:
+        """The window's mean values and examples per second; a new window begins."""
+        mean = self.read(last_step).mean(axis=0).tolist()
+        rate = self.examples / max(time.time() - self.began, 1e-9)
+        self.values, self.examples, self.began = [], 0, time.time()
+        return mean, rate
+
+    def exclude(self, seconds: float) -> None:
+        """Throughput counts training time only: not the seconds spent evaluating and checkpointing."""
+        self.began += seconds
 
 
 # -------------------------------------------------------------------------------------------- the loop
@@ -394,270 +358,26 @@ class Trainer:
         self.world, self.rank = world_size(), rank()
         self.params = [p for p in (parameters if parameters is not None else model.parameters())
                        if not p.stop_gradient]
-        self.names = parameter_names(model, self.params)
-        self.extra_params = {self.names[p.name]: p for p in self.params if self.names[p.name].startswith("extra.")}
-        self.plan = make_plan(train_data, config, self.world)
+        names = parameter_names(model, self.params)
+        self.plan = features.make_plan(train_data, config, self.world)
         self.reference_metrics = reference_metrics
         if self.plan.micro_batches_per_epoch == 0:
             raise errors.UserError(f"{len(train_data)} training examples are fewer than the {self.world} processes")
         self.optimizer, self.scheduler = build_optimizer(model, self.params, config, self.plan.total_steps)
-        self.amp_dtype = self._amp_setting()
-        self.scaler = (paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
-                       if self.amp_dtype == "float16" else None)
+        self.amp = Amp(amp_setting(config))
+        self.parts = trainstate.RunParts(
+            self.optimizer, self.scheduler, self.amp.scaler, names,
+            {names[p.name]: p for p in self.params if names[p.name].startswith("extra.")})
         self.state = TrainState(main_metric=self.main_metric)
         self.log = runlog.RunLog(self.out / LOG_FILE, logging_dir(config), enabled=is_main_process(),
                                  append=config.resume)
+        self.window = LossWindow(self.world, self._stop_diverged)
         self.engine: paddle.nn.Layer | None = None  # made in run(), after a resume has loaded the weights
         self.frozen: list[paddle.Tensor] = []  # the model's untrained tensors, frozen while several processes train
         self.log_keys: list[str] = []
-        self.window_began, self.window_examples = time.time(), 0
         self.last_loss: float | None = None
         self.last_checkpoint_end, self.last_checkpoint_seconds = time.time(), 0.0
         self.checkpoint_seconds, self.checkpoint_count = 0.0, 0
-
-    # -- set-up
-    def _amp_setting(self) -> str | None:
-        if not self.config.amp:
-            return None
-        if not paddle.get_device().startswith("gpu"):
-            _print("note: --amp has no effect on CPU (paddle.amp.auto_cast only casts on GPU); training in float32")
-            return None
-        dtype = self.config.amp_dtype
-        if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
-            raise errors.UserError("--amp_dtype bfloat16: this GPU has no bfloat16 support; use float16")
-        return dtype
-
-    # -- checkpoints
-    def _trainer_state(self) -> dict[str, Any]:
-        return {**asdict(self.state), "epoch": self.state.global_step / self.plan.steps_per_epoch,
-                "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.plan.total_steps,
-                "num_examples": len(self.train_data), "batch_size": self.config.batch_size,
-                "gradient_accumulation_steps": self.config.gradient_accumulation_steps,
-                "world_size": self.world, "seed": self.config.seed, "group_by_length": self.config.group_by_length,
-                "args": self._run_args()}
-
-    def _run_args(self) -> dict[str, Any]:
-        settings = {k: v for k, v in asdict(self.config).items() if k != "run_args"}
-        return {**settings, **self.config.run_args}
-
-    def save_last(self) -> None:
-        rng_states: list = []
-        local_rng = safe_pickle.capture_rng_state()  # plain data: read back without running code
-        if self.world > 1:
-            dist.all_gather_object(rng_states, local_rng)
-        else:
-            rng_states = [local_rng]
-        began = time.time()
-        if is_main_process():
-            checkpoints.atomic_dir(self.out / LAST_DIR, lambda d: self._write_last(d, rng_states))
-        barrier()
-        self.last_checkpoint_end = time.time()
-        self.last_checkpoint_seconds = self.last_checkpoint_end - began
-        self.checkpoint_seconds += self.last_checkpoint_seconds
-        self.checkpoint_count += 1
-        self.log.write({"event": "checkpoint", "step": self.state.global_step,
-                        "seconds": round(self.last_checkpoint_seconds, 3)})
-
-    def _write_last(self, folder: Path, rng_states: list) -> None:
-        self._write_model(folder)
-        if checkpoints.find_weights(folder) is None:
-            default_save_model(self.model, folder)
-        opt_state = {k: v for k, v in self.optimizer.state_dict().items() if k != "LR_Scheduler"}
-        checkpoints.save_paddle({"optimizer": _rename_optimizer_state(opt_state, self.names),
-                     "scheduler": self.scheduler.state_dict(),
-                     "scaler": self.scaler.state_dict() if self.scaler else None}, folder / OPTIMIZER_FILE)
-        if self.extra_params:
-            checkpoints.save_paddle({k: p for k, p in self.extra_params.items()}, folder / EXTRA_PARAMS_FILE)
-        checkpoints.save_paddle(rng_states, folder / RNG_FILE)
-        checkpoints.write_json(folder / STATE_FILE, self._trainer_state())
-
-    def _write_model(self, folder: Path) -> None:
-        """What save_model writes, plus the run's settings: export_model.py reads the task and length there."""
-        self.save_model(self.model, folder)
-        checkpoints.write_json(folder / checkpoints.TRAINING_ARGS, self._run_args())
-
-    def save_best(self) -> None:
-        if is_main_process():
-            def write(folder: Path) -> None:
-                self._write_model(folder)
-                results = {"step": self.state.global_step, "main_metric": self.state.main_metric,
-                           **self.state.best_metrics}
-                checkpoints.write_json(folder / EVAL_RESULTS_FILE, results)
-            checkpoints.atomic_dir(self.out / BEST_DIR, write)
-        barrier()
-
-    def resume(self) -> None:
-        """Restore model, optimizer, schedule, step, RNG and best-so-far from OUTPUT_DIR/last."""
-        last = self.out / LAST_DIR
-        saved = checkpoints.read_json(last / STATE_FILE, "trainer state")
-        now = self._trainer_state()
-        saved.setdefault("group_by_length", False)  # a run saved before the setting existed drew random batches
-        changed = [f"{k} {saved.get(k)} -> {now[k]}" for k in DATA_ORDER_KEYS if saved.get(k) != now[k]]
-        if changed:
-            raise errors.UserError(f"--resume: these settings differ from the saved run, so it cannot continue "
-                                f"with the same data order: {', '.join(changed)}")
-        if saved["total_steps"] != now["total_steps"]:
-            _print(f"note: total steps changed from {saved['total_steps']} to {now['total_steps']}; "
-                   "the learning-rate schedule follows the new total")
-        checkpoints.load_model_weights(self.model, last)
-        if self.extra_params:
-            extra = checkpoints.load_state(last / EXTRA_PARAMS_FILE)
-            for k, p in self.extra_params.items():
-                p.set_value(extra[k])
-        opt = safe_pickle.load(last / OPTIMIZER_FILE, "optimizer state")
-        current = {stable: internal for internal, stable in self.names.items()}
-        self.optimizer.set_state_dict(_rename_optimizer_state(opt["optimizer"], current))
-        self.scheduler.set_state_dict(opt["scheduler"])
-        if self.scaler is not None and opt.get("scaler"):
-            self.scaler.load_state_dict(opt["scaler"])
-        rng_file = last / RNG_FILE
-        rng = safe_pickle.load(rng_file, "RNG state")
-        if not isinstance(rng, list) or len(rng) <= self.rank:
-            raise errors.DataError(rng_file, None, f"holds no RNG state for process {self.rank}; "
-                                   "resume with the number of processes the run was saved with")
-        safe_pickle.restore_rng_state(rng[self.rank], str(rng_file))
-        self.state = TrainState(**{k: saved[k] for k in asdict(TrainState())})
-        self.state.main_metric = self.state.main_metric or self.main_metric
-        if not _finite(self.state.best_metric):  # a NaN "best" saved by an older version blocks nothing
-            self.state.best_metric = self.state.best_step = None
-        # best_model may be newer than last when a run stopped between writing the two.
-        best_file = self.out / BEST_DIR / EVAL_RESULTS_FILE
-        if best_file.exists():
-            best = checkpoints.read_json(best_file, "evaluation record")
-            key = best.get("main_metric")
-            if key in best and _finite(best[key]) and (self.state.best_metric is None
-                                                      or best[key] > self.state.best_metric):
-                self.state.best_metric, self.state.best_step = best[key], best["step"]
-                self.state.best_metrics = {k: v for k, v in best.items() if k not in ("step", "main_metric")}
-        self.log.write({"event": "resume", "step": self.state.global_step})
-        _print(f"resumed from {last} at step {self.state.global_step}")
-
-    # -- evaluation
-    def evaluate_and_save(self, final: bool = False) -> None:
-        step = self.state.global_step
-        if self.evaluate is not None:
-            metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
-            self.model.train()
-            key = self.state.main_metric or next(iter(metrics))
-            if key not in metrics:
-                raise errors.UserError(f"main metric {key!r} is not among the evaluation results {sorted(metrics)}")
-            self.state.main_metric = key
-            self.state.last_metrics = metrics
-            # A NaN (correlations of constant predictions) is never best, and never blocks a later best.
-            improved = _finite(metrics[key]) and (self.state.best_metric is None
-                                                       or metrics[key] > self.state.best_metric)
-            if improved:
-                self.state.best_metric, self.state.best_step, self.state.best_metrics = metrics[key], step, metrics
-                self.save_best()
-            self.log.write({"step": step, "eval": metrics, "best_metric": self.state.best_metric,
-                            "best_step": self.state.best_step})
-            if improved:
-                verdict = " (best so far)"
-            elif self.state.best_metric is None:
-                verdict = f" ({key} is not a number: not a best model)"
-            else:
-                verdict = f" (best {key} {self.state.best_metric:.4f} at step {self.state.best_step})"
-            _print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + verdict)
-        if final or self._agreed(self._checkpoint_due()):
-            self.save_last()
-
-    # -- checkpoint cadence: a resumable last/ costs seconds (weights and Adam moments), so it is written
-    # at most every --checkpoint_minutes and only while writing stays under --checkpoint_budget of the time.
-    def _checkpoint_affordable(self) -> bool:
-        since = time.time() - self.last_checkpoint_end
-        return since * self.config.checkpoint_budget >= self.last_checkpoint_seconds or not self.config.checkpoint_budget
-
-    def _agreed(self, decision: bool) -> bool:
-        """Rank 0's decision on every process: a decision from each one's own clock could differ, and the
-        checkpoint it starts has collectives that every process must enter."""
-        if self.world == 1:
-            return decision
-        flag = paddle.to_tensor([int(decision)], dtype="int64")
-        dist.broadcast(flag, src=0)
-        return bool(int(flag.numpy()[0]))
-
-    def _checkpoint_due(self) -> bool:
-        since = time.time() - self.last_checkpoint_end
-        return since >= 60 * self.config.checkpoint_minutes and self._checkpoint_affordable()
-
-    # -- one optimizer step
-    def _make_engine(self) -> paddle.nn.Layer:
-        """The loss as a Layer over the trained tensors; under several processes, in paddle.DataParallel."""
-        module = LossModule(self.model, self.loss_fn, list(self.extra_params.values()))
-        if self.world == 1:
-            return module
-        # Tensors the optimizer does not train are frozen so the reducer waits for no gradient of theirs;
-        # find_unused_parameters covers trained ones a loss leaves out (a projection under --hidden_weight 0).
-        trained = {id(p) for p in self.params}
-        self.frozen = [p for p in self.model.parameters() if not p.stop_gradient and id(p) not in trained]
-        for p in self.frozen:
-            p.stop_gradient = True
-        return paddle.DataParallel(module, find_unused_parameters=True)
-
-    def train_step(self, step_batches: list[np.ndarray]) -> paddle.Tensor:
-        """Forward/backward each micro-batch, average gradients over processes, take one AdamW step.
-
-        Returns [loss, *logs values] of this process, averaged over micro-batches, as a tensor on the
-        device: nothing here waits for the device to finish.
-        """
-        total: paddle.Tensor | None = None
-        for i, micro in enumerate(step_batches):
-            own = shard(micro, self.rank, self.world)
-            # Weighting by this process's share makes the averaged gradient the mean over the whole
-            # micro-batch even when it does not split evenly; dividing by the number of micro-batches
-            # makes accumulation a mean too.
-            weight = len(own) * self.world / len(micro) / len(step_batches)
-            batch = to_tensors(self.collate([self.train_data[int(j)] for j in own]))
-            last = i == len(step_batches) - 1  # gradients are all-reduced with the last micro-batch only
-            with self._autocast(), (_nullcontext() if last or self.world == 1 else self.engine.no_sync()):
-                loss, logs = self.engine(batch)
-                scaled = loss.astype("float32") * weight
-                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            values = paddle.stack([_scalar(loss)] + [_scalar(v) for v in logs.values()])
-            # Weighted by this process's share, so the mean over processes is the micro-batch's mean.
-            values = values * (len(own) * self.world / len(micro))
-            total = values if total is None else total + values
-            self.log_keys = list(logs)
-            self.window_examples += len(micro)
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.clear_grad()
-        self.scheduler.step()
-        return total / len(step_batches)
-
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return _nullcontext()
-        return paddle.amp.auto_cast(enable=True, dtype=self.amp_dtype, level="O1")
-
-    def _saved_step(self) -> int | None:
-        """The step of the checkpoint in last/, or None when none has been written yet."""
-        state = self.out / LAST_DIR / STATE_FILE
-        return checkpoints.read_json(state, "trainer state")["global_step"] if state.exists() else None
-
-    def _read_window(self, window: list[paddle.Tensor]) -> np.ndarray:
-        """The window's [steps, 1 + terms] values averaged over processes: the loop's one read from the
-        device, at logging steps and before checkpoints. A non-finite loss stops training here, before any
-        checkpoint of the weights it produced is written."""
-        values = _mean_over_processes(paddle.stack(window), self.world).numpy()
-        bad = np.flatnonzero(~np.isfinite(values[:, 0]))
-        if len(bad):
-            first = self.state.global_step - len(window) + 1
-            self._stop_diverged(float(values[bad[0], 0]), first + int(bad[0]), (first, self.state.global_step))
-        return values
-
-    def _stop_diverged(self, value: float, step: int, window: tuple[int, int]) -> None:
-        saved = self._saved_step()
-        kept = ("no resumable checkpoint had been saved yet" if saved is None
-                else f"the last good checkpoint is {self.out / LAST_DIR} (step {saved})")
-        self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value),
-                        "window": list(window)})
-        seen = f" (losses are read every --logging_steps: steps {window[0]}-{window[1]})" if window[0] < window[1] else ""
-        raise TrainingDiverged(f"loss is {value} at step {step}{seen}; training stopped ({kept}). "
-                               "Try a lower --learning_rate, or check the data")
 
     # -- the loop
     def run(self) -> dict[str, Any]:
@@ -694,8 +414,114 @@ class Trainer:
             _print(f"the saved run had already reached step {start} of {total}; nothing to train")
         return self._summary(time.time() - began)
 
+    def _loop(self, bar) -> None:
+        config, plan, total = self.config, self.plan, self.plan.total_steps
+        self.model.train()
+        epoch, skip = divmod(self.state.global_step, plan.steps_per_epoch)
+        self.window.began = time.time()  # throughput from the first step, not from the set-up
+        while self.state.global_step < total:
+            for step_batches in plan.steps_of_epoch(epoch)[skip:]:
+                self.window.add(self.train_step(step_batches), sum(len(micro) for micro in step_batches))
+                self.state.global_step += 1
+                step = self.state.global_step
+                bar.update(1)
+                if step % config.logging_steps == 0 or step == total:
+                    self._log_window(bar)
+                final, epoch_end = step == total, step % plan.steps_per_epoch == 0
+                save_step = step % config.save_steps == 0 or final
+                if save_step or epoch_end:
+                    paused = time.time()
+                    if save_step:
+                        self._check_window(step)
+                        self._evaluate()
+                    if agreed(self._checkpoint_due(step, epoch_end, final), self.world):
+                        if not save_step:
+                            self._check_window(step)
+                        self.save_last()
+                    self.window.exclude(time.time() - paused)
+                if step >= total:
+                    break
+            epoch, skip = epoch + 1, 0
+
+    def _checkpoint_due(self, step: int, epoch_end: bool, final: bool) -> bool:
+        c = self.config
+        return trainstate.checkpoint_due(
+            step, epoch_end=epoch_end, final=final, since_last=time.time() - self.last_checkpoint_end,
+            last_write_seconds=self.last_checkpoint_seconds, save_steps=c.save_steps,
+            checkpoint_minutes=c.checkpoint_minutes, checkpoint_budget=c.checkpoint_budget)
+
+    def _check_window(self, step: int) -> None:
+        """No checkpoint (nor evaluation) of weights a NaN may have touched: read the unlogged steps first."""
+        if self.window.values:
+            self.window.read(step)
+
+    # -- one optimizer step
+    def _make_engine(self) -> paddle.nn.Layer:
+        """The loss as a Layer over the trained tensors; under several processes, in paddle.DataParallel."""
+        module = LossModule(self.model, self.loss_fn, list(self.parts.extra_params.values()))
+        if self.world == 1:
+            return module
+        # Tensors the optimizer does not train are frozen so the reducer waits for no gradient of theirs;
+        # find_unused_parameters covers trained ones a loss leaves out (a projection under --hidden_weight 0).
+        trained = {id(p) for p in self.params}
+        self.frozen = [p for p in self.model.parameters() if not p.stop_gradient and id(p) not in trained]
+        for p in self.frozen:
+            p.stop_gradient = True
+        return paddle.DataParallel(module, find_unused_parameters=True)
+
+    def train_step(self, step_batches: list[np.ndarray]) -> paddle.Tensor:
+        """Forward/backward each micro-batch, average gradients over processes, take one AdamW step.
+
+        Returns [loss, *logs values] of this process, averaged over micro-batches, as a tensor on the
+        device: nothing here waits for the device to finish.
+        """
+        total: paddle.Tensor | None = None
+        for i, micro in enumerate(step_batches):
+            own = features.shard(micro, self.rank, self.world)
+            # Weighting by this process's share makes the averaged gradient the mean over the whole
+            # micro-batch even when it does not split evenly; dividing by the number of micro-batches
+            # makes accumulation a mean too.
+            weight = len(own) * self.world / len(micro) / len(step_batches)
+            batch = to_tensors(self.collate([self.train_data[int(j)] for j in own]))
+            last = i == len(step_batches) - 1  # gradients are all-reduced with the last micro-batch only
+            no_sync = contextlib.nullcontext() if last or self.world == 1 else self.engine.no_sync()
+            with self.amp.autocast(), no_sync:
+                loss, logs = self.engine(batch)
+                self.amp.backward(loss.astype("float32") * weight)
+            values = paddle.stack([_scalar(loss)] + [_scalar(v) for v in logs.values()])
+            # Weighted by this process's share, so the mean over processes is the micro-batch's mean.
+            values = values * (len(own) * self.world / len(micro))
+            total = values if total is None else total + values
+            self.log_keys = list(logs)
+        self.amp.step(self.optimizer)
+        self.optimizer.clear_grad()
+        self.scheduler.step()
+        return total / len(step_batches)
+
+    # -- logging and stopping
+    def _log_window(self, bar) -> None:
+        mean, rate = self.window.take(self.state.global_step)
+        lr = self.optimizer.get_lr()
+        record = {"step": self.state.global_step,
+                  "epoch": round(self.state.global_step / self.plan.steps_per_epoch, 4),
+                  "loss": mean[0], "lr": lr, "examples_per_s": round(rate, 2),
+                  **dict(zip(self.log_keys, mean[1:]))}
+        self.log.write(record)
+        bar.set_postfix(loss=f"{mean[0]:.4f}", lr=f"{lr:.2e}")
+        self.last_loss = mean[0]
+
+    def _stop_diverged(self, value: float, step: int, window: tuple[int, int]) -> None:
+        saved = trainstate.saved_step(self.out / LAST_DIR)
+        kept = ("no resumable checkpoint had been saved yet" if saved is None
+                else f"the last good checkpoint is {self.out / LAST_DIR} (step {saved})")
+        self.log.write({"event": "stop", "reason": "non-finite loss", "step": step, "loss": str(value),
+                        "window": list(window)})
+        seen = f" (losses are read every --logging_steps: steps {window[0]}-{window[1]})" if window[0] < window[1] else ""
+        raise TrainingDiverged(f"loss is {value} at step {step}{seen}; training stopped ({kept}). "
+                               "Try a lower --learning_rate, or check the data")
+
     def _stop_interrupted(self) -> None:
-        saved = self._saved_step()
+        saved = trainstate.saved_step(self.out / LAST_DIR)
         self.log.write({"event": "stop", "reason": "interrupted", "step": self.state.global_step,
                         "checkpoint_step": saved})
         if saved is None:
@@ -704,49 +530,6 @@ class Trainer:
                                      "command again")
         raise errors.Interrupted(f"at step {self.state.global_step}; the last checkpoint is {self.out / LAST_DIR} "
                                  f"(step {saved})", resumable=True)
-
-    def _loop(self, bar) -> None:
-        config, plan, total = self.config, self.plan, self.plan.total_steps
-        window: list[paddle.Tensor] = []
-        self.model.train()
-        epoch, skip = divmod(self.state.global_step, plan.steps_per_epoch)
-        self.window_began, self.window_examples = time.time(), 0
-        while self.state.global_step < total:
-            steps = plan.steps_of_epoch(epoch)
-            for step_batches in steps[skip:]:
-                window.append(self.train_step(step_batches))
-                self.state.global_step += 1
-                step = self.state.global_step
-                bar.update(1)
-                if step % config.logging_steps == 0 or step == total:
-                    self._log_window(window, bar)
-                    window = []
-                epoch_end = step % plan.steps_per_epoch == 0 and self._agreed(self._checkpoint_affordable())
-                if step % config.save_steps == 0 or step == total or epoch_end:
-                    paused = time.time()
-                    if window:  # no checkpoint of weights a NaN may have touched
-                        self._read_window(window)
-                    if step % config.save_steps == 0 or step == total:
-                        self.evaluate_and_save(final=step == total)
-                    else:
-                        self.save_last()  # an epoch's end: a checkpoint when the time budget allows
-                    self.window_began += time.time() - paused  # throughput counts training time only
-                if step >= total:
-                    break
-            epoch, skip = epoch + 1, 0
-
-    def _log_window(self, window: list[paddle.Tensor], bar) -> None:
-        mean = self._read_window(window).mean(axis=0).tolist()
-        lr = self.optimizer.get_lr()
-        seconds = max(time.time() - self.window_began, 1e-9)
-        record = {"step": self.state.global_step,
-                  "epoch": round(self.state.global_step / self.plan.steps_per_epoch, 4),
-                  "loss": mean[0], "lr": lr, "examples_per_s": round(self.window_examples / seconds, 2),
-                  **dict(zip(self.log_keys, mean[1:]))}
-        self.window_began, self.window_examples = time.time(), 0
-        self.log.write(record)
-        bar.set_postfix(loss=f"{mean[0]:.4f}", lr=f"{lr:.2e}")
-        self.last_loss = mean[0]
 
     def _summary(self, seconds: float) -> dict[str, Any]:
         s = self.state
@@ -765,6 +548,99 @@ class Trainer:
         _print(line)
         return summary
 
+    # -- evaluation and the best model
+    def _evaluate(self) -> None:
+        if self.evaluate is None:
+            return
+        step = self.state.global_step
+        metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
+        self.model.train()
+        key = self.state.main_metric or next(iter(metrics))
+        if key not in metrics:
+            raise errors.UserError(f"main metric {key!r} is not among the evaluation results {sorted(metrics)}")
+        improved = self.state.record_evaluation(metrics, key)
+        if improved:
+            self.save_best()
+        self.log.write({"step": step, "eval": metrics, "best_metric": self.state.best_metric,
+                        "best_step": self.state.best_step})
+        if improved:
+            verdict = " (best so far)"
+        elif self.state.best_metric is None:
+            verdict = f" ({key} is not a number: not a best model)"
+        else:
+            verdict = f" (best {key} {self.state.best_metric:.4f} at step {self.state.best_step})"
+        _print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + verdict)
+
+    def save_best(self) -> None:
+        if is_main_process():
+            def write(folder: Path) -> None:
+                self._write_model(folder)
+                results = {"step": self.state.global_step, "main_metric": self.state.main_metric,
+                           **self.state.best_metrics}
+                checkpoints.write_json(folder / EVAL_RESULTS_FILE, results)
+            checkpoints.atomic_dir(self.out / BEST_DIR, write)
+        barrier()
+
+    # -- the run's state in last/ (trainstate.py writes and reads it)
+    def _record(self) -> dict[str, Any]:
+        """trainer_state.json: the step, the best so far, and the settings that fix the data order."""
+        return {**asdict(self.state), "epoch": self.state.global_step / self.plan.steps_per_epoch,
+                "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.plan.total_steps,
+                "num_examples": len(self.train_data), "batch_size": self.config.batch_size,
+                "gradient_accumulation_steps": self.config.gradient_accumulation_steps,
+                "world_size": self.world, "seed": self.config.seed, "group_by_length": self.config.group_by_length,
+                "args": self._run_args()}
+
+    def _run_args(self) -> dict[str, Any]:
+        settings = {k: v for k, v in asdict(self.config).items() if k != "run_args"}
+        return {**settings, **self.config.run_args}
+
+    def _write_model(self, folder: Path) -> None:
+        """What save_model writes, plus the run's settings: export_model.py reads the task and length there."""
+        self.save_model(self.model, folder)
+        checkpoints.write_json(folder / checkpoints.TRAINING_ARGS, self._run_args())
+
+    def save_last(self) -> None:
+        rng_states: list = []
+        local_rng = trainstate.capture_rng_state()
+        if self.world > 1:
+            dist.all_gather_object(rng_states, local_rng)
+        else:
+            rng_states = [local_rng]
+        began = time.time()
+        if is_main_process():
+            def write(folder: Path) -> None:
+                self._write_model(folder)
+                if checkpoints.find_weights(folder) is None:
+                    default_save_model(self.model, folder)
+                trainstate.write_state(folder, self.parts, rng_states, self._record())
+            checkpoints.atomic_dir(self.out / LAST_DIR, write)
+        barrier()
+        self.last_checkpoint_end = time.time()
+        self.last_checkpoint_seconds = self.last_checkpoint_end - began
+        self.checkpoint_seconds += self.last_checkpoint_seconds
+        self.checkpoint_count += 1
+        self.log.write({"event": "checkpoint", "step": self.state.global_step,
+                        "seconds": round(self.last_checkpoint_seconds, 3)})
+
+    def resume(self) -> None:
+        """Restore model, optimizer, schedule, step, RNG and best-so-far from OUTPUT_DIR/last."""
+        last = self.out / LAST_DIR
+        saved, now = trainstate.read_record(last), self._record()
+        changed = trainstate.data_order_changes(saved, now)
+        if changed:
+            raise errors.UserError(f"--resume: these settings differ from the saved run, so it cannot continue "
+                                   f"with the same data order: {', '.join(changed)}")
+        if saved["total_steps"] != now["total_steps"]:
+            _print(f"note: total steps changed from {saved['total_steps']} to {now['total_steps']}; "
+                   "the learning-rate schedule follows the new total")
+        checkpoints.load_model_weights(self.model, last)
+        trainstate.restore_state(last, self.parts, self.rank)
+        self.state = TrainState.from_record(saved, self.main_metric)
+        self.state.adopt_best_model(self.out / BEST_DIR / EVAL_RESULTS_FILE)
+        self.log.write({"event": "resume", "step": self.state.global_step})
+        _print(f"resumed from {last} at step {self.state.global_step}")
+
 
 class LossModule(paddle.nn.Layer):
     """The model and any extra trained tensors under one Layer whose forward is the stage's loss: the unit
@@ -781,23 +657,13 @@ class LossModule(paddle.nn.Layer):
         return self.loss_fn(self.model, batch)
 
 
+
+
 def _scalar(value: Any) -> paddle.Tensor:
     """A logged value as a float32 scalar tensor, detached (a float from an older loss_fn is wrapped)."""
     if isinstance(value, paddle.Tensor):
         return value.detach().astype("float32").reshape([])
     return paddle.to_tensor(float(value), dtype="float32")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], loss_fn: LossFn,
