@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tinybert.models import checkpoints
-from tinybert.data import datafiles
+from tinybert.augmentation import outputs
 from tinybert.distillation import distill
 from tinybert import errors
 from tinybert.training import evaluation
@@ -145,8 +145,9 @@ def aug_train_file(args: argparse.Namespace) -> str:
     if not tasks.is_task(args.task_name):
         raise errors.UserError("--use_aug needs a GLUE or CLUE --task_name; for other data give --train_file")
     spec = tasks.get_task(args.task_name)
-    path = datafiles.augmented_path(tasks.resolve_task_file(spec, "train", args.data_dir, args.glue_dir))
-    if not path.is_file() and not datafiles.partial_path(path).exists():  # datafiles explains an unfinished one
+    path = outputs.augmented_path(tasks.resolve_task_file(spec, "train", args.data_dir, args.glue_dir))
+    outputs.require_complete(path)
+    if not path.is_file():
         raise errors.DataError(path, None, "file not found (--use_aug; write it with data_augmentation.py)")
     return str(path)
 
