@@ -48,27 +48,16 @@ from tinybert import cli
 import argparse
 import contextlib
 import itertools
-import json
-import os
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence
 
-from tinybert.augmentation import augment
-from tinybert.models import checkpoints
-from tinybert.data import datafiles
-from tinybert import errors
+from tinybert.augmentation import augment, outputs, runner
 from tinybert.device import set_device
-from tinybert.models import modeling
-from tinybert.data import tasks
-from tinybert.training import trainer
-from tinybert.errors import UserError
 from tinybert.augmentation.glove import load_glove
-
-
-CHUNK_EXAMPLES = 256  # examples per unit of work: candidates, sampling, writing, then a progress record
+from tinybert.data import datafiles, tasks
+from tinybert.errors import UserError
+from tinybert.models import checkpoints, modeling
 
 
 # ----------------------------------------------------------------------------------------------
@@ -85,398 +74,6 @@ def open_rows(config: tasks.DataConfig) -> tuple[datafiles.Rows, Path]:
     path = tasks.split_paths(config, spec, "train")["train"]
     # A label column of one's own data is copied as it is; augmenting does not need one.
     return tasks.open_data_file(path, config, spec, "train", need_label=False), path
-
-
-# ----------------------------------------------------------------------------------------------
-# Output, progress record, resume and shards
-
-
-def shard_path(output: Path, shard_id: int, num_shards: int) -> Path:
-    if num_shards == 1:
-        return output
-    return output.with_name(f"{output.stem}.shard-{shard_id}-of-{num_shards}{output.suffix}")
-
-
-def progress_path(output: Path) -> Path:
-    return output.with_name(output.name + ".progress.json")
-
-
-def shard_range(total: int, shard_id: int, num_shards: int) -> tuple[int, int]:
-    """Contiguous example ranges, so the shards' outputs concatenated equal a single run's output."""
-    return total * shard_id // num_shards, total * (shard_id + 1) // num_shards
-
-
-class Progress:
-    """`<output>.progress.json`: the settings, how many examples are done and the output's size then, and
-    what they gave: sentences (text sides) augmented, new samples written, sentences with fewer than N.
-
-    Written after each chunk (output flushed first), so a resumed run cuts the output back to the last
-    recorded size and continues from the next example."""
-
-    def __init__(self, output: Path, settings: dict[str, Any]):
-        self.output, self.path, self.settings = output, progress_path(output), settings
-        self.done, self.bytes, self.header_bytes, self.complete = 0, 0, 0, False
-        self.sentences, self.samples, self.short = 0, 0, 0
-
-    def add(self, counts: "Counts") -> None:
-        self.sentences += counts.sentences
-        self.samples += counts.samples
-        self.short += counts.short
-
-    def load(self, data_file: Path | None = None) -> None:
-        """Read the record and check it fits the file the run continues (`data_file`, default the output)."""
-        data_file = data_file or self.output
-        try:
-            state = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            raise UserError(f"cannot resume {self.output}: its progress record {self.path.name} is missing "
-                            f"or unreadable; use --overwrite to start over") from None
-        old = state.get("settings", {})
-        changed = [k for k in sorted(set(old) | set(self.settings)) if old.get(k) != self.settings.get(k)]
-        if changed:
-            k = changed[0]
-            raise UserError(f"cannot resume {self.output}: it was made with {k}={old.get(k)!r}, now "
-                            f"{k}={self.settings.get(k)!r}; use the same settings, or --overwrite")
-        self.done, self.bytes = int(state["examples_done"]), int(state["bytes"])
-        self.header_bytes, self.complete = int(state.get("header_bytes", 0)), bool(state.get("complete"))
-        self.sentences, self.samples = int(state.get("sentences", 0)), int(state.get("samples", 0))
-        self.short = int(state.get("short", 0))
-        size = data_file.stat().st_size if data_file.exists() else -1
-        if size < self.bytes:
-            raise UserError(f"cannot resume {data_file}: it is shorter than its progress record says "
-                            f"({size} < {self.bytes} bytes); use --overwrite to start over")
-
-    def save(self) -> None:
-        state = {"settings": self.settings, "examples_done": self.done, "bytes": self.bytes,
-                 "header_bytes": self.header_bytes, "complete": self.complete,
-                 "sentences": self.sentences, "samples": self.samples, "short": self.short}
-        checkpoints.write_json(self.path, state)
-
-
-def finished_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> bool:
-    """True when a resumed run's output is already complete (its record loaded into `progress`); an
-    existing output is refused unless the run resumes or overwrites it."""
-    if resume and output.exists():
-        progress.load()
-        if progress.complete:
-            return True
-    if output.exists() and not overwrite and not resume:
-        raise UserError(f"{output} exists; pass --resume to continue it, --overwrite to replace it, "
-                        f"or choose another --output_file")
-    return False
-
-
-def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool) -> BinaryIO | None:
-    """The unfinished output opened for appending at the right place; None when a resumed run is complete."""
-    partial = datafiles.partial_path(output)
-    if finished_output(output, progress, resume, overwrite):
-        return None
-    continuing = resume and partial.exists()
-    if continuing:
-        progress.load(partial)
-        with open(partial, "r+b") as f:  # drop what came after the last recorded chunk
-            f.truncate(progress.bytes)
-    elif partial.exists() and not overwrite:
-        raise UserError(f"{partial} is the output of an interrupted run; pass --resume to continue it, or "
-                        f"--overwrite to start over")
-    elif resume:
-        print(f"note: {output} has no unfinished run to resume; starting from the beginning", file=sys.stderr)
-    try:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        return open(partial, "ab" if continuing else "wb")  # bytes: the recorded sizes are exact offsets
-    except OSError as e:
-        raise UserError(f"cannot write {partial}: {e.strerror}; choose another --output_file") from None
-
-
-def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwrite: bool) -> None:
-    """Concatenate complete shard outputs into `output` (one header), then remove the shard files."""
-    if output.exists() and not overwrite:
-        raise UserError(f"{output} exists; pass --overwrite to replace it")
-    parts = []
-    for shard in range(num_shards):
-        part = shard_path(output, shard, num_shards)
-        record = Progress(part, {**settings, "shard": [shard, num_shards]})
-        if not part.exists():
-            raise UserError(f"shard {shard} of {num_shards} is missing ({part}); run it with --shard_id {shard}")
-        record.load()
-        if not record.complete:
-            raise UserError(f"shard {shard} of {num_shards} is not finished ({part}); rerun it with --resume")
-        parts.append((part, record))
-    merged = merge_files(output, parts, settings)
-    print(f"merged {num_shards} shards into {output}: {summary(merged, settings.get('N'))}", file=sys.stderr)
-
-
-def merge_files(output: Path, parts: Sequence[tuple[Path, Progress]], settings: dict[str, Any]) -> Progress:
-    """Concatenate the complete outputs of consecutive example ranges into `output` (the first one's
-    header only), written atomically, then its progress record; then remove the parts and their records."""
-    with checkpoints.atomic_file(output, "wb") as out:
-        for i, (part, record) in enumerate(parts):
-            with open(part, "rb") as f:
-                if i > 0:
-                    f.seek(record.header_bytes)
-                while block := f.read(1 << 24):
-                    out.write(block)
-    merged = Progress(output, settings)
-    merged.done = sum(r.done for _, r in parts)
-    for _, r in parts:
-        merged.add(Counts(r.sentences, r.samples, r.short))
-    merged.bytes, merged.header_bytes, merged.complete = output.stat().st_size, parts[0][1].header_bytes, True
-    merged.save()
-    for part, record in parts:
-        part.unlink()
-        record.path.unlink()
-    return merged
-
-
-# ----------------------------------------------------------------------------------------------
-# The run
-
-
-@dataclass
-class Counts:
-    """What a chunk gave: sentences (text sides) augmented, new samples, sentences with fewer than N."""
-    sentences: int = 0
-    samples: int = 0
-    short: int = 0
-
-
-def summary(progress: Progress, N: int | None) -> str:
-    """The run's last line: what the output holds and how many sentences yielded fewer than N."""
-    return (f"{progress.done} examples -> {progress.done + progress.samples} rows ({progress.done} originals + "
-            f"{progress.samples} new samples from {progress.sentences} sentences); {progress.short} of "
-            f"{progress.sentences} sentences yielded fewer than N={N} distinct new samples")
-
-
-def augment_rows(rows: datafiles.Rows, finder: augment.CandidateFinder, config: augment.AugmentConfig, first_index: int,
-                 examples: Sequence[Any], counts: Counts | None = None) -> list[str]:
-    """Output lines for a chunk of input rows: each original, then up to N distinct new rows per text side
-    (augment.sample_sentences); `counts`, when given, is increased by what the chunk gave."""
-    texts = [rows.texts(row) for row in examples]
-    sides = [[finder.words(t) for t in row_texts] for row_texts in texts]
-    flat = [words for row_sides in sides for words in row_sides]
-    found = finder(flat)
-    counts = counts if counts is not None else Counts()
-    lines, k = [], 0
-    for j, row in enumerate(examples):
-        rng = augment.example_rng(config.seed, first_index + j)
-        lines.append(rows.row_text(row))
-        for side, words in enumerate(sides[j]):
-            new = augment.sample_sentences(words, found[k], config.N, config.p, rng, original=texts[j][side],
-                                           join=finder.join)
-            lines.extend(rows.row_text(rows.with_text(row, side, text)) for text in new)
-            counts.sentences += 1
-            counts.samples += len(new)
-            counts.short += len(new) < config.N
-            k += 1
-    return lines
-
-
-def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, config: augment.AugmentConfig, output: Path,
-                     settings: dict[str, Any], shard_id: int = 0, num_shards: int = 1, resume: bool = False,
-                     overwrite: bool = False, max_chunks: int | None = None, verbose: bool = True) -> Progress:
-    """Augment this shard's examples into `output`; returns its progress record: how many examples it
-    holds (.done), new samples (.samples), sentences (.sentences) and those with fewer than N (.short).
-
-    max_chunks stops early (as an interruption would): for tests."""
-    from tqdm import tqdm
-
-    total = sum(1 for _ in rows.read())
-    start, end = shard_range(total, shard_id, num_shards)
-    progress = Progress(output, settings)
-    f = open_output(output, progress, resume, overwrite)
-    if f is None:
-        print(f"{output} is already complete ({progress.done} examples)", file=sys.stderr)
-        return progress
-    with f:
-        if progress.done == 0 and progress.bytes == 0:
-            f.write(rows.header_text().encode("utf-8"))
-            f.flush()
-            progress.header_bytes = progress.bytes = f.tell()
-            progress.save()
-        bar = tqdm(total=end - start, initial=progress.done, desc="augment", unit="ex", file=sys.stderr,
-                   disable=not verbose, dynamic_ncols=True)
-        source = rows.read()
-        for _ in range(start + progress.done):  # skip what earlier shards or an earlier run did
-            next(source)
-        index, chunks = start + progress.done, 0
-        try:
-            while index < end and (max_chunks is None or chunks < max_chunks):
-                chunk = [next(source) for _ in range(min(CHUNK_EXAMPLES, end - index))]
-                counts = Counts()
-                f.write("".join(augment_rows(rows, finder, config, index, chunk, counts)).encode("utf-8"))
-                f.flush()
-                index += len(chunk)
-                chunks += 1
-                progress.done, progress.bytes = index - start, f.tell()
-                progress.add(counts)
-                progress.save()
-                bar.update(len(chunk))
-        except KeyboardInterrupt:
-            bar.close()
-            raise errors.Interrupted(f"after {progress.done} of {end - start} examples; they are kept in "
-                                     f"{datafiles.partial_path(output)}", resumable=True) from None
-        bar.close()
-    if index == end:  # the completion mark: the finished file takes its real name, last
-        os.replace(datafiles.partial_path(output), output)
-        progress.complete = True
-        progress.save()
-    return progress
-
-
-# ----------------------------------------------------------------------------------------------
-# Several processes: paddle.distributed.launch
-#
-# Each process augments one contiguous part into its own file, with its own progress record (--resume
-# continues each); process 0 then joins the parts into the file a single process writes. The processes
-# meet through the process group only once, at the start: gloo's collectives give up after 30 s, and the
-# parts finish minutes apart, so every later wait is on marker files named with a token of this launch
-# (markers an interrupted launch left behind are never taken for this one's). A failed process makes the
-# launcher stop the others, so the waits need no timeout.
-
-POLL_SECONDS = 0.5
-SHARED_SECONDS = 10.0  # how long a network file system may take to show another machine's new file
-
-
-@dataclass
-class Launch:
-    """This process's place in a paddle.distributed.launch job, and the job's token."""
-    rank: int
-    world: int
-    token: str
-
-    def marker(self, output: Path, name: str) -> Path:
-        return output.with_name(f".{output.name}.launch-{self.token}.{name}")
-
-
-def launched() -> bool:
-    """Started by paddle.distributed.launch with more than one process (PADDLE_TRAINERS_NUM)."""
-    import paddle.distributed as dist
-
-    return dist.get_world_size() > 1
-
-
-def launched_rank() -> int:
-    """This process's rank under paddle.distributed.launch (PADDLE_TRAINER_ID), 0 without it."""
-    import paddle.distributed as dist
-
-    return dist.get_rank() if launched() else 0
-
-
-def process_path(output: Path, rank: int, world: int) -> Path:
-    return output.with_name(f"{output.stem}.process-{rank}-of-{world}{output.suffix}")
-
-
-def join_launch(output: Path) -> Launch | None:
-    """None for a single process. Under the launcher: join the process group, share process 0's token, and
-    check that every process sees `output`'s folder as process 0 does (a launch over several machines
-    needs a folder they all share); a UserError on every process otherwise."""
-    if not launched():
-        return None
-    import paddle.distributed as dist
-
-    trainer.init_distributed()
-    rank, world = trainer.rank(), trainer.world_size()
-    tokens: list[str | None] = []
-    dist.all_gather_object(tokens, os.urandom(6).hex() if rank == 0 else None)
-    launch = Launch(rank, world, tokens[0])
-    start = launch.marker(output, "start")
-    if rank == 0:
-        signal_marker(start)
-    trainer.barrier()
-    seen: list[bool] = []
-    dist.all_gather_object(seen, appears(start, SHARED_SECONDS))
-    blind = [r for r, ok in enumerate(seen) if not ok]
-    if blind:
-        if rank == 0:
-            start.unlink(missing_ok=True)
-        raise UserError(f"process {', '.join(map(str, blind))} of {world} does not see the files process 0 "
-                        f"writes in {output.parent}: a launch over several machines needs an --output_file in "
-                        f"a folder they all share; or run one launch per machine with --num_shards/--shard_id")
-    return launch
-
-
-def signal_marker(path: Path) -> None:
-    checkpoints.write_text(path, "")
-
-
-def appears(path: Path, seconds: float) -> bool:
-    """Whether `path` exists within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(POLL_SECONDS)
-    return True
-
-
-def wait_for(paths: Sequence[Path], what: str) -> None:
-    """Poll until every path exists."""
-    if not all(p.exists() for p in paths):
-        print(f"waiting for {what}", file=sys.stderr)
-    while not all(p.exists() for p in paths):
-        time.sleep(POLL_SECONDS)
-
-
-def check_same_world(output: Path, world: int) -> None:
-    """--resume under the launcher continues each process's part, so the number of processes must stay."""
-    pattern = f"{output.stem}.process-*-of-*{output.suffix}*"
-    other = sorted({p.name for p in output.parent.glob(pattern) if f"-of-{world}{output.suffix}" not in p.name})
-    if other:
-        raise UserError(f"{output.parent / other[0]} is the part of a launch with another number of processes; "
-                        f"resume with that many processes (--nproc_per_node x nodes), or pass --overwrite")
-
-
-def run_launched(launch: Launch, make_finder: Callable[[], augment.CandidateFinder], rows: datafiles.Rows,
-                 config: augment.AugmentConfig, output: Path, settings: dict[str, Any], shard_id: int = 0,
-                 num_shards: int = 1, resume: bool = False, overwrite: bool = False,
-                 verbose: bool = True) -> Progress | None:
-    """This process's share of `output` (shard `shard_id` of `num_shards`, cut again into one contiguous
-    part per process, so the parts joined equal the single process's file); process 0 joins them into
-    `output` and returns its record, the other processes return None once their part is done.
-
-    make_finder loads the models: process 0 first, so that only it writes GloVe's binary cache."""
-    merged = Progress(output, settings)
-    if finished_output(output, merged, resume, overwrite):
-        print(f"{output} is already complete ({merged.done} examples)", file=sys.stderr)
-        if launch.rank != 0:
-            return None
-        remove_markers(output)
-        return merged
-    if resume:
-        check_same_world(output, launch.world)
-    models = launch.marker(output, "models")
-    if launch.rank != 0:
-        wait_for([models], "process 0 to load the models")
-    finder = make_finder()
-    if launch.rank == 0:
-        signal_marker(models)
-    part = process_path(output, launch.rank, launch.world)
-    part_settings = {**settings, "process": [launch.rank, launch.world]}
-    mine = run_augmentation(rows, finder, config, part, part_settings, shard_id * launch.world + launch.rank,
-                            num_shards * launch.world, resume, overwrite, verbose=verbose)
-    if not mine.complete:  # stopped early (max_chunks: tests)
-        return None
-    signal_marker(launch.marker(output, f"done-{launch.rank}"))
-    if launch.rank != 0:
-        print(f"process {launch.rank} of {launch.world}: {mine.done} examples done in {part}; process 0 "
-              f"joins the parts into {output}", file=sys.stderr)
-        return None
-    wait_for([launch.marker(output, f"done-{r}") for r in range(launch.world)], "the other processes' parts")
-    parts = []
-    for r in range(launch.world):
-        path = process_path(output, r, launch.world)
-        record = Progress(path, {**settings, "process": [r, launch.world]})
-        record.load()
-        parts.append((path, record))
-    merged = merge_files(output, parts, settings)
-    remove_markers(output)
-    return merged
-
-
-def remove_markers(output: Path) -> None:
-    """This launch's marker files, and any an interrupted launch left."""
-    for marker in output.parent.glob(f".{output.name}.launch-*"):
-        marker.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -650,42 +247,40 @@ def main(argv: list[str] | None = None) -> None:
                         f"(got --shard_id {args.shard_id} --num_shards {args.num_shards})")
     rows, input_path = open_rows(cli.data_config(args))
     config = replace(config, language=language_of(args, rows))
-    output = Path(args.output_file).expanduser() if args.output_file else datafiles.augmented_path(input_path)
+    output = Path(args.output_file).expanduser() if args.output_file else outputs.augmented_path(input_path)
     checkpoints.check_not_an_input(output, "--output_file", {
         "--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model, "--glove_embs": args.glove_embs})
     if args.merge_shards:
-        if launched_rank() == 0:  # under a launcher the first process merges, the others have nothing to do
+        if runner.launched_rank() == 0:  # under a launcher the first process merges, the others have nothing to do
             mlm_used = masked_lm_folder(args) is not None
-            merge_shards(output, args.num_shards, settings_of(args, config, input_path, mlm_used), args.overwrite)
+            runner.merge_shards(output, args.num_shards, settings_of(args, config, input_path, mlm_used),
+                                args.overwrite)
         return
     # load_models reports a missing or unusable masked-LM (after checking the word vectors)
     settings = settings_of(args, config, input_path, args.mlm != "none" and args.pretrained_bert_model is not None)
-    part = shard_path(output, args.shard_id, args.num_shards)
-    if launched():
+    if args.num_shards > 1:
+        settings["shard"] = [args.shard_id, args.num_shards]
+    part = outputs.shard_path(output, args.shard_id, args.num_shards)
+    if runner.launched():
         args.device = set_device(args.device)  # before the process group: it picks gloo or nccl by it
-    launch = join_launch(part)
+    launch = runner.join_launch(part)
 
     def make_finder() -> augment.CandidateFinder:
         tokenizer, mlm, glove = load_models(args, config)
         return augment.CandidateFinder(tokenizer, glove, mlm, config)
 
-    part_settings = {**settings, **_shard(args)}
     if launch is None:
-        progress = run_augmentation(rows, make_finder(), config, part, part_settings, args.shard_id,
-                                    args.num_shards, args.resume, args.overwrite)
+        progress = runner.run_augmentation(rows, make_finder(), config, part, settings, args.shard_id,
+                                           args.num_shards, args.resume, args.overwrite)
     else:
-        progress = run_launched(launch, make_finder, rows, config, part, part_settings, args.shard_id,
-                                args.num_shards, args.resume, args.overwrite)
+        progress = runner.run_launched(launch, make_finder, rows, config, part, settings, args.shard_id,
+                                       args.num_shards, args.resume, args.overwrite)
         if progress is None:  # not process 0: its part is done, process 0 joins the parts
             return
-    print(f"wrote {part}: {summary(progress, config.N)}", file=sys.stderr)
+    print(f"wrote {part}: {runner.summary(progress, config.N)}", file=sys.stderr)
     if args.num_shards > 1:
         print(f"when every shard is done: python data_augmentation.py ... --num_shards {args.num_shards} "
               f"--merge_shards", file=sys.stderr)
-
-
-def _shard(args: argparse.Namespace) -> dict:
-    return {"shard": [args.shard_id, args.num_shards]} if args.num_shards > 1 else {}
 
 
 if __name__ == "__main__":

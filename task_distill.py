@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tinybert.models import checkpoints
-from tinybert.data import datafiles
+from tinybert.augmentation import outputs
 from tinybert.distillation import distill
 from tinybert.distillation.config import DistillConfig, DistillSetup
 from tinybert import errors
@@ -89,8 +89,9 @@ def aug_train_file(data: tasks.DataConfig) -> str:
     if not tasks.is_task(data.task_name):
         raise errors.UserError("--use_aug needs a GLUE or CLUE --task_name; for other data give --train_file")
     spec = tasks.get_task(data.task_name)
-    path = datafiles.augmented_path(tasks.resolve_task_file(spec, "train", data.data_dir, data.glue_dir))
-    if not path.is_file() and not datafiles.partial_path(path).exists():  # datafiles explains an unfinished one
+    path = outputs.augmented_path(tasks.resolve_task_file(spec, "train", data.data_dir, data.glue_dir))
+    outputs.require_complete(path)
+    if not path.is_file():
         raise errors.DataError(path, None, "file not found (--use_aug; write it with data_augmentation.py)")
     return str(path)
 

@@ -31,30 +31,27 @@ data_augmentation.py's with its defaults (`single` input); the `pair` figure abo
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the repository's flat modules
-
-from tinybert import cli
-
 import argparse
 import os
 import platform
 import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from tinybert.augmentation import augment
-import data_augmentation as da
-from tinybert import errors
+from tinybert import cli, errors
+from tinybert.augmentation import augment, runner
 from tinybert.device import set_device
 from tinybert.augmentation.glove import GloVe, load_glove
+from tinybert.data import datafiles, tasks
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------------------- assets
@@ -65,7 +62,6 @@ def masked_lm_folder(cache: Path) -> Path:
 
     from tinybert import assets
     from tinybert.models import modeling
-    from convert_checkpoint import convert_hf_checkpoint
     from tinybert.data.tokenization import BertTokenizer
 
     folder = cache / "minilm-l6-mlm-random-head"
@@ -73,7 +69,10 @@ def masked_lm_folder(cache: Path) -> Path:
         return folder
     hf_dir = assets.fetch("minilm")
     with tempfile.TemporaryDirectory() as tmp:
-        converted = convert_hf_checkpoint(hf_dir, Path(tmp) / "encoder")
+        converted = Path(tmp) / "encoder"
+        # convert_checkpoint.py is a script: run as a command, not imported
+        subprocess.run([sys.executable, str(ROOT / "convert_checkpoint.py"), "--from_hf", str(hf_dir),
+                        "--output_dir", str(converted)], check=True)
         encoder = modeling.BertModel.from_pretrained(converted)
         paddle.seed(0)
         model = modeling.BertForMaskedLM(encoder.config)
@@ -145,7 +144,7 @@ class Reference:
             start += len(p)
         return out
 
-    def augment_file(self, rows: da.datafiles.Rows, output: Path) -> int:
+    def augment_file(self, rows: datafiles.Rows, output: Path) -> int:
         c = self.config
         n = 0
         with open(output, "w", encoding="utf-8", newline="\n") as f:
@@ -220,7 +219,7 @@ def run_benchmark(args, model, tok, glove: GloVe, model_dir: Path, load_s: float
                   rounds: int, batch_size: int) -> None:
     source = work / "train.tsv"
     source.write_text("\n".join(sst2_rows(Path(args.glue_dir), n_sent)) + "\n", encoding="utf-8")
-    rows = da.tasks.task_rows(source, "SST-2", "train")
+    rows = tasks.task_rows(source, "SST-2", "train")
 
     fast = {}
     setup_s = {}
@@ -236,14 +235,14 @@ def run_benchmark(args, model, tok, glove: GloVe, model_dir: Path, load_s: float
         config, predictor = fast[mode]
         glove._cache.clear()  # each round starts cold, as a fresh run would
         finder = augment.CandidateFinder(tok, glove, predictor, config)
-        da.run_augmentation(rows, finder, config, work / f"fast_{mode}.tsv", {}, overwrite=True, verbose=False)
+        runner.run_augmentation(rows, finder, config, work / f"fast_{mode}.tsv", {}, overwrite=True, verbose=False)
 
     # Correctness first: the fast `pair` path must give the reference's output (a few sentences).
     check_src = work / "check.tsv"
     check_src.write_text("\n".join(sst2_rows(Path(args.glue_dir), min(8, n_sent))) + "\n", encoding="utf-8")
-    check_rows = da.tasks.task_rows(check_src, "SST-2", "train")
+    check_rows = tasks.task_rows(check_src, "SST-2", "train")
     config, predictor = fast["pair"]
-    da.run_augmentation(check_rows, augment.CandidateFinder(tok, glove, predictor, config), config,
+    runner.run_augmentation(check_rows, augment.CandidateFinder(tok, glove, predictor, config), config,
                         work / "check_fast.tsv", {}, overwrite=True, verbose=False)
     reference.augment_file(check_rows, work / "check_ref.tsv")
     a = (work / "check_fast.tsv").read_text(encoding="utf-8").splitlines()

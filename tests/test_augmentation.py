@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinybert.augmentation import augment
+from tinybert.augmentation import augment, outputs, runner
 import data_augmentation as da
-from tinybert.data import datafiles
 from tinybert import errors
 from tinybert.data import tasks
 from conftest import write_vocab
@@ -631,7 +630,7 @@ def test_a_folder_without_masked_lm_weights_is_an_error_and_mlm_none_uses_glove(
 
 
 def test_same_file_whatever_the_batch_size_and_shards(random_dir, glove_file, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(da, "CHUNK_EXAMPLES", 3)
+    monkeypatch.setattr(runner, "CHUNK_EXAMPLES", 3)
     source = write_sst2(tmp_path / "train.tsv", SENTENCES)
     common = ["--pretrained_bert_model", random_dir, "--glove_embs", glove_file, "--task_name", "SST-2",
               "--train_file", source, "--N", 4, "--engine", "eager"]
@@ -660,7 +659,7 @@ def test_same_file_whatever_the_batch_size_and_shards(random_dir, glove_file, tm
 
 def test_resume_after_an_interruption_gives_the_straight_runs_file(random_dir, glove_file, tmp_path, capsys,
                                                                    monkeypatch):
-    monkeypatch.setattr(da, "CHUNK_EXAMPLES", 2)
+    monkeypatch.setattr(runner, "CHUNK_EXAMPLES", 2)
     source = write_sst2(tmp_path / "train.tsv", SENTENCES)
     common = ["--pretrained_bert_model", random_dir, "--glove_embs", glove_file, "--task_name", "SST-2",
               "--train_file", source, "--N", 3, "--engine", "eager"]
@@ -671,16 +670,18 @@ def test_resume_after_an_interruption_gives_the_straight_runs_file(random_dir, g
 
     # An interrupted run: two chunks recorded, then killed in the middle of writing a row.
     out = tmp_path / "resumed.tsv"
-    real = da.run_augmentation
-    monkeypatch.setattr(da, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=2))
+    real = runner.run_augmentation
+    monkeypatch.setattr(runner, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=2))
     assert run(common + ["--output_file", out], capsys)[0] == 0
-    monkeypatch.setattr(da, "run_augmentation", real)
-    partial = datafiles.partial_path(out)  # an unfinished output never has the real name
+    monkeypatch.setattr(runner, "run_augmentation", real)
+    partial = outputs.partial_path(out)  # an unfinished output never has the real name
     assert not out.exists()
     with open(partial, "a", encoding="utf-8") as f:
         f.write("half a row with no newli")
     assert len(partial.read_text().splitlines()) < len(straight.read_text().splitlines())
     with pytest.raises(errors.DataError, match="interrupted data_augmentation.py run.*--resume"):
+        outputs.require_complete(out)  # what a stage reading an augmented file asks (task_distill's --use_aug)
+    with pytest.raises(errors.DataError, match="file not found"):  # no reader takes the partial file for it
         tasks.load_task_data(tasks.DataConfig(task_name="SST-2", train_file=str(out)), splits=("train",))
 
     code, err = run(common + ["--output_file", out], capsys)  # not told to resume: refused
@@ -694,6 +695,24 @@ def test_resume_after_an_interruption_gives_the_straight_runs_file(random_dir, g
     code, err = run(common + ["--output_file", out, "--resume"], capsys)
     assert code == 0 and "already complete" in err and out.read_bytes() == straight.read_bytes()
     assert summary_of(err) == counts
+
+
+def test_a_file_is_complete_under_its_own_name_and_with_its_record_complete(tmp_path):
+    out = tmp_path / "train_aug.tsv"
+    outputs.require_complete(out)  # missing: its reader says so
+    outputs.partial_path(out).write_text("sentence\tlabel\n")
+    with pytest.raises(errors.DataError, match=r"train_aug.tsv.partial is the output of an interrupted"):
+        outputs.require_complete(out)
+    # Written in place by an older data_augmentation.py: its record decides.
+    out.write_text("sentence\tlabel\n")
+    record = outputs.progress_path(out)
+    record.write_text(json.dumps({"complete": False}))
+    with pytest.raises(errors.DataError, match=r"train_aug.tsv.progress.json says the augmentation stopped"):
+        outputs.require_complete(out)
+    record.write_text(json.dumps({"complete": True}))
+    outputs.require_complete(out)
+    record.write_text("[]")  # not our record: the file is judged by its content
+    outputs.require_complete(out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -754,6 +773,6 @@ def test_the_benchmarks_reference_gives_the_pair_inputs_output(random_dir, glove
     glove = load_glove(glove_file, verbose=False)
     rows = tasks.task_rows(write_sst2(tmp_path / "train.tsv", SENTENCES[:4]), "SST-2", "train")
     bench.Reference(model, tok, glove, config).augment_file(rows, tmp_path / "reference.tsv")
-    da.run_augmentation(rows, augment.CandidateFinder(tok, glove, predictor, config), config, tmp_path / "fast.tsv",
-                        {}, verbose=False)
+    runner.run_augmentation(rows, augment.CandidateFinder(tok, glove, predictor, config), config,
+                            tmp_path / "fast.tsv", {}, verbose=False)
     assert (tmp_path / "fast.tsv").read_text() == (tmp_path / "reference.tsv").read_text()

@@ -1,7 +1,8 @@
 """Under paddle.distributed.launch (2 CPU processes, gloo): data_augmentation.py writes the file one process
-writes, and task_distill.py's --cache_teacher_logits has each process run the teacher on its share only and
-trains as one process on the same global batch, even when one process predicts 32 s slower than the other
-(gloo's collectives give up after 30 s).
+writes, even when one process finishes its part 31 s after the other, and task_distill.py's
+--cache_teacher_logits has each process run the teacher on its share only and trains as one process on the
+same global batch, even when one process predicts 32 s slower than the other (gloo's collectives give up
+after 30 s).
 
 Each launch costs about 15-30 s, so there are two; the file protocol of the augmentation's processes
 (resume per process, manual shards composed with processes) is tested in this process, rank by rank.
@@ -19,9 +20,7 @@ import numpy as np
 import paddle
 import pytest
 
-from tinybert.augmentation import augment
-import data_augmentation as da
-from tinybert.data import datafiles
+from tinybert.augmentation import augment, outputs, runner
 from tinybert import errors
 from tinybert.training import evaluation
 from tinybert.models import modeling
@@ -54,13 +53,38 @@ def aug_args(model_dir: Path, glove: Path, source: Path, output: Path) -> list[s
             "--train_file", str(source), "--N", "4", "--engine", "eager", "--output_file", str(output)]
 
 
+AUG_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+import time
+
+import data_augmentation
+from tinybert.augmentation import runner
+from tinybert.training import trainer
+
+real = runner.run_augmentation
+
+
+def late(*args, **kwargs):
+    if trainer.rank() == 1:  # its part done 31 s after process 0's: more than gloo's 30 s timeout
+        time.sleep(31)
+    return real(*args, **kwargs)
+
+
+runner.run_augmentation = late
+data_augmentation.main(sys.argv[1:])
+"""
+
+
 def test_two_launched_processes_write_the_single_processes_file(random_dir, glove_file, tmp_path, capsys):
     source = write_sst2(tmp_path / "train.tsv", SENTENCES + SENTENCES[::-1] + SENTENCES[:3])  # 19 rows
     single = tmp_path / "single.tsv"
     code, err = run(aug_args(random_dir, glove_file, source, single), capsys)
     assert code == 0, err
     launched = tmp_path / "out" / "launched.tsv"
-    logs = launch(tmp_path, ROOT / "data_augmentation.py", *aug_args(random_dir, glove_file, source, launched))
+    script = tmp_path / "late_augmentation.py"
+    script.write_text(textwrap.dedent(AUG_SCRIPT.format(root=str(ROOT))))
+    logs = launch(tmp_path, script, *aug_args(random_dir, glove_file, source, launched))
     assert launched.read_bytes() == single.read_bytes()
     assert summary_of(logs) == summary_of(err)  # process 0's line: the whole file's counts
     assert "process 1 of 2: 10 examples done" in logs  # its half: examples 9-18 of 0-18
@@ -79,54 +103,67 @@ def finder(model_dir: Path, glove: Path, config: augment.AugmentConfig) -> augme
     return augment.CandidateFinder(tok, load_glove(glove, verbose=False), mlm, config)
 
 
-def run_rank(rank: int, token: str, rows, make_finder, config, output: Path, settings: dict | None = None,
-             **kwargs):
-    """One launched process of 2, run here: process 1 first (process 0's 'models loaded' marker faked),
-    so that process 0 finds process 1's part done and joins the parts."""
-    launch_ = da.Launch(rank, 2, token)
-    if rank == 1:
-        da.signal_marker(launch_.marker(output, "models"))
-    return da.run_launched(launch_, make_finder, rows, config, output, settings or {"N": config.N},
-                           verbose=False, **kwargs)
+def run_rank(rank: int, rows, make_finder, config, output: Path, settings: dict | None = None,
+             events: list | None = None, world: int = 2, **kwargs):
+    """One launched process of `world`, run here, after the processes of higher rank (so that process 0
+    finds their parts done and joins them): its waits return at once and are recorded in `events`, as
+    are its model loads ("load")."""
+    events = events if events is not None else []
+
+    def loading():
+        events.append("load")
+        return make_finder()
+
+    launch_ = runner.Launch(rank, world, events.append)
+    return runner.run_launched(launch_, loading, rows, config, output, settings or {"N": config.N},
+                               verbose=False, **kwargs)
 
 
 def test_launched_processes_resume_their_own_parts_and_compose_with_shards(random_dir, glove_file, tmp_path,
                                                                           monkeypatch):
-    monkeypatch.setattr(da, "CHUNK_EXAMPLES", 2)
+    monkeypatch.setattr(runner, "CHUNK_EXAMPLES", 2)
     config = augment.AugmentConfig(N=3, K=5)
     rows = tasks.task_rows(write_sst2(tmp_path / "train.tsv", SENTENCES * 2), "SST-2", "train")  # 16 rows
     found = finder(random_dir, glove_file, config)
     straight = tmp_path / "straight.tsv"
-    da.run_augmentation(rows, found, config, straight, {"N": 3}, verbose=False)
+    runner.run_augmentation(rows, found, config, straight, {"N": 3}, verbose=False)
 
     # A launch interrupted after process 1's first chunk (process 0 never started): process 1's part is
     # its own file, unfinished; the final output does not exist.
     out = tmp_path / "out.tsv"
-    real = da.run_augmentation
-    monkeypatch.setattr(da, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=1))
-    assert run_rank(1, "first", rows, lambda: found, config, out) is None
-    monkeypatch.setattr(da, "run_augmentation", real)
-    part1 = da.process_path(out, 1, 2)
-    assert datafiles.partial_path(part1).exists() and not out.exists()
-    # Relaunched with --resume (a new token): process 1 continues its part, process 0 does its own and joins.
-    assert run_rank(1, "second", rows, lambda: found, config, out, resume=True) is None
-    merged = run_rank(0, "second", rows, lambda: found, config, out, resume=True)
+    real = runner.run_augmentation
+    monkeypatch.setattr(runner, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=1))
+    assert run_rank(1, rows, lambda: found, config, out) is None
+    monkeypatch.setattr(runner, "run_augmentation", real)
+    part1 = outputs.process_path(out, 1, 2)
+    assert outputs.partial_path(part1).exists() and not out.exists()
+    # Relaunched with --resume: process 1 continues its part, process 0 does its own and joins. Process 0
+    # loads the models first (only it writes GloVe's cache); every process waits for the parts before
+    # process 0 joins them.
+    events = {1: [], 0: []}
+    assert run_rank(1, rows, lambda: found, config, out, resume=True, events=events[1]) is None
+    merged = run_rank(0, rows, lambda: found, config, out, resume=True, events=events[0])
+    parts_done = "the other processes' parts"
+    assert events == {1: ["process 0 to load the models", "load", parts_done],
+                      0: ["load", "process 0 to load the models", parts_done]}
     assert out.read_bytes() == straight.read_bytes()
     assert merged.done == 16 and merged.complete
     assert sorted(p.name for p in tmp_path.glob("out*")) == ["out.tsv", "out.tsv.progress.json"]
-    assert not list(tmp_path.glob(".out.tsv.launch-*"))
-    # Resumed again: complete, on every process.
-    assert run_rank(1, "third", rows, lambda: found, config, out, resume=True) is None
-    assert run_rank(0, "third", rows, lambda: found, config, out, resume=True).done == 16
+    assert not list(tmp_path.glob(".out.tsv.*"))
+    # Resumed again: complete, on every process, without loading the models or waiting.
+    events = {1: [], 0: []}
+    assert run_rank(1, rows, lambda: found, config, out, resume=True, events=events[1]) is None
+    assert run_rank(0, rows, lambda: found, config, out, resume=True, events=events[0]).done == 16
+    assert events == {1: [], 0: []}
 
     # --num_shards 2 on two machines, each a launch of 2 processes: 4 parts, then --merge_shards.
     sharded = tmp_path / "sharded.tsv"
     for shard in (1, 0):
-        part = da.shard_path(sharded, shard, 2)
+        part = outputs.shard_path(sharded, shard, 2)
         for rank in (1, 0):
-            run_rank(rank, f"shard{shard}", rows, lambda: found, config, part, {"N": 3, "shard": [shard, 2]},
+            run_rank(rank, rows, lambda: found, config, part, {"N": 3, "shard": [shard, 2]},
                      shard_id=shard, num_shards=2)
-    da.merge_shards(sharded, 2, {"N": 3}, overwrite=False)
+    runner.merge_shards(sharded, 2, {"N": 3}, overwrite=False)
     assert sharded.read_bytes() == straight.read_bytes()
 
 
@@ -134,12 +171,12 @@ def test_resume_refuses_another_number_of_processes(random_dir, glove_file, tmp_
     config = augment.AugmentConfig(N=3, K=5)
     rows = tasks.task_rows(write_sst2(tmp_path / "train.tsv", SENTENCES), "SST-2", "train")
     out = tmp_path / "out.tsv"
-    real = da.run_augmentation
-    monkeypatch.setattr(da, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=0))
-    run_rank(1, "first", rows, lambda: None, config, out)  # a part started, nothing done
-    monkeypatch.setattr(da, "run_augmentation", real)
+    real = runner.run_augmentation
+    monkeypatch.setattr(runner, "run_augmentation", lambda *a, **k: real(*a, **k, max_chunks=0))
+    run_rank(1, rows, lambda: None, config, out)  # a part started, nothing done
+    monkeypatch.setattr(runner, "run_augmentation", real)
     with pytest.raises(errors.UserError, match=r"out.process-1-of-2.tsv.*another number of processes"):
-        da.run_launched(da.Launch(0, 3, "second"), lambda: None, rows, config, out, {"N": 3}, resume=True)
+        run_rank(0, rows, lambda: None, config, out, world=3, resume=True)
 
 
 # ---------------------------------------------------------------------------------------------- teacher logits

@@ -29,7 +29,7 @@ from conftest import write_vocab
 from tinybert.models import checkpoints
 import convert_checkpoint
 import data_augmentation
-from tinybert.data import datafiles
+from tinybert.augmentation import outputs, runner
 from tinybert.distillation import distill
 from tinybert.training import evaluation
 import export_model
@@ -509,7 +509,7 @@ def test_unclosed_quote_names_line_3(w, tmp_path, capsys, script):
     line = user_error(code, err, f"{bad}:3:")
     assert "quote" in line
     assert snapshot(bad.parent) == before and not out.exists()
-    assert not datafiles.partial_path(out).exists()
+    assert not outputs.partial_path(out).exists()
 
 
 @pytest.mark.parametrize("content", ["", "text,label\n"], ids=["empty", "header_only"])
@@ -519,7 +519,7 @@ def test_empty_and_header_only_csv_name_the_file(w, tmp_path, capsys, script, co
     code, err, out = data_run(script, w, tmp_path, bad, capsys)
     line = user_error(code, err, bad)
     assert "training examples are fewer than" not in line
-    assert bad.read_text() == content and not out.exists() and not datafiles.partial_path(out).exists()
+    assert bad.read_text() == content and not out.exists() and not outputs.partial_path(out).exists()
 
 
 @pytest.mark.parametrize("content", ["", "sentence\tlabel\n"], ids=["empty", "header_only"])
@@ -566,7 +566,7 @@ def test_max_seq_length_above_positions_data_augmentation_then_rerun(w, tmp_path
         forbid_heavy_work(m)
         code, err, _ = run(data_augmentation, augment_argv(w, train, out, "--max_seq_length", 65, mlm=w.mlm), capsys)
     user_error(code, err, "--max_seq_length", "64")
-    assert not out.exists() and not datafiles.partial_path(out).exists()
+    assert not out.exists() and not outputs.partial_path(out).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
     code, err, _ = run(data_augmentation, augment_argv(w, train, out, "--max_seq_length", 32, mlm=w.mlm), capsys)
     assert code == 0, err  # the corrected command is not blocked by anything the refused one left
@@ -730,8 +730,8 @@ def test_interrupted_augmentation_is_only_partial_and_resumes(w, tmp_path, capsy
     out = data / "train_aug.tsv"
     argv = ["--mlm", "none", "--glove_embs", w.glove, "--task_name", "SST-2", "--data_dir", data, "--N", 2,
             "--p", 0.5]
-    monkeypatch.setattr(data_augmentation, "CHUNK_EXAMPLES", 8)
-    real = data_augmentation.augment_rows
+    monkeypatch.setattr(runner, "CHUNK_EXAMPLES", 8)
+    real = runner.augment_rows
     calls = []
 
     def stop_after_first_chunk(*args, **kwargs):
@@ -740,13 +740,13 @@ def test_interrupted_augmentation_is_only_partial_and_resumes(w, tmp_path, capsy
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data_augmentation, "augment_rows", stop_after_first_chunk)
+    monkeypatch.setattr(runner, "augment_rows", stop_after_first_chunk)
     code, err, _ = run(data_augmentation, argv, capsys)
     stop, command = interrupted(code, err)
-    partial = datafiles.partial_path(out)
+    partial = outputs.partial_path(out)
     assert str(partial) in stop
     assert not out.exists() and partial.is_file()  # an unfinished output never has the real name
-    monkeypatch.setattr(data_augmentation, "augment_rows", real)
+    monkeypatch.setattr(runner, "augment_rows", real)
 
     distill_out = tmp_path / "distilled"
     use_aug = distill_argv(w, distill_out, "--use_aug", data=data)
@@ -908,7 +908,7 @@ def test_hostile_pickle_data_augmentation(w, tmp_path, capsys):
     code, err, _ = run(data_augmentation, augment_argv(w, train, out, mlm=folder), capsys)
     user_error(code, err, weights)
     assert not marker.exists()
-    assert not out.exists() and not datafiles.partial_path(out).exists()
+    assert not out.exists() and not outputs.partial_path(out).exists()
 
 
 def test_hostile_pickle_export_model(w, tmp_path, capsys):

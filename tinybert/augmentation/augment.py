@@ -1,5 +1,6 @@
 """TinyBERT's data augmentation (Jiao et al., 2020, Algorithm 1): candidates for every word and the sampling
-of new sentences. data_augmentation.py is the command line around it (files, shards, resume).
+of new sentences. runner.py runs it over a whole file (outputs.py: the file protocol), data_augmentation.py
+is the command line.
 
 Which words are replaced: as in both reference implementations (the released TinyBERT code,
 huawei-noah/Pretrained-Language-Model TinyBERT/data_augmentation.py, and PaddleNLP's TinyBERT example

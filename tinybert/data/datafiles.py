@@ -71,45 +71,11 @@ class BadRows:
               f"{shown}; first: {self.first_problem}", file=sys.stderr)
 
 
-PARTIAL_SUFFIX = ".partial"
-
-
-def augmented_path(train_file: Path) -> Path:
-    """Where data_augmentation.py writes a training file's augmented copy, and --use_aug reads it:
-    train.tsv -> train_aug.tsv (the name the original recipe reads), train.json -> train_aug.json."""
-    return train_file.with_name(f"{train_file.stem}_aug{train_file.suffix}")
-
-
-def partial_path(path: Path) -> Path:
-    """Where a stage writes a data file until it is complete (data_augmentation.py); the finished file
-    takes its real name last, so a complete file is one that exists under its own name."""
-    return path.with_name(path.name + PARTIAL_SUFFIX)
-
-
-def _check_finished(path: Path) -> None:
-    """A file written in place by an older data_augmentation.py carries a progress record; refuse it
-    while that record says the run did not finish."""
-    record = path.with_name(path.name + ".progress.json")
-    if not record.is_file():
-        return
-    try:
-        complete = json.loads(record.read_text(encoding="utf-8")).get("complete", True)
-    except (OSError, ValueError, AttributeError):
-        return  # not our record: the file is judged by its own content
-    if complete is False:
-        raise DataError(path, None, f"not finished ({record.name} says the augmentation stopped part-way); "
-                                    "finish it with the same data_augmentation.py command and --resume")
-
-
 def open_binary(path: Path) -> BinaryIO:
-    """The file opened for reading, or a DataError naming it: missing, unfinished, a folder, unreadable."""
+    """The file opened for reading, or a DataError naming it: missing, a folder, unreadable."""
     try:
-        if not path.exists() and partial_path(path).exists():
-            raise DataError(path, None, f"not finished: {partial_path(path).name} is the output of an interrupted "
-                                        "data_augmentation.py run; finish it with the same command and --resume")
         if not path.exists():
             raise DataError(path, None, "file not found")
-        _check_finished(path)
         if path.is_dir():
             raise DataError(path, None, "is a folder, not a file")
         return open(path, "rb")
