@@ -8,6 +8,8 @@ import json
 import os
 import random
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
@@ -568,6 +570,16 @@ def summary_of(err: str) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------------------------
 # Running a script's main() as the shell would
+
+def python_in_clean_env(code: str, **env: str) -> str:
+    """`python -c code` in a fresh process whose environment holds only PATH, HOME, this checkout on
+    PYTHONPATH and `env`; returns its stdout (a failure shows its stderr)."""
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env={**base, **env}, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
 
 class Ran(NamedTuple):
     code: int          # the exit code the shell would see
