@@ -74,7 +74,7 @@ def write_vocab(folder: Path, words: list[str] | None = None) -> Path:
 # ----------------------------------------------------------------------------------------------
 # Tiny models
 
-def tiny_config(vocab_size: int, **overrides: Any):
+def tiny_config(vocab_size: int, **overrides: Any) -> modeling.BertConfig:
     """A 2-layer, 32-wide BertConfig without dropout (runs are deterministic); overrides win."""
     base = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                 intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
@@ -238,15 +238,16 @@ def write_toy_stsb(folder: Path, n_train: int = 32, n_dev: int = 16) -> Path:
     return folder
 
 
-def batch_of(tokenizer, spec, rows: list[tuple[str, int]], max_seq_length: int = 32) -> dict:
+def batch_of(tokenizer: BertTokenizer, spec: tasks.TaskSpec, rows: list[tuple[str, int]],
+             max_seq_length: int = 32) -> dict[str, paddle.Tensor]:
     """Toy rows as one padded batch of tensors, as the training loop feeds them."""
-    examples = [tasks.Example(s, None, str(y), str(i), i + 2) for i, (s, y) in enumerate(rows)]
+    examples = [Example(s, None, str(y), str(i), i + 2) for i, (s, y) in enumerate(rows)]
     data = features.encode_examples(tokenizer, examples, max_seq_length, spec)
     return trainer.to_tensors(features.collate([data[i] for i in range(len(data))], tokenizer.pad_token_id))
 
 
 def train_toy_teacher(folder: Path, rows: list[tuple[str, int]], learning_rate: float, max_seq_length: int,
-                      steps: int = 60, **config: Any):
+                      steps: int = 60, **config: Any) -> modeling.BertForSequenceClassification:
     """A BERT classifier fine-tuned on the toy rows with full-batch Adam steps (a fixture, not a recipe),
     saved to folder with the tiny vocabulary; returns it in eval mode."""
     write_vocab(folder)
@@ -526,7 +527,7 @@ def write_augmentation_glove(path: Path) -> Path:
 # ----------------------------------------------------------------------------------------------
 # Masked-LMs for the augmentation
 
-def rig_head(model, tok, ranking: list[str]) -> None:
+def rig_head(model: modeling.BertForMaskedLM, tok: BertTokenizer, ranking: list[str]) -> None:
     """Make the masked-LM head rank `ranking`'s tokens first, in that order, whatever the input: the
     LayerNorm zeroed, so the logits are the decoder bias alone."""
     head = model.cls.predictions
