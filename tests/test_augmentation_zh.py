@@ -16,8 +16,7 @@ import pytest
 
 from tinybert.augmentation import augment
 import data_augmentation as da
-from conftest import write_vocab
-from test_augmentation import rig_head, run
+from builders import run_augmentation as run, save_masked_lm, write_vectors
 
 RANKING = ["[UNK]", "棒", "妙", "美", "坏"]
 # Single CJK characters, the rigged head's tokens, and two Latin words (one word piece each).
@@ -37,27 +36,9 @@ def private_jieba_cache(tmp_path_factory):
     augment.chinese_segmenter.cache_clear()
 
 
-def make_chinese_model(folder: Path) -> Path:
-    import paddle
-
-    from tinybert.models import modeling
-    from tinybert.data.tokenization import BertTokenizer
-
-    write_vocab(folder, VOCAB)
-    tok = BertTokenizer.from_pretrained(folder)
-    config = modeling.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
-                                 num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    paddle.seed(0)
-    model = modeling.BertForMaskedLM(config)
-    rig_head(model, tok, RANKING)
-    model.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def zh_model(tmp_path_factory) -> Path:
-    return make_chinese_model(tmp_path_factory.mktemp("zh_mlm"))
+    return save_masked_lm(tmp_path_factory.mktemp("zh_mlm"), ranking=RANKING, words=VOCAB)
 
 
 def write_word2vec(path: Path, header: bool = True, seed: int = 0) -> Path:
@@ -68,12 +49,7 @@ def write_word2vec(path: Path, header: bool = True, seed: int = 0) -> Path:
         base = rng.normal(size=8)
         rows += [(w, base + 0.05 * rng.normal(size=8)) for w in cluster]
     rows += [(w, rng.normal(size=8)) for w in EXTRA_WORDS]
-    with open(path, "w", encoding="utf-8") as f:
-        if header:
-            f.write(f"{len(rows)} 8\n")
-        for w, v in rows:
-            f.write(w + " " + " ".join(f"{x:.5f}" for x in v) + " \n")
-    return path
+    return write_vectors(path, [w for w, _ in rows], np.array([v for _, v in rows]), header, trailing_space=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,16 @@ import finetune_teacher
 from tinybert.models import modeling
 import predict
 import task_distill
-from conftest import write_vocab
-from test_clue import write_clue
+from builders import run_main, write_clue, write_vectors, write_vocab
 from tinybert.data.tokenization import BertTokenizer
 
 TEXTS = "双十一花呗提额在哪里可以提花呗额度如何还款怎么借能用多久长时间蚂蚁开通账单余额宝收益"
 
 
 def run(main, argv: list[str], capsys) -> str:
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as e:
-        assert e.code in (0, None), capsys.readouterr().err
-    return capsys.readouterr().err
+    code, _, err, _ = run_main(main, argv, capsys)
+    assert code == 0, err
+    return err
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +45,7 @@ def fixtures(tmp_path_factory) -> dict[str, Path]:
         folders[name] = folder
     rng = np.random.default_rng(0)
     words = ["花呗", "借呗", "还款", "额度", "开通", "账单", "收益", "余额"]
-    lines = [f"{len(words)} 8"] + [w + " " + " ".join(f"{v:.3f}" for v in rng.normal(size=8)) for w in words]
-    (root / "sgns.tiny.word").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    folders["vectors"] = root / "sgns.tiny.word"
+    folders["vectors"] = write_vectors(root / "sgns.tiny.word", words, rng.normal(size=(len(words), 8)), header=True)
     folders["clue"] = write_clue(root / "CLUE", ["AFQMC"])
     folders["root"] = root
     return folders

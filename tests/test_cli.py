@@ -14,8 +14,8 @@ import pytest
 
 from tinybert import cli, device, errors, settings
 from tinybert.training.config import TrainConfig
+from builders import ROOT, python_in_clean_env
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("finetune_teacher", "data_augmentation", "task_distill", "export_model", "predict", "convert_checkpoint",
            "demo", "ablation", "plot_log")
 
@@ -219,4 +219,38 @@ def test_each_process_gets_its_share_of_the_cores(monkeypatch):
     assert cli.cpu_threads_per_process() == max(1, cores // 2)
     monkeypatch.setenv("PADDLE_LOCAL_SIZE", str(4 * cores))
     assert cli.cpu_threads_per_process() == 1
-    assert os.environ["FLAGS_paddle_num_threads"]  # set when cli was imported (unless the user set it)
+
+
+# What the child reports: the two variables after `import tinybert`, and Paddle's thread flag.
+ENVIRONMENT_REPORT = """
+import json, os, sys
+{first}
+import tinybert
+import paddle
+print(json.dumps({{"mkl": os.environ.get("MKL_DEBUG_CPU_TYPE"), "threads": os.environ.get("FLAGS_paddle_num_threads"),
+                  "flag": paddle.get_flags("FLAGS_paddle_num_threads")["FLAGS_paddle_num_threads"],
+                  "share": tinybert.cpu_threads_per_process()}}))
+"""
+
+
+@pytest.mark.parametrize("first", ["", "import paddle"], ids=["tinybert first", "paddle first"])
+@pytest.mark.parametrize("local_size", [None, "2"])
+def test_importing_tinybert_sets_the_environment_paddle_needs(first, local_size):
+    """In a clean environment, whichever of paddle and tinybert comes first: MKL's AMD code path, and
+    Paddle's eager kernels on this process's share of the cores (cores / PADDLE_LOCAL_SIZE)."""
+    import json
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    share = max(1, cores // int(local_size or 1))
+    env = {"PADDLE_LOCAL_SIZE": local_size} if local_size else {}
+    got = json.loads(python_in_clean_env(ENVIRONMENT_REPORT.format(first=first), **env))
+    assert got == {"mkl": "5", "threads": str(share), "flag": share, "share": share}
+
+
+def test_the_users_own_settings_are_kept():
+    import json
+
+    got = json.loads(python_in_clean_env(ENVIRONMENT_REPORT.format(first=""), MKL_DEBUG_CPU_TYPE="4",
+                                         FLAGS_paddle_num_threads="3"))
+    assert (got["mkl"], got["threads"], got["flag"]) == ("4", "3", 3)

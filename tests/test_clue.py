@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_export import make_checkpoint
-from test_finetune_teacher import tiny_bert  # noqa: F401  (a fixture)
-from test_tasks import as_tuples, parse
+from builders import (ABSTRACT, CLUE_FILES, PAIRS, WSC_1, as_tuples, jsonl, make_checkpoint, parse,
+                      reference_probabilities, write_clue, wsc)
 
 import finetune_teacher
 from tinybert.data import metrics
@@ -23,84 +22,6 @@ from tinybert.data import tasks
 from tinybert.errors import DataError, UserError
 from tinybert.data.tasks import Example
 
-
-def jsonl(*records: dict) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-
-WSC_1 = "这时候放在床上枕头旁边的手机响了，我感到奇怪，因为欠费已被停机两个月，现在它突然响了。"
-WSC_2 = "它就在桌子上，那本书你找到了吗？"  # the pronoun comes before the candidate
-
-
-def wsc(text: str, candidate: str, pronoun: str, **fields) -> dict:
-    """A CLUEWSC2020 record; the spans' indices are where the spans are (the last pronoun, as in CLUE's example)."""
-    target = {"span2_index": text.rindex(pronoun), "span1_index": text.index(candidate),
-              "span1_text": candidate, "span2_text": pronoun}
-    return {"target": target, **fields, "text": text}
-
-
-ABSTRACT = "为解决传统均匀FFT波束形成算法引起的3维声呐成像分辨率降低的问题,该文提出分区域FFT波束形成算法."
-
-# Every task's files as CLUE ships them (train/dev with labels, test without, ids where CLUE has them).
-CLUE_FILES: dict[str, dict[str, str]] = {
-    "AFQMC": {
-        "train.json": jsonl({"sentence1": "双十一花呗提额在哪", "sentence2": "里可以提花呗额度", "label": "0"},
-                            {"sentence1": "花呗如何还款", "sentence2": "花呗怎么还款", "label": "1"}),
-        "dev.json": jsonl({"sentence1": "借呗能用多久", "sentence2": "借呗可以用多长时间", "label": "1"}),
-        "test.json": jsonl({"id": 0, "sentence1": "蚂蚁借呗怎么开通", "sentence2": "如何开通借呗"},
-                           {"id": 1, "sentence1": "花呗账单", "sentence2": "余额宝收益"}),
-    },
-    "TNEWS": {
-        "train.json": jsonl({"label": "102", "label_desc": "news_entertainment",
-                             "sentence": "江疏影甜甜圈自拍，迷之角度竟这么好看", "keywords": "江疏影,甜甜圈,自拍"},
-                            {"label": "116", "label_desc": "news_game", "sentence": "《王者荣耀》新英雄上线",
-                             "keywords": ""}),
-        "dev.json": jsonl({"label": "100", "label_desc": "news_story", "sentence": "老人讲述当年的故事",
-                           "keywords": "故事"}),
-        "test.json": jsonl({"id": 0, "sentence": "上港主场迎战恒大", "keywords": "上港,恒大"}),
-        "test1.0.json": jsonl({"id": 0, "sentence": "股市今天大涨", "keywords": "股市"}),
-    },
-    "IFLYTEK": {
-        "train.json": jsonl({"label": "110", "label_des": "社区超市",
-                             "sentence": "朴朴快送超市创立于2016年，专注于打造移动端30分钟即时配送一站式购物平台"},
-                            {"label": "0", "label_des": "打车", "sentence": "滴滴出行，一键叫车"}),
-        "dev.json": jsonl({"label": "118", "label_des": "其他", "sentence": "一款工具App"}),
-        "test.json": jsonl({"id": 0, "sentence": "高德地图，导航更准"}),
-    },
-    "OCNLI": {
-        "train.50k.json": jsonl(
-            {"level": "medium", "sentence1": "身上裹一件工厂发的棉大衣,手插在袖筒里", "sentence2": "身上至少一件衣服",
-             "label": "entailment", "label0": "entailment", "genre": "lit", "prem_id": "lit_635", "id": 0},
-            {"level": "hard", "sentence1": "外贸经营权进一步放开", "sentence2": "外贸经营权经历了先收缩再放开的过程。",
-             "label": "-", "label0": "neutral", "label1": "contradiction", "genre": "gov", "id": 1},
-            {"level": "easy", "sentence1": "东、中、西部地区要加强多种形式的合作", "sentence2": "东部地区发展最快",
-             "label": "neutral", "genre": "gov", "prem_id": "gov_1260", "id": 2}),
-        "dev.json": jsonl({"sentence1": "我们去看电影吧", "sentence2": "他们不想出门", "label": "-", "id": 0},
-                          {"sentence1": "今天下雨了", "sentence2": "今天是晴天", "label": "contradiction", "id": 1}),
-        "test.json": jsonl({"sentence1": "他买了一辆新车", "sentence2": "他有车", "id": 0}),
-    },
-    "CMNLI": {
-        "train.json": jsonl({"sentence1": "从概念上讲，奶油略读有两个基本维度", "sentence2": "产品和地理是奶油略读的关键",
-                             "label": "neutral"},
-                            {"sentence1": "你知道在这个季节里", "sentence2": "你知道这个季节", "label": "entailment"}),
-        "dev.json": jsonl({"sentence1": "新的权利已经足够好了", "sentence2": "每个人都很喜欢最新的福利", "label": "neutral"},
-                          {"sentence1": "这是一个难题", "sentence2": "没有人同意", "label": "-"}),
-        "test.json": jsonl({"id": 0, "sentence1": "是的，他们说", "sentence2": "他们什么也没说"}),
-    },
-    "CLUEWSC2020": {
-        "train.json": jsonl(wsc(WSC_1, "床", "它", idx=261, label="false"),
-                            wsc(WSC_2, "那本书", "它", idx=262, label="true")),
-        "dev.json": jsonl(wsc(WSC_1, "手机", "它", idx=0, label="true")),
-        "test.json": jsonl(wsc(WSC_1, "枕头", "它", id=0)),
-        "test1.0.json": jsonl(wsc(WSC_2, "桌子", "它", id=0)),
-    },
-    "CSL": {
-        "train.json": jsonl({"id": 1, "abst": ABSTRACT, "keyword": ["水声学", "FFT", "波束形成", "3维成像声呐"], "label": "1"},
-                            {"id": 2, "abst": ABSTRACT, "keyword": ["水声学", "电子商务"], "label": "0"}),
-        "dev.json": jsonl({"id": 3, "abst": ABSTRACT, "keyword": ["声呐"], "label": "1"}),
-        "test.json": jsonl({"id": 0, "abst": ABSTRACT, "keyword": ["波束形成", "遗传算法"]}),
-    },
-}
 
 # What each file reads as: (text_a, text_b, label, guid). The texts follow PaddleNLP's CLUE example
 # (run_clue_classifier.py, convert_example): CSL's text_a is its keywords joined with spaces and text_b
@@ -134,15 +55,6 @@ EXPECTED: dict[tuple[str, str], list[tuple]] = {
     ("CSL", "dev"): [("声呐", ABSTRACT, "1", "3")],
     ("CSL", "test"): [("波束形成 遗传算法", ABSTRACT, None, "0")],
 }
-
-
-def write_clue(root: Path, tasks_: list[str] | None = None, folder_name=lambda task: task) -> Path:
-    for task in tasks_ or CLUE_FILES:
-        folder = root / folder_name(task)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in CLUE_FILES[task].items():
-            (folder / name).write_text(text, encoding="utf-8")
-    return root
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -428,8 +340,6 @@ def afqmc_model(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_predict_writes_the_clue_submission(afqmc_model, tmp_path):
-    from test_predict import PAIRS, reference_probabilities
-
     clue = tmp_path / "CLUE"
     (clue / "afqmc_public").mkdir(parents=True)
     (clue / "afqmc_public" / "test.json").write_text(
@@ -462,7 +372,7 @@ def test_predict_writes_clue_10_submission_from_a_test_file(tmp_path):
 # ------------------------------------------------------------------------------- through the scripts
 
 
-def test_bad_row_exits_2_with_one_line_from_finetune_teacher(tmp_path, tiny_bert, capsys):  # noqa: F811
+def test_bad_row_exits_2_with_one_line_from_finetune_teacher(tmp_path, tiny_bert, capsys):
     clue = write_clue(tmp_path / "CLUE", ["AFQMC"])
     train = clue / "AFQMC" / "train.json"
     train.write_text(GOOD_AFQMC + jsonl({"sentence1": "甲", "sentence2": "乙", "label": "2"}), encoding="utf-8")

@@ -15,9 +15,8 @@ from tinybert.data import datafiles
 from tinybert.data import tasks
 from tinybert.data.datafiles import Columns, LabelRule
 from tinybert.errors import DataError, UserError
-from test_tasks import BOM, GLUE_FILES, write_glue
+from builders import BOM, GLUE_FILES, ROOT, run_main, write_glue, write_vectors
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -239,10 +238,9 @@ BAD_FILES = {  # name -> (file name, contents, the error after "path")
 
 
 @pytest.fixture
-def glove_file(tmp_path) -> Path:
+def glove_file(tmp_path) -> Path:  # this module's own words, in place of conftest's augmentation GloVe
     vectors = np.random.default_rng(0).normal(size=(len(GLOVE_WORDS), 4))
-    lines = [w + " " + " ".join(f"{x:.4f}" for x in v) for w, v in zip(GLOVE_WORDS, vectors)]
-    return write(tmp_path / "glove" / "tiny.txt", "\n".join(lines) + "\n")
+    return write_vectors(tmp_path / "glove" / "tiny.txt", GLOVE_WORDS, vectors)
 
 
 def through_training(path: Path) -> str:
@@ -255,12 +253,8 @@ def through_augmentation(path: Path, glove: Path, capsys, *extra: str) -> tuple[
     import data_augmentation
 
     argv = ["--mlm", "none", "--glove_embs", str(glove), "--train_file", str(path), "--N", "2", *extra]
-    try:
-        data_augmentation.main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
+    code, _, err, _ = run_main(data_augmentation.main, argv, capsys)
+    return code, err
 
 
 def through_prediction(path: Path) -> str:

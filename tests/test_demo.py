@@ -12,8 +12,7 @@ import pytest
 
 import demo
 from tinybert.training import runlog
-from conftest import TINY_WORDS, write_vocab
-from test_convert import HF_CFG, hf_state, write_hf_folder
+from builders import HF_CFG, TINY_WORDS, hf_state, write_hf_folder
 
 TOPIC_WORDS = {"business": ["year", "new", "time"], "entertainment": ["movie", "film", "actor"],
                "politics": ["said", "says", "man"], "sports": ["play", "quick", "big"],
@@ -24,8 +23,7 @@ def write_stand_ins(root: Path) -> list[str]:
     vocab_words = TINY_WORDS
     cfg = {**HF_CFG, "vocab_size": 5 + 11 + len(vocab_words), "hidden_size": 32, "num_attention_heads": 4,
            "intermediate_size": 48, "max_position_embeddings": 64, "type_vocab_size": 2}
-    hf = write_hf_folder(root / "hf", hf_state(cfg), cfg)
-    write_vocab(hf, vocab_words)  # real words, so articles tokenize to more than [UNK]
+    hf = write_hf_folder(root / "hf", hf_state(cfg), cfg, words=vocab_words)  # real words: more than [UNK]
     rng = random.Random(0)
     for topic, words in TOPIC_WORDS.items():
         folder = root / "bbc" / topic

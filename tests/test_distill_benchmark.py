@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from builders import ROOT
 
 
 def test_distill_speed_quick_run_prints_the_gate_and_a_profile(glue_dir, tmp_path, minilm_hf_dir):

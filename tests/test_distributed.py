@@ -27,11 +27,8 @@ from tinybert.models import modeling
 from tinybert.data import tasks
 import task_distill
 from tinybert.training import trainer
-from conftest import write_vocab
-from test_augmentation import SENTENCES, glove_file, random_dir, run, summary_of, write_sst2  # noqa: F401
+from builders import ROOT, SENTENCES, run_augmentation as run, save_tiny_model, summary_of, write_sst2
 from tinybert.data.tokenization import BertTokenizer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def launch(tmp_path: Path, script: Path, *args: str) -> str:
@@ -227,15 +224,8 @@ task_distill.main(sys.argv[1:])
 def write_teacher(folder: Path) -> Path:
     """A random 2-layer teacher (equality needs no trained one); no dropout, so one and two processes
     draw nothing at random."""
-    write_vocab(folder)
-    tok = BertTokenizer.from_pretrained(folder)
-    paddle.seed(5)
-    config = modeling.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
-                                 num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                                 label2id=tasks.get_task("SST-2").label2id)
-    modeling.BertForSequenceClassification(config).save_pretrained(folder)
-    return folder
+    return save_tiny_model(folder, modeling.BertForSequenceClassification, seed=5,
+                           label2id=tasks.get_task("SST-2").label2id)
 
 
 def distill_args(tmp_path: Path, output_dir: Path, batch_size: int) -> list[str]:

@@ -30,11 +30,10 @@ import predict
 import task_distill
 from tinybert.data import tasks
 from tinybert.training import trainer, trainstate
-from conftest import PADDLENLP_PYTHON, TINY_WORDS, write_vocab
+from builders import DATA, PADDLENLP_PYTHON, TINY_WORDS, write_vocab
 from tinybert.models.modeling import ErnieConfig, ErnieForMaskedLM, ErnieForSequenceClassification, ErnieModel
 from tinybert.data.tokenization import BertTokenizer
 
-DATA = Path(__file__).parent / "data"
 META = json.loads((DATA / "ernie_reference.json").read_text())
 REF = np.load(DATA / "ernie_reference.npz")
 NAMES = list(META["models"])  # ernie1_cls, ernie1_mlm, ernie3_cls, ernie3_mlm

@@ -12,42 +12,7 @@ from tinybert import errors
 import export_model
 from tinybert import inference
 from tinybert.models import modeling
-from conftest import write_vocab
-
-
-def make_checkpoint(folder: Path, model_type: str = "tinybert", num_labels: int = 3,
-                    labels: list[str] | None = None, seed: int = 0) -> Path:
-    """A tiny trained-looking classification folder: weights, both configs, vocab.txt.
-
-    initializer_range 0.3 (not 0.02) makes the logits of order 1, so that a parity bound of 1e-5 means
-    something and the predicted labels differ between inputs."""
-    import paddle
-
-    from tinybert.models import modeling
-    from tinybert.data.tokenization import BertTokenizer
-
-    write_vocab(folder)
-    tokenizer = BertTokenizer.from_pretrained(folder)
-    config = modeling.BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, fit_size=48, initializer_range=0.3,
-        num_labels=num_labels, label2id={label: i for i, label in enumerate(labels)} if labels else None)
-    paddle.seed(seed)
-    model = modeling.model_class(model_type, "classification")(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def random_batch(batch_size: int, seq_len: int, seed: int) -> dict[str, np.ndarray]:
-    """Rows of different lengths (the rest padding) and both token types."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(2, seq_len + 1, size=batch_size)
-    lengths[0] = seq_len
-    mask = (np.arange(seq_len)[None, :] < lengths[:, None]).astype(np.int64)
-    ids = rng.integers(5, 80, size=(batch_size, seq_len)) * mask
-    types = (np.arange(seq_len)[None, :] >= lengths[:, None] // 2).astype(np.int64) * mask
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+from builders import make_checkpoint, random_batch
 
 
 @pytest.fixture

@@ -11,57 +11,8 @@ import pytest
 import finetune_teacher
 from tinybert.models import modeling
 from tinybert.training import trainer
-from conftest import write_vocab
+from builders import sentences, write_toy_sst2, write_toy_stsb
 from tinybert.data.tokenization import BertTokenizer
-
-POSITIVE = ["good", "great", "fun", "love", "funny", "happy"]
-NEGATIVE = ["bad", "awful", "boring", "hate", "sad", "slow"]
-FILLER = ["the", "movie", "film", "was", "is", "very", "really", "it", "this", "story", "plot", "and"]
-
-
-def toy_sentences(n: int, seed: int) -> list[tuple[str, int]]:
-    """Sentiment decided by one cue word among filler words."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        label = int(rng.integers(2))
-        words = list(rng.choice(FILLER, size=int(rng.integers(3, 7))))
-        words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(POSITIVE if label else NEGATIVE)))
-        rows.append((" ".join(words), label))
-    return rows
-
-
-def write_sst2(folder: Path, n_train: int = 96, n_dev: int = 40) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, n, seed in (("train.tsv", n_train, 0), ("dev.tsv", n_dev, 1)):
-        lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in toy_sentences(n, seed)]
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
-
-
-def write_stsb(folder: Path, n_train: int = 32, n_dev: int = 16) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
-    for name, n, seed in (("train.tsv", n_train, 2), ("dev.tsv", n_dev, 3)):
-        rows = toy_sentences(2 * n, seed)
-        lines = [header] + [f"{i}\tmain\tx\t2012\t{i}\tnone\tnone\t{rows[2 * i][0]}\t{rows[2 * i + 1][0]}\t"
-                            f"{5.0 * (rows[2 * i][1] == rows[2 * i + 1][1]):.1f}" for i in range(n)]
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
-
-
-@pytest.fixture
-def tiny_bert(tmp_path: Path) -> Path:
-    """A randomly initialised 2-layer BERT encoder folder with the tiny vocabulary (like a converted model)."""
-    folder = tmp_path / "tiny_bert"
-    vocab = write_vocab(folder)
-    n_tokens = len(vocab.read_text().split())
-    paddle.seed(0)
-    config = modeling.BertConfig(vocab_size=n_tokens, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                 intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                                 attention_probs_dropout_prob=0.0)
-    modeling.BertModel(config).save_pretrained(folder)
-    return folder
 
 
 def run(model_dir: Path, data_dir: Path, out: Path, *extra: str, task: str = "SST-2") -> dict:
@@ -73,7 +24,7 @@ def run(model_dir: Path, data_dir: Path, out: Path, *extra: str, task: str = "SS
 
 
 def test_finetunes_a_tiny_bert_and_keeps_a_loadable_best_model(tmp_path, tiny_bert):
-    data = write_sst2(tmp_path / "SST-2")
+    data = write_toy_sst2(tmp_path / "SST-2")
     out = tmp_path / "out"
     summary = run(tiny_bert, data, out)
     assert summary["main_metric"] == "acc" and summary["best_metric"] >= 0.85
@@ -87,20 +38,20 @@ def test_finetunes_a_tiny_bert_and_keeps_a_loadable_best_model(tmp_path, tiny_be
     # The saved teacher reloads and scores what the run recorded.
     model = modeling.BertForSequenceClassification.from_pretrained(best)
     tokenizer = BertTokenizer.from_pretrained(best)
-    sentences = toy_sentences(40, 1)
-    enc = tokenizer([s for s, _ in sentences], max_seq_length=16)
+    dev = sentences(48, 2)  # dev.tsv
+    enc = tokenizer([s for s, _ in dev], max_seq_length=16)
     correct = 0
-    for ids, types, (_, label) in zip(enc["input_ids"], enc["token_type_ids"], sentences):
+    for ids, types, (_, label) in zip(enc["input_ids"], enc["token_type_ids"], dev):
         logits = model(paddle.to_tensor([ids]), token_type_ids=paddle.to_tensor([types])).logits
         correct += int(logits.numpy().argmax() == label)
     recorded = json.loads((best / "eval_results.json").read_text())
-    assert correct / len(sentences) == pytest.approx(recorded["acc"])
+    assert correct / len(dev) == pytest.approx(recorded["acc"])
     assert recorded["step"] == summary["best_step"]
     assert (out / "last" / trainer.STATE_FILE).is_file()
 
 
 def test_resume_from_the_script(tmp_path, tiny_bert):
-    data = write_sst2(tmp_path / "SST-2", n_train=48)
+    data = write_toy_sst2(tmp_path / "SST-2", n_train=48)
     straight = run(tiny_bert, data, tmp_path / "a", "--max_steps", "8", "--save_steps", "4")
     run(tiny_bert, data, tmp_path / "b", "--max_steps", "4", "--save_steps", "4")
     # continuing a 4-step run to 8 steps changes its schedule, so compare the step count and log only
@@ -118,7 +69,7 @@ def test_checkpoint_with_another_label_order_is_refused(tmp_path, tiny_bert, cap
     config.update(label2id={"1": 0, "0": 1}, id2label={"0": "1", "1": "0"}, num_labels=2)
     (tiny_bert / "config.json").write_text(json.dumps(config))
     with pytest.raises(SystemExit) as exit_info:
-        run(tiny_bert, write_sst2(tmp_path / "SST-2"), tmp_path / "out")
+        run(tiny_bert, write_toy_sst2(tmp_path / "SST-2"), tmp_path / "out")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "orders its labels [1, 0]" in err and err.count("\n") == 1
@@ -135,7 +86,7 @@ def test_non_empty_output_folder_is_refused_before_any_work(tmp_path, tiny_bert,
 
 
 def test_regression_task_trains_one_output_with_mse(tmp_path, tiny_bert):
-    summary = run(tiny_bert, write_stsb(tmp_path / "STS-B"), tmp_path / "out", "--max_steps", "4",
+    summary = run(tiny_bert, write_toy_stsb(tmp_path / "STS-B"), tmp_path / "out", "--max_steps", "4",
                   "--save_steps", "4", task="sts-b")
     assert summary["main_metric"] == "corr" and {"pearson", "spearman"} <= set(summary["last_metrics"])
     config = json.loads((tmp_path / "out" / "best_model" / "model_config.json").read_text())

@@ -114,7 +114,7 @@ def test_kumo_format_npy_and_parquet(tmp_path):
 
 
 def test_real_glove_6b_50d():
-    from conftest import fetch_asset_or_skip
+    from builders import fetch_asset_or_skip
 
     g = load_glove(fetch_asset_or_skip("glove"))
     assert len(g) == 400_000 and g.dim == 50

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_export import make_checkpoint
+from builders import PAIRS, make_checkpoint, reference_probabilities
 
 import export_model
 from tinybert import inference
@@ -18,8 +18,6 @@ import predict
 
 REVIEWS = ["a very good film", "this movie was awful and boring", "fun", "the plot is not funny but the actor is great",
            "i love this cat", "sad story"]
-PAIRS = [("the man said it was good", "he says it is fine"), ("a dog", "a big red dog walked in the night"),
-         ("she is happy", "she is sad")]
 MNLI_COLUMNS = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
                 "sentence1_parse", "sentence2_parse", "sentence1", "sentence2"]
 
@@ -50,21 +48,6 @@ def run(argv: list[str], stdin_text: str = "") -> str:
 
 def read_tsv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-
-
-def reference_probabilities(checkpoint: Path, texts_a: list[str], texts_b: list[str] | None = None) -> np.ndarray:
-    """Softmax, in numpy, of the eager model's logits, one example at a time (no padding at all)."""
-    from tinybert.data.tokenization import BertTokenizer
-
-    model = modeling.load_classifier(checkpoint)
-    eager, tokenizer = inference.EagerModel(model), BertTokenizer.from_pretrained(checkpoint)
-    encoded = tokenizer(texts_a, texts_b, max_seq_length=64)
-    rows = []
-    for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"]):
-        logits = eager({"input_ids": np.array([ids]), "token_type_ids": np.array([types]),
-                        "attention_mask": np.ones((1, len(ids)), dtype=np.int64)})[0].astype(np.float64)
-        rows.append(np.exp(logits) / np.exp(logits).sum())
-    return np.array(rows)
 
 
 def probabilities(rows: list[dict[str, str]], labels: list[str]) -> np.ndarray:

@@ -5,7 +5,7 @@ and exactly one line `error: ...` (the last on stderr) naming the file, and its 
 traceback and nothing written or changed; an interruption ends with 130, `interrupted: ...` and, when
 there is something to continue, `to continue: python SCRIPT ... --resume`.
 
-Fixtures are tiny (16-32 wide, 1-2 layers, the conftest vocabulary) and built once for the module.
+Fixtures are tiny (16-32 wide, 1-2 layers, the builders vocabulary) and built once for the module.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from conftest import write_vocab
+from builders import (FILLER, HF_CFG, NEGATIVE, POSITIVE, TINY_WORDS, hf_state, run_main, save_tiny_model,
+                      sentences, write_hf_folder, write_toy_sst2, write_vectors)
 
 from tinybert.models import checkpoints
 import convert_checkpoint
@@ -41,31 +42,10 @@ from tinybert.data import tasks
 from tinybert.training import trainer, trainstate
 
 LABELS = {"0": 0, "1": 1}
-POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
-NEGATIVE = ["bad", "awful", "boring", "sad", "hate", "slow"]
-FILLER = ["the", "movie", "film", "was", "is", "very", "really", "it", "this", "story", "plot", "and", "a"]
 N_TRAIN, N_DEV, BATCH = 40, 6, 4
 
 
 # ============================================================================================ helpers
-
-
-def sentences(n: int, seed: int) -> list[tuple[str, int]]:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        label = i % 2
-        words = list(rng.choice(FILLER, size=int(rng.integers(2, 5)))) + [str(rng.choice(POSITIVE if label else NEGATIVE))]
-        rows.append((" ".join(words), label))
-    return rows
-
-
-def write_sst2(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, n, seed in (("train.tsv", N_TRAIN, 1), ("dev.tsv", N_DEV, 2)):
-        lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in sentences(n, seed)]
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
 
 
 def write_csv(path: Path, data: str | bytes) -> Path:
@@ -77,62 +57,6 @@ def write_csv(path: Path, data: str | bytes) -> Path:
 GOOD_CSV = "text,label\n" + "".join(f"{s},{y}\n" for s, y in sentences(8, 3))
 BAD_UTF8_CSV = b"text,label\nthe movie was good,1\nit is bad,0\nthe caf\xe9 was fun,1\na sad story,0\n"  # line 4
 UNCLOSED_CSV = 'text,label\nthe movie was good,1\n"never closed,0\nswallowed,1\nthis too,0\n'  # line 3
-
-
-def small_config(vocab_size: int, **kw) -> modeling.BertConfig:
-    base = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                attention_probs_dropout_prob=0.0, initializer_range=0.2)
-    return modeling.BertConfig(**{**base, **kw})
-
-
-def save_model(folder: Path, model_type: str, head: str, seed: int, **config) -> Path:
-    import paddle
-
-    from tinybert.data.tokenization import BertTokenizer
-
-    write_vocab(folder)
-    tokenizer = BertTokenizer.from_pretrained(folder)
-    paddle.seed(seed)
-    cls = modeling.BertForMaskedLM if head == "mlm" else modeling.model_class(model_type, head)
-    cls(small_config(tokenizer.vocab_size, **config)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def hf_state(cfg: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random weights under Hugging Face's BertModel names and shapes (Linear weight [out, in])."""
-    rng = np.random.default_rng(seed)
-    H, inter, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
-    r = lambda *shape: rng.normal(0, 0.2, shape).astype("float32")  # noqa: E731
-    s = {"embeddings.word_embeddings.weight": r(V, H),
-         "embeddings.position_embeddings.weight": r(cfg["max_position_embeddings"], H),
-         "embeddings.token_type_embeddings.weight": r(cfg["type_vocab_size"], H),
-         "embeddings.LayerNorm.weight": 1 + r(H), "embeddings.LayerNorm.bias": r(H),
-         "pooler.dense.weight": r(H, H), "pooler.dense.bias": r(H)}
-    for i in range(cfg["num_hidden_layers"]):
-        p = f"encoder.layer.{i}."
-        for name, shape in [("attention.self.query", (H, H)), ("attention.self.key", (H, H)),
-                            ("attention.self.value", (H, H)), ("attention.output.dense", (H, H)),
-                            ("intermediate.dense", (inter, H)), ("output.dense", (H, inter))]:
-            s[p + name + ".weight"], s[p + name + ".bias"] = r(*shape), r(shape[0])
-        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
-            s[p + ln + ".weight"], s[p + ln + ".bias"] = 1 + r(H), r(H)
-    return s
-
-
-def write_hf_folder(folder: Path) -> Path:
-    """A tiny Hugging Face BERT folder (config.json, model.safetensors, vocab.txt), written without torch."""
-    from safetensors.numpy import save_file
-
-    vocab = write_vocab(folder)
-    cfg = dict(vocab_size=len(vocab.read_text().split()), hidden_size=16, num_hidden_layers=1,
-               num_attention_heads=2, intermediate_size=32, hidden_act="gelu", max_position_embeddings=32,
-               type_vocab_size=2, layer_norm_eps=1e-12, model_type="bert", pad_token_id=0)
-    save_file(hf_state(cfg), str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    return folder
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
@@ -190,13 +114,8 @@ def write_hostile(path: Path, marker: Path) -> Path:
 
 def run(script: Any, argv: list, capsys, **kwargs) -> tuple[int, str, Any]:
     """script.main(argv) as the shell runs it: (exit code, stderr, return value)."""
-    result = None
-    try:
-        result = script.main([str(a) for a in argv], **kwargs)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    return code, capsys.readouterr().err, result
+    code, _, err, result = run_main(script.main, argv, capsys, **kwargs)
+    return code, err, result
 
 
 def run_predict(argv: list, capsys) -> tuple[int, str, Any]:
@@ -265,18 +184,20 @@ def w(tmp_path_factory) -> SimpleNamespace:
     """The shared, read-only inputs: data, teacher, student, masked-LM, HF folder, GloVe, an export."""
     root = tmp_path_factory.mktemp("safety")
     ns = SimpleNamespace(root=root)
-    ns.data = write_sst2(root / "SST-2")
-    ns.teacher = save_model(root / "teacher", "bert", "classification", seed=0, label2id=LABELS)
-    ns.student = save_model(root / "student", "tinybert", "classification", seed=1, label2id=LABELS,
-                            hidden_size=16, intermediate_size=32, fit_size=32)
-    ns.mlm = save_model(root / "mlm", "bert", "mlm", seed=2, num_hidden_layers=1)
-    ns.hf = write_hf_folder(root / "hf")
-    ns.glove = root / "glove" / "glove.txt"
-    ns.glove.parent.mkdir()
+    ns.data = write_toy_sst2(root / "SST-2", N_TRAIN, N_DEV)
+    classifier = modeling.model_class
+    ns.teacher = save_tiny_model(root / "teacher", classifier("bert", "classification"), seed=0, label2id=LABELS,
+                                 initializer_range=0.2)
+    ns.student = save_tiny_model(root / "student", classifier("tinybert", "classification"), seed=1,
+                                 label2id=LABELS, initializer_range=0.2, hidden_size=16, intermediate_size=32,
+                                 fit_size=32)
+    ns.mlm = save_tiny_model(root / "mlm", modeling.BertForMaskedLM, seed=2, initializer_range=0.2,
+                             num_hidden_layers=1)
+    hf_cfg = {**HF_CFG, "vocab_size": 5 + 11 + len(TINY_WORDS), "hidden_size": 16, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "intermediate_size": 32, "type_vocab_size": 2}
+    ns.hf = write_hf_folder(root / "hf", hf_state(hf_cfg, prefix=""), hf_cfg, words=TINY_WORDS, lower_case=True)
     words = sorted(set(FILLER + POSITIVE + NEGATIVE + ["cafe", "dog", "cat"]))
-    vectors = np.random.default_rng(0).normal(size=(len(words), 8))
-    ns.glove.write_text("".join(w_ + " " + " ".join(f"{x:.4f}" for x in v) + "\n" for w_, v in zip(words, vectors)),
-                        encoding="utf-8")
+    ns.glove = write_vectors(root / "glove" / "glove.txt", words, np.random.default_rng(0).normal(size=(len(words), 8)))
     ns.exported = root / "exported"
     export_model.export_model(ns.teacher, ns.exported)
     return ns

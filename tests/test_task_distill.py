@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 import pytest
 
 from tinybert.distillation import distill
@@ -24,73 +22,28 @@ from tinybert.models import modeling
 import task_distill
 from tinybert.data import tasks
 from tinybert.training import trainer
-from conftest import PADDLENLP_PYTHON, write_vocab
+from builders import PADDLENLP_PYTHON, batch_of, sentences, train_toy_teacher, write_toy_sst2, write_vocab
 from tinybert.data.tokenization import BertTokenizer
 
 
-POSITIVE = ["good", "great", "fun", "funny", "happy", "love"]
-NEGATIVE = ["bad", "awful", "boring", "sad", "hate", "slow"]
-FILLER = ["the", "movie", "film", "was", "is", "very", "really", "it", "this", "story", "plot", "and",
-          "a", "actor", "day", "night", "old", "new"]
-
 TEACHER = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,
                max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-
-
-def sentences(n: int, seed: int) -> list[tuple[str, int]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = i % 2
-        words = rng.sample(FILLER, rng.randint(2, 6)) + [rng.choice(POSITIVE if label else NEGATIVE)]
-        rng.shuffle(words)
-        rows.append((" ".join(words), label))
-    return rows
-
-
-def write_sst2(folder: Path, train: int = 96, dev: int = 48) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, n, seed in (("train.tsv", train, 1), ("dev.tsv", dev, 2)):
-        lines = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in sentences(n, seed)]
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
-
-
-def batch_of(tokenizer, spec, rows) -> dict[str, paddle.Tensor]:
-    examples = [tasks.Example(s, None, str(y), str(i), i + 2) for i, (s, y) in enumerate(rows)]
-    data = features.encode_examples(tokenizer, examples, 32, spec)
-    return trainer.to_tensors(features.collate([data[i] for i in range(len(data))], tokenizer.pad_token_id))
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> dict:
     """The SST-2-format task folder and a teacher fine-tuned on it (saved like finetune_teacher.py)."""
     root = tmp_path_factory.mktemp("distill")
-    data_dir = write_sst2(root / "SST-2")
+    data_dir = write_toy_sst2(root / "SST-2")
     teacher_dir = root / "teacher"
-    write_vocab(teacher_dir)
+    teacher = train_toy_teacher(teacher_dir, sentences(96, 1), learning_rate=3e-3, max_seq_length=32, **TEACHER)
     tokenizer = BertTokenizer.from_pretrained(teacher_dir)
     spec = tasks.get_task("SST-2")
-    paddle.seed(0)
-    config = modeling.BertConfig(vocab_size=tokenizer.vocab_size, label2id=spec.label2id, **TEACHER)
-    teacher = modeling.BertForSequenceClassification(config)
-    train = batch_of(tokenizer, spec, sentences(96, 1))
-    labels = paddle.to_tensor([y for _, y in sentences(96, 1)])
-    opt = paddle.optimizer.Adam(3e-3, parameters=teacher.parameters())
-    teacher.train()
-    for _ in range(60):  # full-batch steps: a test fixture, not a training recipe
-        logits = teacher(train["input_ids"], train["token_type_ids"], train["attention_mask"]).logits
-        loss = F.cross_entropy(logits, labels)
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
-    teacher.eval()
     dev = sentences(48, 2)
     dev_batch = batch_of(tokenizer, spec, dev)
     preds = teacher(dev_batch["input_ids"], dev_batch["token_type_ids"], dev_batch["attention_mask"]).logits
     acc = float((preds.numpy().argmax(-1) == np.array([y for _, y in dev])).mean())
     assert acc >= 0.9, f"fixture teacher too weak ({acc})"
-    teacher.save_pretrained(teacher_dir)
     return {"root": root, "data_dir": data_dir, "teacher_dir": teacher_dir, "spec": spec,
             "tokenizer": tokenizer, "teacher_acc": acc}
 
@@ -340,7 +293,7 @@ def test_cached_teacher_logits_give_the_same_losses(toy, tmp_path):
 
 
 def test_use_aug_trains_on_train_aug_tsv(toy, tmp_path):
-    data_dir = write_sst2(tmp_path / "SST-2")
+    data_dir = write_toy_sst2(tmp_path / "SST-2")
     rows = ["sentence\tlabel"] + [f"{s}\t{y}" for s, y in sentences(40, 9)]
     (data_dir / "train_aug.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     args = distill_args(toy, tmp_path / "out", "--student_config", "num_hidden_layers=1", "--max_steps", "1",

@@ -2,7 +2,6 @@
 data, bad input, label order, features and batches, submission files."""
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -12,121 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinybert import cli
 from tinybert.data import tasks
 from tinybert.errors import DataError, UserError
 from tinybert.data.tasks import Example
-
-ROOT = Path(__file__).resolve().parent.parent
-BOM = "\ufeff"
-
-
-def row(*fields: str) -> str:
-    """One GLUE line: tab-separated, quoting off."""
-    return "\t".join(fields) + "\n"
-
-
-# A sentence that breaks csv-quoting readers: a field starting with a quote that never closes.
-QUOTED = '" The foodservice pie business does not fit our long-term growth strategy .'
-PARSE = "( ( The cat ) ( sat . ) )", "(ROOT (S (NP (DT The) (NN cat)) (VP (VBD sat)) (. .)))"
-
-# Every task's files in the layout download_glue_data.py writes (invented sentences).
-GLUE_FILES: dict[str, dict[str, str]] = {
-    "CoLA": {
-        "train.tsv": row("gj04", "1", "", 'He said "stop" twice.') + row("gj04", "0", "*", "Himself likes John."),
-        # CoLA dev.tsv has no final newline.
-        "dev.tsv": row("cj99", "1", "", "The sailors rode the breeze.") + "clc95\t0\t*\tThe more does Bill smoke.",
-        "test.tsv": row("index", "sentence") + row("0", "Bill whistled past the house.") + row("1", '"Go," he said.'),
-    },
-    "SST-2": {
-        "train.tsv": row("sentence", "label") + row("hide new secretions from the parental units ", "0")
-        + row('a " quoted " charmer ', "1"),
-        "dev.tsv": row("sentence", "label") + row("unflinchingly bleak and desperate ", "0"),
-        "test.tsv": row("index", "sentence") + row("0", "uneasy mishmash of styles and genres ."),
-    },
-    "MRPC": {
-        "train.tsv": BOM + row("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
-        + row("1", "702876", "702977", 'He called him " the witness " .', QUOTED),
-        "dev.tsv": BOM + row("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
-        + row("0", "2029631", "2029565", "Magnarelli said Racicot hated the regime .", "His wife said so ."),
-        "test.tsv": row("index", "#1 ID", "#2 ID", "#1 String", "#2 String")
-        + row("0", "1089874", "1089925", "PCCW 's chief will report to Mr So .", "The chief will report to So ."),
-    },
-    "STS-B": {
-        "train.tsv": row("index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1",
-                         "sentence2", "score")
-        + row("0", "main-captions", "MSRvid", "2012test", "0001", "none", "none", "A plane is taking off.",
-              "An air plane is taking off.", "5.000"),
-        "dev.tsv": row("index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1",
-                       "sentence2", "score")
-        + row("0", "main-captions", "MSRvid", "2012test", "0000", "none", "none", "A man is dancing.",
-              "A man wearing a hat is dancing.", "3.800"),
-        "test.tsv": row("index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1",
-                        "sentence2")
-        + row("0", "main-captions", "MSRvid", "2012test", "0024", "none", "none", "A girl is styling her hair.",
-              "A girl is brushing her hair."),
-    },
-    "QQP": {
-        "train.tsv": row("id", "qid1", "qid2", "question1", "question2", "is_duplicate")
-        + row("133273", "213221", "213222", "How is the life of a math student?", 'What is "jlpt5"?', "0"),
-        "dev.tsv": row("id", "qid1", "qid2", "question1", "question2", "is_duplicate")
-        + row("201359", "303345", "303346", "Why are African-Americans so beautiful?",
-              "Why are hispanics so beautiful?", "1"),
-        "test.tsv": row("id", "question1", "question2")
-        + row("0", "Would Trump and Putin scare you?", "Could Trump restore relations with Russia?"),
-    },
-    "MNLI": {
-        "train.tsv": row("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                         "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                         "sentence2", "label1", "gold_label")
-        + row("0", "31193", "31193n", "government", *PARSE, *PARSE, "Conceptually cream skimming has two dimensions.",
-              "Product and geography make it work.", "neutral", "neutral"),
-        "dev_matched.tsv": row("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                               "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                               "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label")
-        + row("0", "63735", "63735n", "slate", *PARSE, *PARSE, "The new rights are nice enough",
-              "Everyone really likes the newest benefits ", "neutral", "entailment", "neutral", "neutral",
-              "neutral", "neutral"),
-        "dev_mismatched.tsv": row("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                                  "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                                  "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label")
-        + row("0", "75290", "75290c", "letters", *PARSE, *PARSE, "Your contribution helped.",
-              "Your contribution did not help.", "contradiction", "contradiction", "contradiction",
-              "contradiction", "contradiction", "contradiction"),
-        "test_matched.tsv": row("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                                "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                                "sentence2")
-        + row("0", "31493", "31493", "travel", *PARSE, *PARSE, "Hierbas is a sweet liqueur.", "It is sweet."),
-        "test_mismatched.tsv": row("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                                   "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                                   "sentence2")
-        + row("0", "16130", "16130", "facetoface", *PARSE, *PARSE, "What have you decided?", "Have you decided?"),
-    },
-    "QNLI": {
-        "train.tsv": row("index", "question", "sentence", "label")
-        + row("0", "When did the third Digimon series begin?", "Unlike the two seasons before it.", "not_entailment"),
-        "dev.tsv": row("index", "question", "sentence", "label")
-        + row("0", "What came into force?", 'The "new" constitution came into force.', "entailment"),
-        "test.tsv": row("index", "question", "sentence")
-        + row("0", "What organization is devoted to Jihad?", "For some decades the Brotherhood was quiet."),
-    },
-    "RTE": {
-        "train.tsv": row("index", "sentence1", "sentence2", "label")
-        + row("0", "No Weapons of Mass Destruction Found in Iraq Yet.", "Weapons Found in Iraq.", "not_entailment"),
-        "dev.tsv": row("index", "sentence1", "sentence2", "label")
-        + row("0", "Dana Reeve has died of lung cancer.", "Dana Reeve died.", "entailment"),
-        "test.tsv": row("index", "sentence1", "sentence2")
-        + row("0", "Mangla was summoned after Nidhi Shukla.", "Shukla is related to Mangla."),
-    },
-    "WNLI": {
-        "train.tsv": row("index", "sentence1", "sentence2", "label")
-        + row("0", "I stuck a pin through a carrot. It had a hole.", "The carrot had a hole.", "1"),
-        "dev.tsv": row("index", "sentence1", "sentence2", "label")
-        + row("0", "The drain is clogged with hair. It has to be cleaned.", "The hair has to be cleaned.", "0"),
-        "test.tsv": row("index", "sentence1", "sentence2")
-        + row("0", "Maude and Dora saw the trains.", "Horses ran away."),
-    },
-}
+from builders import BOM, GLUE_FILES, QUOTED, ROOT, as_tuples, parse, row, write_glue
 
 # What each file must read as: (text_a, text_b, label, guid) per row.
 EXPECTED: dict[tuple[str, str], list[tuple]] = {
@@ -169,26 +57,6 @@ EXPECTED: dict[tuple[str, str], list[tuple]] = {
                        "0", "0")],
     ("WNLI", "test"): [("Maude and Dora saw the trains.", "Horses ran away.", None, "0")],
 }
-
-
-def write_glue(root: Path, tasks_: list[str] | None = None, folder_name=lambda task: task) -> Path:
-    for task in tasks_ or GLUE_FILES:
-        folder = root / folder_name(task)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in GLUE_FILES[task].items():
-            (folder / name).write_bytes(text.encode("utf-8"))
-    return root
-
-
-def parse(*argv: str) -> tasks.DataConfig:
-    """The DataConfig a script builds from these flags."""
-    parser = argparse.ArgumentParser()
-    cli.add_data_args(parser)
-    return cli.data_config(parser.parse_args(list(argv)))
-
-
-def as_tuples(examples: list[Example]) -> list[tuple]:
-    return [(e.text_a, e.text_b, e.label, e.guid) for e in examples]
 
 
 # ---------------------------------------------------------------------------------------------- GLUE

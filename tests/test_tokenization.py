@@ -5,15 +5,13 @@ from __future__ import annotations
 from tinybert import errors
 import json
 import random
-from pathlib import Path
 
 import pytest
 
 
-from conftest import write_vocab
+from builders import DATA, write_vocab
 from tinybert.data.tokenization import BertTokenizer, truncate_longest_first
 
-DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture

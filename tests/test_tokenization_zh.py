@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from builders import DATA
 from tinybert.data.tokenization import BertTokenizer, read_vocab
 
-DATA = Path(__file__).parent / "data"
 VOCAB = DATA / "tokenization_zh_vocab.txt"
 REFERENCE = json.loads((DATA / "tokenization_zh_reference.json").read_text(encoding="utf-8"))
 
