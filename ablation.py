@@ -22,10 +22,10 @@ OUTPUT_DIR/data in the task's layout; each stage is its script run in a subproce
 output in its own folder of OUTPUT_DIR/runs/VARIANT/seedS with its console output and completion mark beside
 it (STAGE.log, STAGE.done).
 
-Reruns: a finished (variant, seed) leaves OUTPUT_DIR/results/VARIANT-seedS.json and is skipped; within an
-unfinished one, a stage whose mark matches its command line and input files is skipped, one whose settings
-or inputs changed runs again (ablation_log.jsonl says why), and an interrupted one continues from its last
-checkpoint. --num_shards K --shard_id i runs every K-th unit
+Reruns: a stage whose mark matches its command line and input files is skipped, one whose settings or inputs
+changed runs again (the console and ablation_log.jsonl say why), and an interrupted one continues from its
+last checkpoint; a finished (variant, seed) leaves OUTPUT_DIR/results/VARIANT-seedS.json and is skipped while
+the marks of its stages match. --num_shards K --shard_id i runs every K-th unit
 (machines split the work; --prepare_only first when they share one folder); the shard that finds every unit
 done (and the last shard in any case), or --report_only, merges the results into ablation.md, ablation.json
 and ablation.png.
@@ -45,7 +45,7 @@ from typing import Any, Sequence
 
 from tinybert.models import checkpoints
 from tinybert import errors
-from tinybert.pipeline import MARK_SUFFIX, Pipeline, Stage, read_mark
+from tinybert.pipeline import MARK_SUFFIX, Outcome, Pipeline, Stage, read_mark
 from tinybert.training import runlog
 from tinybert.data import datafiles, tasks
 
@@ -299,6 +299,11 @@ def training_summary(output_dir: Path) -> dict[str, Any]:
     return {**ends[-1], "teacher_metrics": starts[-1].get("reference_metrics") if starts else None}
 
 
+def stage_event(done: Outcome, **where: Any) -> dict[str, Any]:
+    """ablation_log.jsonl's record of one stage: what it did and, when it ran again, why."""
+    return {**where, "action": done.action, **({"reason": done.reason} if done.reason else {})}
+
+
 def source_files(spec: tasks.TaskSpec, args: argparse.Namespace) -> dict[str, Path]:
     """The task's training file and dev files the ablation reads, by split."""
     splits = ["train", *spec.splits_for("dev")]
@@ -338,7 +343,7 @@ def prepare(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: ru
                                          str(args.max_train_examples), "--data_seed", str(args.data_seed)],
                           inputs=list(sources.values()), outputs=lay.data_files(spec),
                           description="the training rows and dev files in the task's layout"), write_rows)
-    log.write(dict(step="data", action=done.action, **done.facts))
+    log.write({**stage_event(done, step="data"), **done.facts})
 
     if any(VARIANTS[v].augmented for v in args.variants):
         augment(args, spec, lay, pipe, log)
@@ -357,7 +362,7 @@ def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, pipe: P
     done = pipe.run(Stage("augment", "data_augmentation.py", argv, inputs=inputs,
                           outputs=[lay.train_file(spec, True)],
                           description="TinyBERT data augmentation of the training rows"))
-    log.write(dict(step="augment", action=done.action))
+    log.write(stage_event(done, step="augment"))
 
 
 def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, pipe: Pipeline, log: runlog.RunLog) -> Path:
@@ -383,7 +388,7 @@ def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, pipe: P
                           inputs=[Path(args.teacher_model_name_or_path), *lay.data_files(spec)],
                           outputs=[out / trainer.BEST_DIR], resume_dir=out,
                           description=f"fine-tune {args.teacher_model_name_or_path} on the training rows"), metrics)
-    log.write(dict(step="teacher", action=done.action))
+    log.write(stage_event(done, step="teacher"))
     return out / trainer.BEST_DIR
 
 
@@ -431,8 +436,7 @@ def run_unit(pipe: Pipeline, stages: list[Stage], variant: str, seed: int, log: 
     records = {}
     for stage in stages:
         done = pipe.run(stage, lambda: stage_facts(training_summary(Path(stage.resume_dir))))
-        event = dict(variant=variant, seed=seed, stage=stage.name, action=done.action)
-        log.write({**event, "reason": done.reason} if done.reason else event)
+        log.write(stage_event(done, variant=variant, seed=seed, stage=stage.name))
         records[stage.name] = {**done.facts, "seconds": done.seconds}
     return unit_result(variant, seed, records)
 

@@ -251,6 +251,18 @@ def test_an_interrupted_ablation_continues_and_skips_what_finished(toy, tmp_path
     code, _, err = run([*argv, "--prediction_steps", "5"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--prediction_steps 4, now 5" in err, err
 
+    # A finished unit whose input changed (here the teacher) runs again, and the log says why.
+    teacher_model = out / "teacher" / "best_model"
+    (teacher_model / "note.txt").write_text("changed")
+    before = len(events(out))
+    code, stdout, err = run([*argv, "--variants", "full"], capsys)
+    assert code == 0, err
+    rerun = [e for e in events(out)[before:] if "variant" in e]
+    assert [(e["stage"], e["action"]) for e in rerun if "stage" in e] == [
+        ("intermediate", "restarted"), ("prediction", "restarted")]
+    assert rerun[0]["reason"] == f"input {teacher_model} changed (note.txt)"
+    assert f"rerun: input {teacher_model} changed (note.txt)" in stdout
+
 
 @pytest.mark.parametrize("extra, message", [
     (["--teacher_path", "T", "--variants", "full,nope"], "--variants: unknown variant nope"),

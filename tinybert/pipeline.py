@@ -290,23 +290,7 @@ class Pipeline:
             print(f"    rerun: {reason}", flush=True)
             mark_file.unlink()  # a half-done rerun must not pass for the earlier run
         started = time.time()
-        action, facts = "ran", {}
-        if stage.script is not None:
-            argv = list(stage.argv)
-            if stage.resume_dir is not None:
-                # A stage that finished with other settings starts afresh; an interrupted try continues.
-                how = (["--overwrite_output_dir"] if stage.resume_dir.exists() else []) if mark is not None \
-                    else resume_flag(stage.resume_dir)
-                argv += how
-                action = {"--resume": "resumed", "--overwrite_output_dir": "restarted"}.get(how[0] if how else "",
-                                                                                            "ran")
-            print(f"    $ {show_command(stage.script, argv)}", flush=True)
-            log = self.log_path(stage.name)
-            if reason:
-                log.parent.mkdir(parents=True, exist_ok=True)
-                with open(log, "a", encoding="utf-8") as f:
-                    f.write(f"rerun: {reason}\n")
-            run_script(self.scripts_dir / stage.script, argv, log, self.verbose)
+        action = self._run_script(stage, mark is not None, reason) if stage.script is not None else "ran"
         facts = work() if work is not None else {}
         missing = [str(p) for p in stage.outputs if not Path(p).exists()]
         if missing:
@@ -317,3 +301,20 @@ class Pipeline:
                                            "facts": facts})
         print(f"    {stage.name} finished in {seconds:.0f} s", flush=True)
         return Outcome(action, facts, seconds, reason)
+
+    def _run_script(self, stage: Stage, finished_before: bool, reason: str) -> str:
+        """Run a script stage; returns ran, resumed or restarted."""
+        how = []
+        if stage.resume_dir is not None:
+            # A stage that finished with other settings starts afresh; an interrupted try continues.
+            restart = ["--overwrite_output_dir"] if stage.resume_dir.exists() else []
+            how = restart if finished_before else resume_flag(stage.resume_dir)
+        argv = [*stage.argv, *how]
+        print(f"    $ {show_command(stage.script, argv)}", flush=True)
+        log = self.log_path(stage.name)
+        if reason:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"rerun: {reason}\n")
+        run_script(self.scripts_dir / stage.script, argv, log, self.verbose)
+        return {"--resume": "resumed", "--overwrite_output_dir": "restarted"}.get(how[0] if how else "", "ran")
