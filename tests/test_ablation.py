@@ -3,6 +3,7 @@ student initialised from it, tiny GloVe vectors for the augmentation, three step
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,26 +152,42 @@ def test_every_variant_runs_in_two_shards_and_the_table_lists_them(toy, capsys):
     assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_an_interrupted_ablation_continues_and_skips_what_finished(toy, capsys, monkeypatch):
-    out = toy["root"] / "interrupted"
-    argv = args_for(toy, out, "--teacher_model_name_or_path", str(toy["pretrained"]), "--teacher_steps", "4",
-                    "--variants", "full,no_emb")
+# Loaded by every stage's Python (a sitecustomize on PYTHONPATH): Ctrl-C at the 2nd training step of the
+# stage whose --output_dir ends in STOP_STAGE.
+STOP_HOOK = '''
+import os, sys
+if any(a.endswith(os.environ.get("STOP_STAGE", "(none)")) for a in sys.argv):
+    from tinybert import cli  # first, as the scripts import it
+    from tinybert.training import trainer
     real_step, calls = trainer.Trainer.train_step, []
 
-    def step_then_stop(self, batches):  # Ctrl-C at the 2nd step of no_emb's stage 2 (teacher 4, full 3 + 4, 3)
+    def step_then_stop(self, batches):
         calls.append(1)
-        if len(calls) == 16:
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return real_step(self, batches)
 
-    monkeypatch.setattr(trainer.Trainer, "train_step", step_then_stop)
+    trainer.Trainer.train_step = step_then_stop
+'''
+
+
+def test_an_interrupted_ablation_continues_and_skips_what_finished(toy, tmp_path, capsys, monkeypatch):
+    out = toy["root"] / "interrupted"
+    argv = args_for(toy, out, "--teacher_model_name_or_path", str(toy["pretrained"]), "--teacher_steps", "4",
+                    "--variants", "full,no_emb")
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(STOP_HOOK)
+    # The hook runs before the script's folder joins sys.path: it must find this repository's tinybert too.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "hook"), str(Path(ablation.__file__).parent)]))
+    monkeypatch.setenv("STOP_STAGE", str(Path("runs", "no_emb", "seed1", "prediction")))
     code, _, err = run(argv, capsys)
     assert code == 130 and len(err.strip().splitlines()) == 1 and err.startswith("interrupted:"), err
     assert (out / "teacher" / "best_model").is_dir()
     assert (out / "results" / "full-seed1.json").exists() and not (out / "results" / "no_emb-seed1.json").exists()
     kept = {p: p.stat().st_mtime_ns for p in (out / "results" / "full-seed1.json", out / "stages" / "teacher.done",
                                               out / "stages" / "augment.done")}
-    monkeypatch.setattr(trainer.Trainer, "train_step", real_step)
+    assert "interrupted: at step 1," in (out / "runs" / "no_emb" / "seed1" / "prediction.log").read_text()
+    monkeypatch.delenv("STOP_STAGE")
     before = len(events(out))
 
     code, stdout, err = run(argv, capsys)
@@ -191,14 +208,17 @@ def test_an_interrupted_ablation_continues_and_skips_what_finished(toy, capsys, 
     code, _, err = run([*argv, "--prediction_steps", "5"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--prediction_steps 4, now 5" in err, err
 
-
-def test_a_stage_resumes_from_its_checkpoint_else_starts_afresh(tmp_path):
-    assert ablation.resume_flag(tmp_path / "new") == []
-    (tmp_path / "tried").mkdir()
-    (tmp_path / "tried" / trainer.LOG_FILE).write_text("")
-    assert ablation.resume_flag(tmp_path / "tried") == ["--overwrite_output_dir"]
-    (tmp_path / "tried" / trainer.LAST_DIR).mkdir()
-    assert ablation.resume_flag(tmp_path / "tried") == ["--resume"]
+    # A finished unit whose input changed (here the teacher) runs again, and the log says why.
+    teacher_model = out / "teacher" / "best_model"
+    (teacher_model / "note.txt").write_text("changed")
+    before = len(events(out))
+    code, stdout, err = run([*argv, "--variants", "full"], capsys)
+    assert code == 0, err
+    rerun = [e for e in events(out)[before:] if "variant" in e]
+    assert [(e["stage"], e["action"]) for e in rerun if "stage" in e] == [
+        ("intermediate", "restarted"), ("prediction", "restarted")]
+    assert rerun[0]["reason"] == f"input {teacher_model} changed (note.txt)"
+    assert f"rerun: input {teacher_model} changed (note.txt)" in stdout
 
 
 @pytest.mark.parametrize("extra, message", [

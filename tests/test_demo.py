@@ -37,14 +37,26 @@ def write_stand_ins(root: Path) -> list[str]:
     return ["--minilm_dir", str(hf), "--bbc_dir", str(root / "bbc"), "--glove", str(root / "glove.txt")]
 
 
-def test_quick_demo_runs_every_stage_and_reruns_skip(tmp_path, capsys):
-    stand_ins = write_stand_ins(tmp_path / "assets")
-    out = tmp_path / "out"
+STAGES = ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export_teacher",
+          "export_student")
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory) -> dict:
+    """One quick demo run into a fresh folder: its folder and command line."""
+    root = tmp_path_factory.mktemp("demo")
+    stand_ins = write_stand_ins(root / "assets")
+    out = root / "out"
     argv = ["--quick", "--output_dir", str(out), "--student_layers", "1", *stand_ins]
     demo.main(argv)
+    return {"out": out, "argv": argv}
 
-    for stage in ("assets", "data", "convert", "teacher", "augment", "distill", "predict", "export"):
+
+def test_quick_demo_runs_every_stage(quick_demo):
+    out = quick_demo["out"]
+    for stage in STAGES:
         assert (out / "stages" / f"{stage}.done").is_file(), stage
+        assert (out / "stages" / f"{stage}.log").is_file() or stage in ("assets", "data"), stage
     report = json.loads((out / "report.json").read_text())
     teacher, student = report["models"]["teacher"], report["models"]["student"]
     assert (teacher["layers"], student["layers"]) == (2, 1)
@@ -54,19 +66,42 @@ def test_quick_demo_runs_every_stage_and_reruns_skip(tmp_path, capsys):
         assert row["latency_b1_ms"] > 0 and row["latency_b32_ms"] > 0 and row["size_mb"] > 0
     assert (out / "report.png").stat().st_size > 10_000
     assert (out / "curves.png").stat().st_size > 10_000
-    assert "| teacher | 2 |" in (out / "report.md").read_text()
-    assert "![training curves](curves.png)" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "| teacher | 2 |" in text and "![training curves](curves.png)" in text
+    # A smoke run says so first: its numbers must not pass for the demo's.
+    assert text.splitlines()[0] == demo.SMOKE_LINE and "numbers mean nothing" in demo.SMOKE_LINE
+    assert report["smoke_run"] is True
     # Training data: a 20% dev split of 60 articles, and the augmented file holds originals + 1 sample each.
     train_rows = (out / "data" / "train.tsv").read_text().splitlines()
     aug_rows = (out / "data" / "train_aug.tsv").read_text().splitlines()
     assert train_rows[0] == "text\tlabel" and len(train_rows) - 1 == 50
     assert len(aug_rows) - 1 == 2 * (len(train_rows) - 1)
 
+
+def test_a_rerun_skips_every_stage_and_a_changed_setting_reruns_the_stages_it_changes(quick_demo, capsys):
+    out, argv = quick_demo["out"], quick_demo["argv"]
     capsys.readouterr()
     demo.main(argv)  # a rerun recomputes only the report
     printed = capsys.readouterr().out
-    assert printed.count("done in an earlier run, skipped") == 8
+    assert printed.count("done in an earlier run, skipped") == len(STAGES)
     assert "$ python" not in printed
+
+    student_mark = (out / "stages" / "predict.done").read_text()
+    demo.main([*argv, "--prediction_lr", "0.0002"])  # same folder, another setting of the prediction stage
+    printed = capsys.readouterr().out
+    skipped = [s for s in STAGES if f"] {s}: done in an earlier run, skipped" in printed]
+    assert skipped == ["assets", "data", "convert", "teacher", "augment", "distill", "export_teacher"]
+    assert "rerun: --learning_rate 0.0001 -> 0.0002" in printed  # predict: its setting changed
+    assert f"rerun: input {out / 'student' / 'best_model'} changed" in printed  # export_student: its input
+    assert printed.count("$ python") == 2
+    assert (out / "stages" / "predict.done").read_text() != student_mark
+    assert "rerun: --learning_rate 0.0001 -> 0.0002" in (out / "stages" / "predict.log").read_text()
+
+
+def test_quick_and_full_runs_write_to_their_own_folders():
+    assert demo.parse_args(["--quick"]).output_dir == "demo_output_quick"
+    assert demo.parse_args([]).output_dir == "demo_output"
+    assert demo.parse_args(["--quick", "--output_dir", "x"]).output_dir == "x"
 
 
 def test_missing_article_folder_is_a_one_line_error(tmp_path, capsys):
@@ -101,6 +136,7 @@ def test_report_draws_the_training_curves_of_the_stages(tmp_path):
 
     assert "2.00x faster at batch 32" in summary
     text = (tmp_path / "report.md").read_text()
+    assert text.splitlines()[0] == "# TinyBERT demo report"  # not a smoke run: no warning
     assert "![teacher vs student](report.png)" in text and "![training curves](curves.png)" in text
     assert text.index("curves.png") < text.index("- a note")
     height, width = matplotlib.image.imread(tmp_path / "curves.png").shape[:2]
