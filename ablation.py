@@ -48,7 +48,8 @@ from tinybert import errors
 from tinybert.device import resolve_device
 from tinybert.pipeline import MARK_SUFFIX, Outcome, Pipeline, Stage, read_mark
 from tinybert.training import runlog
-from tinybert.data import datafiles, tasks
+from tinybert.augmentation import outputs
+from tinybert.data import tasks
 
 ROOT = Path(__file__).resolve().parent
 
@@ -263,7 +264,7 @@ class Layout:
 
     def train_file(self, spec: tasks.TaskSpec, augmented: bool) -> Path:
         train = self.data_dir / spec.files["train"]
-        return datafiles.augmented_path(train) if augmented else train
+        return outputs.augmented_path(train) if augmented else train
 
 
 def all_units(variants: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
