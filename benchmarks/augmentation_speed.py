@@ -64,7 +64,7 @@ def masked_lm_folder(cache: Path) -> Path:
 
     from tinybert import assets
     from tinybert.models import modeling
-    from convert_checkpoint import convert_hf_checkpoint
+    from tinybert.models.convert import convert_hf_checkpoint
     from tinybert.data.tokenization import BertTokenizer
 
     folder = cache / "minilm-l6-mlm-random-head"

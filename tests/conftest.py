@@ -71,7 +71,7 @@ def minilm_hf_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_dir(minilm_hf_dir: Path, tmp_path_factory) -> Path:
     """all-MiniLM-L6-v2 converted once per test session into this project's layout (BertModel)."""
-    from convert_checkpoint import convert_hf_checkpoint
+    from tinybert.models.convert import convert_hf_checkpoint
 
     return convert_hf_checkpoint(minilm_hf_dir, tmp_path_factory.mktemp("minilm") / "converted")
 

@@ -31,6 +31,7 @@ WEIGHTS_ORDER = (WEIGHTS_SAFETENSORS, WEIGHTS_PDPARAMS)
 CONFIG_JSON = "config.json"             # newer PaddleNLP / Hugging Face form: flat fields
 CONFIG_PADDLENLP = "model_config.json"  # PaddleNLP 2.x form: {"init_args": [...], "init_class": ...}
 CONFIG_ORDER = (CONFIG_JSON, CONFIG_PADDLENLP)
+TORCH_SUFFIXES = (".bin", ".pt", ".pth")  # PyTorch checkpoints (Hugging Face's pytorch_model.bin)
 TRAINING_ARGS = "training_args.json"    # the settings of the run that saved the folder (trainer.py)
 
 
@@ -256,6 +257,8 @@ def load_state(path: Path) -> dict[str, np.ndarray]:
         return _load_safetensors(path)
     from tinybert.models import safe_pickle
 
+    if path.suffix in TORCH_SUFFIXES:  # pytorch_model.bin: torch's zip format, read without torch
+        return safe_pickle.load_torch(path, "weights file")
     state = safe_pickle.load(path, "weights file")
     if not isinstance(state, dict):
         raise DataError(path, None, f"not a weights file: it holds a {type(state).__name__}, not named arrays")
