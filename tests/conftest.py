@@ -11,6 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+# No test reaches a real address: a name or task missing locally fails at once (tinybert/download.py);
+# tests/test_fetch.py lifts this for its own server on 127.0.0.1.
+os.environ["TINYBERT_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 # Real GLUE files sit beside the checkout (../shared/glue); tests that need them skip without them.
 GLUE_DIR = ROOT.parent / "shared" / "glue"

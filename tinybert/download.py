@@ -239,3 +239,55 @@ def move_into_place(files: dict[str, Path], root: Path) -> None:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Hugging Face names: huggingface_hub (its cache, HF_ENDPOINT, HF_HUB_OFFLINE)
+
+
+def hub_cache() -> Path | None:
+    """huggingface_hub's cache, from the environment of this call (huggingface_hub reads it once, on import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return None  # huggingface_hub's default, ~/.cache/huggingface/hub
+
+
+def hub_file(repo_id: str, filename: str) -> Path | None:
+    """One file of a Hugging Face model repository, from huggingface_hub's cache or downloaded into it
+    (with its own progress bar and locks). None when the repository has no such file, or, offline, when
+    the cache has none."""
+    from huggingface_hub import hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RemoteEntryNotFoundError, RepositoryNotFoundError)
+
+    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or None
+    try:
+        return Path(hf_hub_download(repo_id, filename, cache_dir=hub_cache(), endpoint=endpoint,
+                                    local_files_only=hub_is_offline()))
+    except RemoteEntryNotFoundError:
+        return None
+    except RepositoryNotFoundError:
+        raise UserError(f"{repo_id!r} is not a local folder, and {endpoint or 'huggingface.co'} has no model "
+                        f"repository of that name (a private one needs `hf auth login`)") from None
+    except LocalEntryNotFoundError as e:
+        if hub_is_offline():
+            return None
+        url = hf_hub_url(repo_id, filename, endpoint=endpoint)
+        cause = e.__cause__ or e
+        raise UserError(f"{repo_id} not found locally (no folder of that name, and not in huggingface_hub's cache "
+                        f"{hub_cache() or '~/.cache/huggingface/hub'}), and {url} failed "
+                        f"({_network_reason(cause)}); to work offline download the repository's files into a "
+                        f"folder and pass that folder (or set HF_ENDPOINT to a mirror)") from None
+    except EntryNotFoundError:
+        return None
+    except HfHubHTTPError as e:
+        raise UserError(f"cannot download {filename} of {repo_id}: {str(e).splitlines()[0]}") from None
+
+
+def hub_offline_error(repo_id: str, wanted: str) -> UserError:
+    switch = HF_OFFLINE_ENV if _is_set(HF_OFFLINE_ENV) else OFFLINE_ENV
+    return UserError(f"{repo_id}: {wanted} not found locally (no folder of that name, and not in huggingface_hub's "
+                     f"cache {hub_cache() or '~/.cache/huggingface/hub'}), and {switch}=1 forbids downloading it; "
+                     f"to work offline download the repository's files into a folder and pass that folder")

@@ -128,3 +128,46 @@ def convert_hf_checkpoint(hf_dir: str | Path, output_dir: str | Path, safe_seria
 
     checkpoints.atomic_dir(output_dir, write)
     return output_dir
+
+
+# ----------------------------------------------------------------------------------------------
+# Hugging Face names: downloaded with huggingface_hub, converted once, the result cached beside the download
+
+HUB_FILES = ("vocab.txt", "tokenizer_config.json")  # besides config.json and the weights; optional
+CONVERTED = "tinybert"  # HF cache: models--ORG--NAME/snapshots/COMMIT (theirs), models--ORG--NAME/tinybert/COMMIT
+
+
+def is_hub_name(name: str) -> bool:
+    """ORG/NAME, as Hugging Face names a repository (a local folder of that name wins: callers look first)."""
+    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", name) is not None and ".." not in name
+
+
+def from_hub(repo_id: str) -> Path:
+    """This project's folder of a Hugging Face BERT repository: downloaded (model.safetensors when the
+    repository has it, else pytorch_model.bin) and converted on first use; later uses, offline too, find it."""
+    from tinybert import download
+
+    config = download.hub_file(repo_id, "config.json")
+    if config is None:
+        if download.hub_is_offline():
+            raise download.hub_offline_error(repo_id, "config.json")
+        raise errors.UserError(f"{repo_id}: the Hugging Face repository has no config.json (not a model for this project)")
+    snapshot = config.parent
+    converted = snapshot.parent.parent / CONVERTED / snapshot.name
+    if (converted / checkpoints.OUTPUT_MARK).is_file():
+        return converted
+    with download.entry_lock(converted):  # one process converts, the others wait and find it done
+        if (converted / checkpoints.OUTPUT_MARK).is_file():
+            return converted
+        weights = (download.hub_file(repo_id, checkpoints.WEIGHTS_SAFETENSORS)
+                   or download.hub_file(repo_id, PYTORCH_WEIGHTS))
+        if weights is None:
+            if download.hub_is_offline():
+                raise download.hub_offline_error(repo_id, f"{checkpoints.WEIGHTS_SAFETENSORS} or {PYTORCH_WEIGHTS}")
+            raise errors.UserError(f"{repo_id}: the repository has neither {checkpoints.WEIGHTS_SAFETENSORS} "
+                                   f"nor {PYTORCH_WEIGHTS}")
+        for name in HUB_FILES:
+            download.hub_file(repo_id, name)
+        modeling._info(f"converting {repo_id} into {converted}")
+        convert_hf_checkpoint(snapshot, converted, safe_serialization=True, overwrite=True)
+    return converted
