@@ -238,7 +238,8 @@ def test_mirror_and_https_addresses(monkeypatch):
     url = named.MODEL_FILES["tinybert-4l-312d"].weights
     assert url.startswith("http://bj.bcebos.com/")  # PaddleNLP's table says http ...
     assert download.address(url) == "https://" + url[len("http://"):]  # ... fetched over https
-    assert download.address("https://dataset.bj.bcebos.com/glue/QQP.zip") == "https://dataset.bj.bcebos.com/glue/QQP.zip"
+    qqp = "https://dataset.bj.bcebos.com/glue/QQP.zip"
+    assert download.address(qqp) == qqp
     monkeypatch.setenv("TINYBERT_MIRROR", "https://mirror.example/base/")
     assert download.address(url) == "https://mirror.example/base" + WEIGHTS_PATH
 

@@ -143,7 +143,8 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     name = str(name_or_path)
     from tinybert.models import convert, named
 
-    if convert.is_hub_name(name) and not path.exists():
+    # ORG/NAME, unless ORG is a local folder (then NAME is a missing folder in it, and that is the error)
+    if convert.is_hub_name(name) and not path.exists() and not Path(name.split("/")[0]).is_dir():
         return convert.from_hub(name)
     cached = named.cache_folder(name)
     if "/" not in name and os.sep not in name and cached.is_dir() and find_weights(cached):

@@ -151,7 +151,8 @@ def from_hub(repo_id: str) -> Path:
     if config is None:
         if download.hub_is_offline():
             raise download.hub_offline_error(repo_id, "config.json")
-        raise errors.UserError(f"{repo_id}: the Hugging Face repository has no config.json (not a model for this project)")
+        raise errors.UserError(f"{repo_id}: the Hugging Face repository has no config.json "
+                               "(not a model for this project)")
     snapshot = config.parent
     converted = snapshot.parent.parent / CONVERTED / snapshot.name
     if (converted / checkpoints.OUTPUT_MARK).is_file():
