@@ -62,6 +62,7 @@ def masked_lm_folder(cache: Path) -> Path:
 
     from tinybert import assets
     from tinybert.models import modeling
+    from tinybert.models.convert import convert_hf_checkpoint
     from tinybert.data.tokenization import BertTokenizer
 
     folder = cache / "minilm-l6-mlm-random-head"
@@ -70,9 +71,7 @@ def masked_lm_folder(cache: Path) -> Path:
     hf_dir = assets.fetch("minilm")
     with tempfile.TemporaryDirectory() as tmp:
         converted = Path(tmp) / "encoder"
-        # convert_checkpoint.py is a script: run as a command, not imported
-        subprocess.run([sys.executable, str(ROOT / "convert_checkpoint.py"), "--from_hf", str(hf_dir),
-                        "--output_dir", str(converted)], check=True)
+        convert_hf_checkpoint(hf_dir, converted)
         encoder = modeling.BertModel.from_pretrained(converted)
         paddle.seed(0)
         model = modeling.BertForMaskedLM(encoder.config)

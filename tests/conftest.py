@@ -1,12 +1,17 @@
 """Fixtures several test modules share, built with builders.py; the repository root on sys.path."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the scripts, imported by their tests
+# No test reaches a real address: a name or task missing locally fails at once (tinybert/download.py);
+# tests/test_fetch.py lifts this for its own server on 127.0.0.1.
+os.environ["TINYBERT_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 from builders import (GLUE_DIR, fetch_asset_or_skip, save_masked_lm, save_tiny_model,  # noqa: E402
                       write_augmentation_glove, write_vocab)
@@ -56,6 +61,6 @@ def minilm_hf_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_dir(minilm_hf_dir: Path, tmp_path_factory) -> Path:
     """all-MiniLM-L6-v2 converted once per test session into this project's layout (BertModel)."""
-    from convert_checkpoint import convert_hf_checkpoint
+    from tinybert.models.convert import convert_hf_checkpoint
 
     return convert_hf_checkpoint(minilm_hf_dir, tmp_path_factory.mktemp("minilm") / "converted")

@@ -402,10 +402,18 @@ def test_old_cache_layout_name_pdparams_and_builtin_config(tmp_path, monkeypatch
 def test_unknown_name_fails_at_once_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PPNLP_HOME", str(tmp_path))
     with pytest.raises(errors.UserError) as e:
-        BertForSequenceClassification.from_pretrained("bert-base-uncased")
+        BertForSequenceClassification.from_pretrained("bert-base-unknown")
     msg = str(e.value)
     assert "\n" not in msg and "nothing is downloaded" in msg and "convert_checkpoint.py" in msg
-    assert str(tmp_path / "models" / "bert-base-uncased") in msg
+    assert str(tmp_path / "models" / "bert-base-unknown") in msg
+    # A PaddleNLP name is downloaded on first use; offline (as every test runs, conftest) it fails at once,
+    # naming the file it looked for, the address and where to put the file.
+    with pytest.raises(errors.UserError) as e:
+        BertForSequenceClassification.from_pretrained("bert-base-uncased")
+    msg = str(e.value)
+    cached = tmp_path / "models" / "bert-base-uncased" / "model_state.pdparams"
+    assert "\n" not in msg and "TINYBERT_OFFLINE=1" in msg and f"put that file at {cached}" in msg
+    assert "https://bj.bcebos.com/paddlenlp/models/transformers/bert-base-uncased.pdparams" in msg
 
 
 # ---- PaddleNLP compatibility ------------------------------------------------------------------

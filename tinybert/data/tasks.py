@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from tinybert.data import datafiles
+from tinybert.data import datafiles, sources
 from tinybert.data.datafiles import ClueLayout, Columns, LabelRule, Layout
 from tinybert.errors import DataError, UserError
 
@@ -341,10 +340,8 @@ def task_of(config: DataConfig) -> TaskSpec | None:
 
 
 def paddlenlp_cache(benchmark: str = "GLUE") -> Path:
-    """Where PaddleNLP's load_dataset('glue'|'clue', ...) keeps a benchmark's files: its DATA_HOME
-    ($PPNLP_HOME/datasets, default ~/.paddlenlp/datasets) / the dataset class's name, Glue or Clue."""
-    home = Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
-    return home / "datasets" / benchmark.capitalize()
+    """PaddleNLP's dataset cache of a benchmark: $PPNLP_HOME/datasets/Glue or Clue (sources.py)."""
+    return sources.benchmark_folder(benchmark)
 
 
 def _task_subdir(root: Path, spec: TaskSpec, default: str | None = None) -> Path:
@@ -366,7 +363,8 @@ def _task_subdir(root: Path, spec: TaskSpec, default: str | None = None) -> Path
 def resolve_task_file(spec: TaskSpec, split: str, data_dir: str | None = None,
                       glue_dir: str | None = None) -> Path:
     """The file of one split: in --data_dir (or its TASK subfolder), --glue_dir/TASK (--clue_dir/TASK),
-    or PaddleNLP's cache (Glue/SST-2/train.tsv, Clue/afqmc_public/train.json)."""
+    or PaddleNLP's cache (Glue/SST-2/train.tsv, Clue/afqmc_public/train.json), downloaded there on first
+    use from PaddleNLP's addresses (sources.fetch_task). Nothing is downloaded when a folder is given."""
     name = spec.files[split]
     flag = "--clue_dir" if spec.is_clue else "--glue_dir"
     if data_dir:
@@ -383,8 +381,16 @@ def resolve_task_file(spec: TaskSpec, split: str, data_dir: str | None = None,
     path = _task_subdir(paddlenlp_cache(spec.benchmark), spec, spec.cache_folder) / name
     if path.is_file():
         return path
-    raise UserError(f"no {spec.name} data: give --data_dir TASK_DIR or {flag} {spec.benchmark}_DIR "
-                    f"(looked for {name} in PaddleNLP's cache, {path.parent})")
+    missing = (f"no {spec.name} data: give --data_dir TASK_DIR or {flag} {spec.benchmark}_DIR "
+               f"(looked for {name} in PaddleNLP's cache, {path.parent})")
+    try:  # not there: PaddleNLP's archive (MRPC: Microsoft's files), every split at once
+        sources.fetch_task(spec.benchmark, spec.name)
+    except UserError as e:
+        raise UserError(f"{missing}; {e}") from None
+    path = paddlenlp_cache(spec.benchmark) / spec.cache_folder / name
+    if path.is_file():
+        return path
+    raise UserError(missing)
 
 
 def split_paths(config: DataConfig, spec: TaskSpec | None, split: str) -> dict[str, Path]:

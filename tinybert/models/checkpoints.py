@@ -31,6 +31,7 @@ WEIGHTS_ORDER = (WEIGHTS_SAFETENSORS, WEIGHTS_PDPARAMS)
 CONFIG_JSON = "config.json"             # newer PaddleNLP / Hugging Face form: flat fields
 CONFIG_PADDLENLP = "model_config.json"  # PaddleNLP 2.x form: {"init_args": [...], "init_class": ...}
 CONFIG_ORDER = (CONFIG_JSON, CONFIG_PADDLENLP)
+TORCH_SUFFIXES = (".bin", ".pt", ".pth")  # PyTorch checkpoints (Hugging Face's pytorch_model.bin)
 TRAINING_ARGS = "training_args.json"    # the settings of the run that saved the folder (trainer.py)
 
 
@@ -127,13 +128,10 @@ def dir_leftovers(final_dir: str | os.PathLike) -> list[Path]:
 # Finding a model folder and its files
 
 
-def paddlenlp_home() -> Path:
-    """PaddleNLP's cache root: $PPNLP_HOME, else ~/.paddlenlp."""
-    return Path(os.environ.get("PPNLP_HOME", Path.home() / ".paddlenlp")).expanduser()
-
-
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
-    """A local folder, else PaddleNLP's model cache ($PPNLP_HOME/models/NAME). Nothing is downloaded.
+    """The one place a model name becomes a folder, for every script: a local folder (always wins), else a
+    Hugging Face name (ORG/NAME: downloaded and converted once, convert.from_hub), else PaddleNLP's cache
+    ($PPNLP_HOME/models/NAME), which a PaddleNLP built-in name fills on first use (named.fetch_named).
 
     What PaddleNLP keeps there for a built-in name (bert-base-uncased, ernie-3.0-base-zh, ernie-1.0, ...):
     the weights (2.8: model_state.pdparams; older versions: the download's own name, e.g.
@@ -143,13 +141,22 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     if path.is_dir():
         return path
     name = str(name_or_path)
-    cached = paddlenlp_home() / "models" / name
+    from tinybert.models import convert, named
+
+    # ORG/NAME, unless ORG is a local folder (then NAME is a missing folder in it, and that is the error)
+    if convert.is_hub_name(name) and not path.exists() and not Path(name.split("/")[0]).is_dir():
+        return convert.from_hub(name)
+    cached = named.cache_folder(name)
     if "/" not in name and os.sep not in name and cached.is_dir() and find_weights(cached):
-        return cached
+        if name not in named.MODEL_FILES or named.is_complete(cached):
+            return cached
+    if name in named.MODEL_FILES:
+        return named.fetch_named(name)
     raise UserError(
-        f"model {name!r} not found: not a local folder, and no weights in PaddleNLP's cache at {cached} "
-        f"(nothing is downloaded; pass a local folder, or convert a Hugging Face checkpoint with "
-        f"convert_checkpoint.py --from_hf HF_DIR --output_dir OUT_DIR)")
+        f"model {name!r} not found: not a local folder, not a Hugging Face name (ORG/NAME), not one of "
+        f"PaddleNLP's built-in names, and no weights in PaddleNLP's cache at {cached} (nothing is downloaded; "
+        f"pass a local folder, or convert a Hugging Face folder with convert_checkpoint.py --from_hf HF_DIR "
+        f"--output_dir OUT_DIR)")
 
 
 def find_weights(folder: Path) -> Path | None:
@@ -256,6 +263,8 @@ def load_state(path: Path) -> dict[str, np.ndarray]:
         return _load_safetensors(path)
     from tinybert.models import safe_pickle
 
+    if path.suffix in TORCH_SUFFIXES:  # pytorch_model.bin: torch's zip format, read without torch
+        return safe_pickle.load_torch(path, "weights file")
     state = safe_pickle.load(path, "weights file")
     if not isinstance(state, dict):
         raise DataError(path, None, f"not a weights file: it holds a {type(state).__name__}, not named arrays")

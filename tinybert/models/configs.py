@@ -2,7 +2,8 @@
 
 PaddleNLP's cache folder of a built-in name ($PPNLP_HOME/models/NAME) holds the weights and the vocabulary
 but, in older PaddleNLP versions, no model config: the config is PaddleNLP's own table, copied here.
-modeling.read_config falls back to it when a folder of one of these names has no config file.
+modeling.read_config falls back to it when a folder of one of these names has no config file. The names
+are those of named.MODEL_FILES (the download addresses); tests/test_fetch.py checks both against PaddleNLP.
 """
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
     "bert-base-cased": {**_BERT_BASE, "vocab_size": 28996},
     "bert-large-uncased": {**_BERT_BASE, "hidden_size": 1024, "num_hidden_layers": 24,
                            "num_attention_heads": 16, "intermediate_size": 4096},
+    "bert-base-chinese": {**_BERT_BASE, "vocab_size": 21128},
     "tinybert-4l-312d": _TINYBERT_4L,
     "tinybert-4l-312d-v2": _TINYBERT_4L,
     "tinybert-6l-768d": _TINYBERT_6L,
     "tinybert-6l-768d-v2": _TINYBERT_6L,
+    "tinybert-4l-312d-zh": {**_TINYBERT_4L, "vocab_size": 21128},
+    "tinybert-6l-768d-zh": {**_TINYBERT_6L, "vocab_size": 21128},
     "ernie-1.0": dict(vocab_size=18000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                       intermediate_size=3072, hidden_act="relu", max_position_embeddings=513, type_vocab_size=2),
     "ernie-3.0-base-zh": {**_ERNIE_3, "task_type_vocab_size": 3},

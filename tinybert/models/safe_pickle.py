@@ -425,11 +425,11 @@ def _size(n: int) -> str:
     return f"{n} bytes" if n < 2**20 else f"{n / 2**20:.0f} MB"
 
 
-def _refusal(e: _Refused, what: str) -> str:
+def _refusal(e: _Refused, what: str, holds: str = _HOLDS) -> str:
     hint = ""
     if e.name.endswith("GeneratorState"):
         hint = "; paddle's RNG state must be saved as plain numbers (trainstate.capture_rng_state())"
-    return (f"refused to load: it would call {e.name}{e.detail} ({_a(what)} {_HOLDS}); it is not {_a(what)} "
+    return (f"refused to load: it would call {e.name}{e.detail} ({_a(what)} {holds}); it is not {_a(what)} "
             f"or was tampered with; load only files you trust{hint}")
 
 
@@ -542,3 +542,169 @@ def _holds_saved_tensor(obj: Any, seen: set[int]) -> bool:
 def _unwrap_saved_tensors(obj: Any) -> Any:
     """Every (name, array) becomes the array, as in paddle.load."""
     return _map_parts(obj, lambda part: part[1] if _is_saved_tensor(part) else part, {})
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch's zip format (pytorch_model.bin, torch.save since torch 1.6), read without torch
+#
+# The archive holds NAME/data.pkl, a pickle of the state dict, and NAME/data/KEY, each tensor storage's raw
+# bytes. In the pickle a tensor is torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
+# requires_grad, hooks[, metadata]) and a storage is a persistent id ('storage', torch.FloatStorage, KEY,
+# device, numel). Those are all a file may name here, besides the allow-list above: each is a stand-in
+# that builds a numpy array from the storage's bytes and checks every argument; nothing of torch is
+# imported or called.
+
+# torch's storage type -> the numpy dtype of its bytes (little-endian; bfloat16 is widened to float32).
+TORCH_STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": "<u2",
+                  "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
+                  "ByteStorage": "u1", "BoolStorage": "?"}
+# pickle's first bytes in torch's format before 1.6 (a protocol-2 pickle of its magic number)
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+
+
+class _StorageType(_Guard):
+    """torch.FloatStorage and its kin: only as the type in a storage's persistent id; calling it is refused."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"torch.{self.kind}"
+
+    def __call__(self, *args: Any) -> None:
+        raise _Refused(f"torch.{self.kind}", _shown(args))
+
+
+class _Storage:
+    """A storage's elements as a flat numpy array (made here from the archive's bytes)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+
+class _RebuildTensor(_Guard):
+    """torch._utils._rebuild_tensor_v2: the array of `size` and `stride` (in elements) from `offset` in the
+    storage, copied, after checking that every element it reads lies inside the storage."""
+
+    __slots__ = ()
+    name = "torch._utils._rebuild_tensor_v2"
+
+    def __call__(self, *args: Any) -> np.ndarray:
+        if len(args) in (6, 7):
+            storage, offset, size, stride, requires_grad, hooks = args[:6]
+            metadata = args[6] if len(args) == 7 else None
+            if (type(storage) is _Storage and type(offset) is int and offset >= 0 and _is_shape(size)
+                    and _is_shape(stride) and len(size) == len(stride) and type(requires_grad) is bool
+                    and type(hooks) is OrderedDict and not hooks and not vars(hooks)
+                    and (metadata is None or (type(metadata) is dict and not metadata))):
+                flat = storage.array
+                last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else offset - 1
+                if last < len(flat):
+                    view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
+                                                           strides=[s * flat.itemsize for s in stride])
+                    return np.array(view)
+                raise self._refuse(args, f" (reads past the storage's {len(flat)} elements)")
+        raise self._refuse(args)
+
+
+class _RebuildParameter(_Guard):
+    """torch._utils._rebuild_parameter(tensor, requires_grad, hooks): a Parameter is its array here."""
+
+    __slots__ = ()
+    name = "torch._utils._rebuild_parameter"
+
+    def __call__(self, *args: Any) -> np.ndarray:
+        if len(args) == 3 and type(args[0]) is np.ndarray and type(args[1]) is bool and type(args[2]) is OrderedDict:
+            return args[0]
+        raise self._refuse(args)
+
+
+class _TorchUnpickler(_Unpickler):
+    """The allow-list, plus tensors and their storages, read from the open archive."""
+
+    def __init__(self, f: IO[bytes], archive: Any, prefix: str):
+        super().__init__(f, encoding="latin1")
+        self.archive, self.prefix, self.storages = archive, prefix, {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _RebuildTensor()
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _RebuildParameter()
+        if module == "torch" and name in TORCH_STORAGES:
+            return _StorageType(name)
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> _Storage:
+        if not (type(pid) is tuple and len(pid) == 5 and pid[0] == "storage" and type(pid[1]) is _StorageType
+                and type(pid[2]) is str and pid[2].isdigit() and type(pid[3]) is str and type(pid[4]) is int):
+            raise _Refused("a persistent id", f" {_short.repr(pid)} (only tensor storages are admitted)")
+        kind, key, numel = pid[1].kind, pid[2], pid[4]
+        if key not in self.storages:
+            self.storages[key] = _Storage(self._read_storage(kind, key, numel))
+        return self.storages[key]
+
+    def _read_storage(self, kind: str, key: str, numel: int) -> np.ndarray:
+        dtype = np.dtype(TORCH_STORAGES[kind])
+        try:
+            data = self.archive.read(f"{self.prefix}data/{key}")
+        except KeyError:
+            raise _Refused("a storage", f" {key!r} that the archive does not hold") from None
+        if numel < 0 or len(data) < numel * dtype.itemsize:
+            raise _Refused("a storage", f" {key!r} of {numel} elements in {len(data)} bytes")
+        array = np.frombuffer(data, dtype=dtype, count=numel)
+        if kind == "BFloat16Storage":  # numpy has no bfloat16: its bits are float32's upper half
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        return array
+
+
+def _drop_state_dict_metadata(part: Any) -> Any:
+    """torch's state dicts carry `_metadata` (module versions) as an attribute: dropped; any other refused."""
+    if type(part) is OrderedDict and vars(part):
+        if set(vars(part)) != {"_metadata"}:
+            raise _Refused("collections.OrderedDict", f" with attributes {_short.repr(vars(part))}")
+        vars(part).clear()
+    return part
+
+
+def load_torch(path: str | os.PathLike, what: str = "weights file") -> dict[str, np.ndarray]:
+    """A PyTorch checkpoint in torch's zip format as {name: numpy array}, through the allow-list; any bad
+    file is one DataError naming it."""
+    import zipfile
+
+    _check_is_file(path, what)
+    with open(path, "rb") as f:
+        head = f.read(len(_TORCH_LEGACY_MAGIC))
+    if head == _TORCH_LEGACY_MAGIC:
+        raise DataError(path, None, "PyTorch's format before torch 1.6, which is not read here: re-save it with "
+                                    "torch.save in a newer torch, or use the repository's model.safetensors")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") <= 1]
+            if len(pickles) != 1:
+                raise DataError(path, None, f"not {_a(what)} in PyTorch's zip format: no single data.pkl in it")
+            prefix = pickles[0][:-len("data.pkl")]
+            byteorder = f"{prefix}byteorder"
+            if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
+                raise DataError(path, None, "a big-endian PyTorch checkpoint: re-save it on a little-endian machine")
+            with archive.open(pickles[0]) as f:
+                obj = _TorchUnpickler(f, archive, prefix).load()
+                obj = _map_parts(obj, _drop_state_dict_metadata, {})
+    except zipfile.BadZipFile as e:
+        raise DataError(path, None, f"not {_a(what)} in PyTorch's zip format ({e}); truncated or corrupt: "
+                                    "download it again") from None
+    except _Refused as e:
+        raise DataError(path, None, _refusal(e, what, "holds only tensors and their storages")) from None
+    except DataError:
+        raise
+    except OSError as e:
+        raise DataError(path, None, _unreadable(e)) from None
+    except Exception as e:  # the unpickler raises many types on damaged data
+        raise DataError(path, None, f"truncated or corrupt ({_reason(e)}); download it again") from None
+    if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
+        raise DataError(path, None, f"not {_a(what)}: it holds a {type(obj).__name__}, not named tensors")
+    return {str(k): v for k, v in obj.items()}
