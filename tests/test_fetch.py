@@ -26,13 +26,12 @@ import paddle
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import GLUE_DIR, PADDLENLP_PYTHON, ROOT, write_vocab
-from hf_tiny import HF_CFG, hf_state
+from builders import DATA, GLUE_DIR, PADDLENLP_PYTHON, ROOT, write_vocab
+from builders import HF_CFG, hf_state
 from tinybert import download, errors
 from tinybert.data import sources, tasks
 from tinybert.models import checkpoints, configs, modeling, named
 
-DATA = Path(__file__).parent / "data"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 TINY = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
             max_position_embeddings=40)
