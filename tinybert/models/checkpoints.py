@@ -316,7 +316,8 @@ def content_hash(path: str | os.PathLike) -> str:
     else:
         files = [path]
     for file in files:
-        h.update(file.name.encode("utf-8") + b"\0")
+        if path.is_dir():  # which file holds what is part of a folder's content
+            h.update(file.name.encode("utf-8") + b"\0")
         with open(file, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import shutil
 import time
@@ -185,16 +186,21 @@ def default_save_model(model: paddle.nn.Layer, folder: Path) -> None:
         checkpoints.save_weights({k: v.numpy() for k, v in model.state_dict().items()}, Path(folder))
 
 
+def launch_rank() -> int:
+    """This process's rank in a paddle.distributed.launch job (PADDLE_TRAINER_ID), known before the process
+    group exists; 0 without a launcher."""
+    return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+
+
 def hold_output(config: TrainConfig) -> None:
     """The run's hold on its output folder (checkpoints.lock_output) for as long as it trains. Only the
-    launcher's process 0 takes it (read from the launcher's environment, so it works before the process group
-    exists): the other processes of one run share the folder."""
-    if dist.get_rank() == 0:
+    launcher's process 0 takes it: the other processes of one run share the folder."""
+    if launch_rank() == 0:
         checkpoints.lock_output(config.output_dir, "--output_dir")
 
 
 def release_output(config: TrainConfig) -> None:
-    if dist.get_rank() == 0:
+    if launch_rank() == 0:
         checkpoints.unlock_output(config.output_dir)
 
 
