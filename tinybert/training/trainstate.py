@@ -130,8 +130,10 @@ def data_order_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 def run_identity(script: str, inputs: dict[str, str | Path | None]) -> dict[str, str]:
     """What defines a run besides its settings: the script, and each input's content hash (name -> file or
-    model folder), so a moved input is the same input and an edited one is not."""
-    return {"script": script, **{name: checkpoints.content_hash(path) for name, path in inputs.items() if path}}
+    model folder), so a moved input is the same input and an edited one is not. A value that names no file
+    (--student_config's inline fields) stands for itself."""
+    return {"script": script, **{name: checkpoints.content_hash(path) if Path(path).exists() else str(path)
+                                 for name, path in inputs.items() if path}}
 
 
 def other_kind(saved: dict[str, Any], args: dict[str, Any], identity: dict[str, str]) -> tuple[str, str] | None:
