@@ -226,7 +226,7 @@ def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_p
     else:
         found["segmenter"] = augment.segmenter_name()
     return {**found, "batch_size": None, "input": str(input_path.resolve()),
-            "input_bytes": input_path.stat().st_size,
+            "input_bytes": input_path.stat().st_size, "input_hash": checkpoints.content_hash(input_path),
             "task": args.task_name,
             "mlm": str(Path(args.pretrained_bert_model).expanduser().resolve()) if mlm_used else "none",
             "glove": str(Path(args.glove_embs).resolve()) if args.glove_embs else None,
@@ -248,8 +248,19 @@ def main(argv: list[str] | None = None) -> None:
     rows, input_path = open_rows(cli.data_config(args))
     config = replace(config, language=language_of(args, rows))
     output = Path(args.output_file).expanduser() if args.output_file else outputs.augmented_path(input_path)
-    checkpoints.check_not_an_input(output, "--output_file", {
-        "--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model, "--glove_embs": args.glove_embs})
+    part = outputs.shard_path(output, args.shard_id, args.num_shards)
+    inputs = {"--train_file": input_path, "--pretrained_bert_model": args.pretrained_bert_model,
+              "--glove_embs": args.glove_embs}
+    for written in {*outputs.written_paths(output), *outputs.written_paths(part)}:
+        checkpoints.check_not_an_input(written, "--output_file", inputs)
+    with runner.holding(output if args.merge_shards else part):  # one run writes an output at a time
+        augment_file(args, config, rows, input_path, output, part)
+
+
+def augment_file(args: argparse.Namespace, config: augment.AugmentConfig, rows: datafiles.Rows, input_path: Path,
+                 output: Path, part: Path) -> None:
+    """Augment this run's part of the input into `part` (the output, or one shard of it), or with
+    --merge_shards join the finished shards into `output`."""
     if args.merge_shards:
         if runner.launched_rank() == 0:  # under a launcher the first process merges, the others have nothing to do
             mlm_used = masked_lm_folder(args) is not None
@@ -260,7 +271,6 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings_of(args, config, input_path, args.mlm != "none" and args.pretrained_bert_model is not None)
     if args.num_shards > 1:
         settings["shard"] = [args.shard_id, args.num_shards]
-    part = outputs.shard_path(output, args.shard_id, args.num_shards)
     if runner.launched():
         args.device = set_device(args.device)  # before the process group: it picks gloo or nccl by it
     launch = runner.join_launch(part)

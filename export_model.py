@@ -118,60 +118,62 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
     output_path = Path(output_path)
     folder = checkpoints.resolve_model_dir(model_path)
     checkpoints.check_not_an_input(output_path, "--output_path", {"--model_path": folder})
-    checkpoints.check_output_folder(output_path, "--output_path", overwrite, "--overwrite")
-    positions = modeling.read_config(folder).max_position_embeddings  # checked before the model loads
-    trained = checkpoints.training_args(folder)  # the task and length the model was trained with
-    task_name = task_name or trained.get("task_name")
-    max_seq_length = max_seq_length or trained.get("max_seq_length") or min(128, positions)
-    cli.check_max_seq_length(max_seq_length, positions)
-    paddle.set_device("cpu")  # export and the check both run on CPU; the graph itself is device-free
-    model_type = model_type or checkpoints.model_type(folder)
-    model = modeling.load_classifier(folder, model_type)
-    tokenizer = BertTokenizer.from_pretrained(folder)
-    labels = inference.known_labels(model.config, task_name)
-    dev = None
-    if has_dev_data(data):  # read before exporting: a data mistake costs no export
-        dev = load_dev_sets(data, task_name, labels, model.config.num_labels, tokenizer, max_seq_length)
-    elif quantize:
-        print("note: no dev data given (--data_dir, --glue_dir or --dev_file): the INT8 model's metric is "
-              "not compared with the float one's")
-    info = {
-        "model_type": model_type,
-        "task_name": task_name,
-        "num_labels": model.config.num_labels,  # 1: regression, the output is a score
-        "labels": labels,
-        "max_seq_length": max_seq_length,
-        "max_position_embeddings": model.config.max_position_embeddings,
-        "inputs": list(INPUT_NAMES),
-        "output": "logits",
-        "onnx": onnx,
-        "quantize": quantize,
-        "runtime": "onnxruntime" if quantize else "paddle_inference",  # what predict.py runs by default
-        "paddle_version": paddle.__version__,
-    }
-    if quantize:
-        info["quantized_model"] = inference.INT8_ONNX_FILE
-        info["quantization"] = ("onnxruntime dynamic: int8 weights per output channel (7-bit range), "
-                                "uint8 activations scaled per batch")
-    diffs: dict[str, float] = {}
-
-    def write(staging: Path) -> None:  # a failed export or parity check leaves nothing half-written
-        inference.save_static_model(model, staging)
-        if onnx:
-            inference.convert_to_onnx(staging, opset_version)
+    with checkpoints.writing(output_path, "--output_path"):  # one export into a folder at a time
+        checkpoints.recover_dir(output_path)  # an earlier export a kill interrupted, before judging the folder
+        checkpoints.check_output_folder(output_path, "--output_path", overwrite, "--overwrite")
+        positions = modeling.read_config(folder).max_position_embeddings  # checked before the model loads
+        trained = checkpoints.training_args(folder)  # the task and length the model was trained with
+        task_name = task_name or trained.get("task_name")
+        max_seq_length = max_seq_length or trained.get("max_seq_length") or min(128, positions)
+        cli.check_max_seq_length(max_seq_length, positions)
+        paddle.set_device("cpu")  # export and the check both run on CPU; the graph itself is device-free
+        model_type = model_type or checkpoints.model_type(folder)
+        model = modeling.load_classifier(folder, model_type)
+        tokenizer = BertTokenizer.from_pretrained(folder)
+        labels = inference.known_labels(model.config, task_name)
+        dev = None
+        if has_dev_data(data):  # read before exporting: a data mistake costs no export
+            dev = load_dev_sets(data, task_name, labels, model.config.num_labels, tokenizer, max_seq_length)
+        elif quantize:
+            print("note: no dev data given (--data_dir, --glue_dir or --dev_file): the INT8 model's metric is "
+                  "not compared with the float one's")
+        info = {
+            "model_type": model_type,
+            "task_name": task_name,
+            "num_labels": model.config.num_labels,  # 1: regression, the output is a score
+            "labels": labels,
+            "max_seq_length": max_seq_length,
+            "max_position_embeddings": model.config.max_position_embeddings,
+            "inputs": list(INPUT_NAMES),
+            "output": "logits",
+            "onnx": onnx,
+            "quantize": quantize,
+            "runtime": "onnxruntime" if quantize else "paddle_inference",  # what predict.py runs by default
+            "paddle_version": paddle.__version__,
+        }
         if quantize:
-            inference.quantize_onnx(staging)
-        tokenizer.save_pretrained(staging)
-        diffs.update(parity(model, staging, onnx, atol))
-        if quantize:
-            diffs["onnxruntime_int8"] = int8_difference(model, staging)
-        if dev is not None:
-            info["dev_metrics"] = dev_metrics(staging, *dev, batch_size, tokenizer.pad_token_id, quantize)
-        checkpoints.write_json(staging / INFERENCE_CONFIG, info)
-        checkpoints.mark_output(staging, "export_model.py")
+            info["quantized_model"] = inference.INT8_ONNX_FILE
+            info["quantization"] = ("onnxruntime dynamic: int8 weights per output channel (7-bit range), "
+                                    "uint8 activations scaled per batch")
+        diffs: dict[str, float] = {}
 
-    checkpoints.atomic_dir(output_path, write)
-    return {**info, "max_abs_diff": diffs}
+        def write(staging: Path) -> None:  # a failed export or parity check leaves nothing half-written
+            inference.save_static_model(model, staging)
+            if onnx:
+                inference.convert_to_onnx(staging, opset_version)
+            if quantize:
+                inference.quantize_onnx(staging)
+            tokenizer.save_pretrained(staging)
+            diffs.update(parity(model, staging, onnx, atol))
+            if quantize:
+                diffs["onnxruntime_int8"] = int8_difference(model, staging)
+            if dev is not None:
+                info["dev_metrics"] = dev_metrics(staging, *dev, batch_size, tokenizer.pad_token_id, quantize)
+            checkpoints.write_json(staging / INFERENCE_CONFIG, info)
+            checkpoints.mark_output(staging, "export_model.py")
+
+        checkpoints.atomic_dir(output_path, write)
+        return {**info, "max_abs_diff": diffs}
 
 
 def parity(model, folder: Path, onnx: bool, atol: float) -> dict[str, float]:

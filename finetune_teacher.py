@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
     model_config = modeling.read_config(model_dir, modeling.model_class(args.model_type, "classification").config_class)
     cli.check_max_seq_length(args.max_seq_length, model_config.max_position_embeddings, minimum=3)
-    cli.start_training(config, args.device, args.n_gpu, "finetune_teacher.py", inputs={
+    config = cli.start_training(config, args.device, args.n_gpu, "finetune_teacher.py", inputs={
         "--model_name_or_path": model_dir, "--train_file": data_config.train_file,
-        "--dev_file": data_config.dev_file})
+        "--dev_file": data_config.dev_file}, data=data_config)
     trainer.set_seed(config.seed)  # the new classifier head's initialisation is part of the run
 
     spec, data = tasks.load_task_data(data_config, splits=("train", "dev"))

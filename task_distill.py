@@ -128,10 +128,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     config, train_config = args.distill, args.train
     setup = resolve_setup(config)
-    cli.start_training(train_config, args.device, args.n_gpu, "task_distill.py", inputs={
+    train_config = cli.start_training(train_config, args.device, args.n_gpu, "task_distill.py", inputs={
         "--teacher_path": setup.teacher_dir, "--model_name_or_path": setup.student_dir,
         "--student_config": config.student_config, "--train_file": args.data.train_file,
-        "--dev_file": args.data.dev_file})
+        "--dev_file": args.data.dev_file}, data=args.data)
     spec, data = tasks.load_task_data(args.data, splits=("train", "dev"))
 
     tokenizer = BertTokenizer.from_pretrained(setup.teacher_dir)

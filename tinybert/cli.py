@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from tinybert import cpu_threads_per_process  # noqa: F401  (re-exported for the scripts)
@@ -99,19 +101,49 @@ def check_n_gpu(n: int | None, script: str) -> None:
 
 
 def start_training(config: TrainConfig, device: str, n_gpu: int | None, script: str,
-                   inputs: Mapping[str, str | os.PathLike | None]) -> str:
-    """A training script's first second, before any data or model is loaded: --n_gpu, the output folder
-    (neither one of the run's `inputs`, flag -> path, nor a folder it may not write), the device and the
-    process group. Returns the device chosen (--device auto resolved)."""
+                   inputs: Mapping[str, str | os.PathLike | None],
+                   data: tasks.DataConfig | None = None) -> TrainConfig:
+    """A training script's first second, before any data or model is loaded: --n_gpu, the run's outputs
+    (--output_dir and --logging_dir: neither one of the run's `inputs`, flag -> path, and the output folder one
+    this run may write and holds for as long as it trains), the run's identity (the script and the content of
+    each input, model folders and `data`'s files), --resume's check that the saved run is this one, the device
+    and the process group. Returns `config` with its identity: train with that one."""
     from tinybert.models import checkpoints
-    from tinybert.training import trainer
+    from tinybert.training import trainer, trainstate
 
     check_n_gpu(n_gpu, script)
-    checkpoints.check_not_an_input(config.output_dir, "--output_dir", dict(inputs))
-    trainer.check_output_dir(config)
-    device = set_device(device)
+    for flag, output in (("--output_dir", config.output_dir), ("--logging_dir", config.logging_dir)):
+        if output:
+            checkpoints.check_not_an_input(output, flag, dict(inputs))
+    trainer.hold_output(config)
+    try:
+        given = {flag: path for flag, path in inputs.items() if flag not in ("--train_file", "--dev_file")}
+        config = dataclasses.replace(config, identity=trainstate.run_identity(
+            script, {**given, **data_files(data, ("train", "dev"))}))
+        trainer.check_output_dir(config)
+    except BaseException:
+        trainer.release_output(config)
+        raise
+    set_device(device)
     trainer.init_distributed()
-    return device
+    return config
+
+
+def data_files(data: tasks.DataConfig | None, splits: Sequence[str]) -> dict[str, Path]:
+    """{"train file": path, ...}: the files `data` names for each split, found as the loader finds them; a
+    split it cannot find is left to the loader to report."""
+    from tinybert.data import tasks  # noqa: F811
+
+    found: dict[str, Path] = {}
+    if data is None:
+        return found
+    spec = tasks.task_of(data)
+    for split in splits:
+        try:
+            found.update({f"{name} file": path for name, path in tasks.split_paths(data, spec, split).items()})
+        except UserError:
+            pass
+    return {name: path for name, path in found.items() if path.is_file()}
 
 
 def check_max_seq_length(value: int, positions: int, whose: str = "the model's", minimum: int | None = None,

@@ -1,9 +1,12 @@
 """The augmented file's protocol: where it is written, its progress record, and when it is complete.
 
 An output is written as `<name>.partial` and takes its real name only when every example is in it, so a
-file under its real name is complete. Beside it, `<name>.progress.json` records the settings, how many
-examples are done and the file's size then: a resumed run cuts the partial file back to that size and goes
-on. Parts of one output (shards, processes) are files of their own, each with its own record, joined into
+file under its real name is complete. Beside it, `<name>.progress.json` records the settings (the input's
+content hash among them), how many examples are done and the file's size then: a resumed run cuts the
+partial file back to that size and goes on. Each completion mark comes after what it certifies: the record
+says complete once the partial file holds every example, and the rename to the real name comes last, so a
+kill between the two leaves a partial file that --resume only renames. One run writes an output at a time
+(data_augmentation.py holds it: checkpoints.lock_output). Parts of one output (shards, processes) are files of their own, each with its own record, joined into
 the output once they are all complete.
 
 data_augmentation.py writes by this protocol (runner.py); a stage that reads an augmented file asks
@@ -22,6 +25,8 @@ from tinybert.models import checkpoints
 
 PARTIAL_SUFFIX = ".partial"
 PROGRESS_SUFFIX = ".progress.json"
+# Settings a later version records that an earlier run's record lacks: not compared, so such a run resumes.
+LATER_SETTINGS = ("input_hash",)
 
 
 def augmented_path(train_file: Path) -> Path:
@@ -37,6 +42,11 @@ def partial_path(path: Path) -> Path:
 
 def progress_path(path: Path) -> Path:
     return path.with_name(path.name + PROGRESS_SUFFIX)
+
+
+def written_paths(output: Path) -> list[Path]:
+    """Every path a run writes for `output`: the file, its partial file, its progress record, its lock."""
+    return [output, partial_path(output), progress_path(output), checkpoints.lock_path(output)]
 
 
 def shard_path(output: Path, shard_id: int, num_shards: int) -> Path:
@@ -106,7 +116,11 @@ class Progress:
             raise UserError(f"cannot resume {self.output}: its progress record {self.path.name} is missing "
                             f"or unreadable; use --overwrite to start over") from None
         old = state.get("settings", {})
-        changed = [k for k in sorted(set(old) | set(self.settings)) if old.get(k) != self.settings.get(k)]
+        changed = [k for k in sorted(set(old) | set(self.settings)) if old.get(k) != self.settings.get(k)
+                   and not (k in LATER_SETTINGS and k not in old)]
+        if "input_hash" in changed:
+            raise UserError(f"cannot resume {self.output}: its input {self.settings.get('input')} has changed "
+                            f"since the run began (other content); use --overwrite to start over")
         if changed:
             k = changed[0]
             raise UserError(f"cannot resume {self.output}: it was made with {k}={old.get(k)!r}, now "
@@ -119,6 +133,11 @@ class Progress:
         if size < self.bytes:
             raise UserError(f"cannot resume {data_file}: it is shorter than its progress record says "
                             f"({size} < {self.bytes} bytes); use --overwrite to start over")
+
+    def restart(self) -> None:
+        """Nothing done yet: a run that starts the output from the beginning."""
+        self.done, self.bytes, self.header_bytes, self.complete = 0, 0, 0, False
+        self.sentences, self.samples, self.short = 0, 0, 0
 
     def save(self) -> None:
         state = {"settings": self.settings, "examples_done": self.done, "bytes": self.bytes,
@@ -152,6 +171,9 @@ def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool)
     continuing = resume and partial.exists()
     if continuing:
         progress.load(partial)
+        if progress.complete:  # stopped between its record and its rename: every example is in it
+            partial.replace(output)
+            return None
         with open(partial, "r+b") as f:  # drop what came after the last recorded chunk
             f.truncate(progress.bytes)
     elif partial.exists() and not overwrite:
@@ -159,6 +181,8 @@ def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool)
                         f"--overwrite to start over")
     elif resume:
         print(f"note: {output} has no unfinished run to resume; starting from the beginning", file=sys.stderr)
+    if not continuing:  # what a record of an unfinished output said is no longer true
+        progress.restart()
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
         return open(partial, "ab" if continuing else "wb")  # bytes: the recorded sizes are exact offsets
@@ -167,10 +191,13 @@ def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool)
 
 
 def mark_complete(output: Path, progress: Progress) -> None:
-    """The completion mark: the finished file takes its real name, last."""
-    partial_path(output).replace(output)
+    """The completion marks, each after what it certifies: the record says the partial file holds every
+    example, then the file takes its real name."""
     progress.complete = True
     progress.save()
+    checkpoints.hook("augmentation.recorded")
+    partial_path(output).replace(output)
+    checkpoints.hook("augmentation.named")
 
 
 def load_part(part: Path, settings: dict[str, Any]) -> Progress:
@@ -182,8 +209,10 @@ def load_part(part: Path, settings: dict[str, Any]) -> Progress:
 
 def merge_files(output: Path, parts: Sequence[tuple[Path, Progress]], settings: dict[str, Any]) -> Progress:
     """Concatenate the complete outputs of consecutive example ranges into `output` (the first one's
-    header only), written atomically, then its progress record; then remove the parts and their records."""
-    with checkpoints.atomic_file(output, "wb") as out:
+    header only) by the protocol (its partial file, its record, its real name); then remove the parts and
+    their records, which a kill before that leaves for the merge to be done again."""
+    partial = partial_path(output)
+    with open(partial, "wb") as out:
         for i, (part, record) in enumerate(parts):
             with open(part, "rb") as f:
                 if i > 0:
@@ -194,8 +223,8 @@ def merge_files(output: Path, parts: Sequence[tuple[Path, Progress]], settings: 
     merged.done = sum(r.done for _, r in parts)
     for _, r in parts:
         merged.add(Counts(r.sentences, r.samples, r.short))
-    merged.bytes, merged.header_bytes, merged.complete = output.stat().st_size, parts[0][1].header_bytes, True
-    merged.save()
+    merged.bytes, merged.header_bytes = partial.stat().st_size, parts[0][1].header_bytes
+    mark_complete(output, merged)
     for part, record in parts:
         part.unlink()
         record.path.unlink()

@@ -7,12 +7,13 @@ depend on the batch size, the number of shards or the number of processes.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from tinybert import errors
 from tinybert.augmentation import augment
@@ -102,6 +103,7 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
                 progress.done, progress.bytes = index - start, f.tell()
                 progress.add(counts)
                 progress.save()
+                checkpoints.hook("augmentation.chunk")
                 bar.update(len(chunk))
         except KeyboardInterrupt:
             bar.close()
@@ -156,6 +158,17 @@ def launched() -> bool:
     import paddle.distributed as dist
 
     return dist.get_world_size() > 1
+
+
+@contextlib.contextmanager
+def holding(output: Path) -> Iterator[None]:
+    """This run's hold on its output file (checkpoints.lock_output) while the block writes it; under the
+    launcher process 0 holds it for all (the others write only their own parts)."""
+    if launched_rank() != 0:
+        yield
+        return
+    with checkpoints.writing(output, "--output_file"):
+        yield
 
 
 def launched_rank() -> int:

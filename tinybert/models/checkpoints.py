@@ -8,19 +8,35 @@ A model folder (PaddleNLP's layout, read and written by modeling.py, the trainer
 
 Reading: every way a user's file can be broken (missing, truncated, not JSON, a pickle that would run
 code) becomes one errors.DataError naming the file. Writing: a file is written to a temporary sibling
-and renamed into place, a folder is filled as a temporary sibling and swapped in, so a crash at any
-moment leaves the old version or the new one, never half of one.
+and renamed into place, a folder is filled as a temporary sibling and swapped in, so a kill at any
+moment leaves the old version or the new one, never half of one; an output has one writer at a time
+(lock_output); every path a command writes is checked against its inputs (check_not_an_input).
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import glob
+import hashlib
 import json
 import os
+import secrets
+import shlex
 import shutil
+import signal
+import socket
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from tinybert.errors import DataError, UserError, first_line
 
@@ -36,12 +52,125 @@ TRAINING_ARGS = "training_args.json"    # the settings of the run that saved the
 
 
 # ----------------------------------------------------------------------------------------------
+# Test hooks: named points of the writers where a test makes the process pause or die
+
+_HOOK_COUNTS: dict[str, int] = {}
+
+
+def hook(point: str) -> None:
+    """A named point of a writer. For tests only, by environment: TINYBERT_KILL_AT=POINT kills this process
+    there with SIGKILL (as a crash or the out-of-memory killer would: nothing runs after it), and
+    TINYBERT_PAUSE_AT=POINT:SECONDS sleeps there, saying so on stderr (a test starts a second writer then).
+    POINT@N acts at the point's Nth passage. Without these variables nothing happens."""
+    kill, pause = os.environ.get("TINYBERT_KILL_AT"), os.environ.get("TINYBERT_PAUSE_AT")
+    if not kill and not pause:
+        return
+    _HOOK_COUNTS[point] = count = _HOOK_COUNTS.get(point, 0) + 1
+    here = (point, f"{point}@{count}")
+    if kill in here:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if pause and pause.rpartition(":")[0] in here:
+        print(f"paused at {point}", file=sys.stderr, flush=True)
+        time.sleep(float(pause.rpartition(":")[2]))
+
+
+# ----------------------------------------------------------------------------------------------
+# One writer per output: a lock beside it, held while the writer lives
+
+_HELD: dict[Path, int] = {}  # lock file -> open descriptor, for the outputs this process holds
+
+
+def lock_path(output: str | os.PathLike) -> Path:
+    """The lock file of an output (a folder or a file): a hidden sibling, so that swapping the output in
+    and out never moves it."""
+    out = Path(output).expanduser().resolve()
+    return out.with_name(f".{out.name}.lock")
+
+
+def lock_output(output: str | os.PathLike, flag: str) -> None:
+    """Hold `output` for this process until unlock_output() or the process ends (a second call is a no-op).
+
+    The lock is the kernel's (flock) on the lock file, so it ends with the process however it ends: a lock
+    left by a dead process is simply taken. A process that finds it held is refused with one line naming
+    the output and the holder (pid, host, command), which the holder writes into the lock file."""
+    path = lock_path(output)
+    if path in _HELD or fcntl is None:  # no flock (Windows): one writer per output is then the user's care
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise UserError(f"{flag} {output} is being written by another process ({holder}); wait for it to "
+                            f"end, or choose another {flag}") from None
+        except OSError as e:  # a file system without locks: write unguarded, as before locks existed
+            os.close(fd)
+            print(f"note: cannot lock {path} ({e.strerror}); nothing keeps a second writer out of {output}",
+                  file=sys.stderr)
+            return
+        # The last holder removes the file as it lets go: if that happened between our open and our lock,
+        # we hold a file nobody else will see, so start again on the current one.
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(sys.argv)}
+    os.write(fd, json.dumps(holder).encode("utf-8"))
+    _HELD[path] = fd
+    hook("output_locked")
+
+
+def unlock_output(output: str | os.PathLike) -> None:
+    """Let go of an output this process holds: the lock file goes, then the lock."""
+    path = lock_path(output)
+    fd = _HELD.pop(path, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writing(output: str | os.PathLike, flag: str) -> Iterator[None]:
+    """Hold `output` while the block writes it (lock_output), and let go after."""
+    lock_output(output, flag)
+    try:
+        yield
+    finally:
+        unlock_output(output)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        return f"pid {holder['pid']} on {holder['host']}: {holder['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "it has not said which yet"
+
+
+# ----------------------------------------------------------------------------------------------
 # Atomic writers
+#
+# Temporary names carry the writer's pid and a random token, so no two writers ever share one. A folder is
+# written as .NAME.tmp-ID, renamed .NAME.new-ID once complete (the name is its completion mark), then swapped
+# in; the version it replaces is .NAME.old-ID while the swap lasts. recover_dir() finishes a swap a kill
+# interrupted: the folder's own name always ends up on a complete version.
+
+
+def _unique() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _tmp_sibling(path: Path) -> Path:
-    """A hidden sibling with the same suffix (numpy and paddle pick the format by it)."""
-    return path.with_name(f".{path.stem}.tmp{path.suffix}")
+    """A hidden sibling with the same suffix (numpy and paddle pick the format by it), unique to this writer."""
+    return path.with_name(f".{path.stem}.tmp-{_unique()}{path.suffix}")
 
 
 @contextlib.contextmanager
@@ -83,45 +212,117 @@ def save_paddle(obj: Any, path: str | os.PathLike) -> None:
         paddle.save(obj, str(tmp))
 
 
-def _old_sibling(d: Path) -> Path:
-    return d.parent / f".{d.name}.old"
-
-
 def atomic_dir(final_dir: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Fill a temporary sibling folder with `write(folder)`, then swap it in for `final_dir`.
 
-    The old folder is moved aside and the new one renamed into place (each rename atomic); a crash
-    between the two leaves '.NAME.old', which recover_dir() puts back."""
+    Call while holding the output (lock_output): an earlier writer's interrupted swap is finished first
+    (recover_dir). Where the system can exchange two names in one step (Linux), `final_dir` never stops
+    existing; elsewhere a kill between the two renames leaves complete versions that recover_dir puts back."""
     final_dir = Path(final_dir)
-    tmp, old = _tmp_sibling(final_dir), _old_sibling(final_dir)
-    shutil.rmtree(tmp, ignore_errors=True)
+    recover_dir(final_dir)
+    unique = _unique()
+    tmp = final_dir.with_name(f".{final_dir.name}.tmp-{unique}")
     tmp.mkdir(parents=True)
     try:
         write(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    new = final_dir.with_name(f".{final_dir.name}.new-{unique}")
+    tmp.rename(new)  # the completion mark, after everything it certifies
+    hook(f"{final_dir.name}.complete")
+    if final_dir.exists() and _exchange(new, final_dir):
+        hook(f"{final_dir.name}.swapped")
+        shutil.rmtree(new)  # the previous version, now under the temporary name
+        return
+    old = final_dir.with_name(f".{final_dir.name}.old-{unique}")
     if final_dir.exists():
         final_dir.rename(old)
-    tmp.rename(final_dir)
+    hook(f"{final_dir.name}.set_aside")
+    new.rename(final_dir)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def recover_dir(final_dir: str | os.PathLike) -> None:
-    """Finish an interrupted atomic_dir: restore '.NAME.old' if NAME is missing; drop a half-written temp."""
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths' names in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not possible."""
+    rename = getattr(_libc(), "renameat2", None)
+    if rename is None:
+        return False
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
+    return rename(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+    except OSError:
+        return None
+
+
+def complete_leftovers(final_dir: str | os.PathLike) -> list[Path]:
+    """Complete versions of a folder an interrupted atomic_dir left beside it, the one to keep first:
+    new ones (newest first), then the set-aside old ones ('.NAME.old' is an older version's name)."""
     final_dir = Path(final_dir)
-    old = _old_sibling(final_dir)
-    if not final_dir.exists() and old.exists():
-        old.rename(final_dir)
-    shutil.rmtree(_tmp_sibling(final_dir), ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
+    news = sorted(final_dir.parent.glob(f".{glob.escape(final_dir.name)}.new-*"), key=_mtime, reverse=True)
+    olds = sorted(final_dir.parent.glob(f".{glob.escape(final_dir.name)}.old-*"), key=_mtime, reverse=True)
+    legacy = [p for p in [final_dir.with_name(f".{final_dir.name}.old")] if p.exists()]
+    return [p for p in news + olds + legacy if p.is_dir()]
+
+
+def unfinished_leftovers(final_dir: str | os.PathLike) -> list[Path]:
+    """Folders an atomic_dir was still filling when it stopped ('.NAME.tmp' is an older version's name)."""
+    final_dir = Path(final_dir)
+    found = sorted(final_dir.parent.glob(f".{glob.escape(final_dir.name)}.tmp-*"))
+    return found + [p for p in [final_dir.with_name(f".{final_dir.name}.tmp")] if p.exists()]
 
 
 def dir_leftovers(final_dir: str | os.PathLike) -> list[Path]:
-    """The temporary and set-aside siblings atomic_dir may leave behind after a crash."""
+    """Everything an interrupted atomic_dir may leave beside its folder."""
+    return complete_leftovers(final_dir) + unfinished_leftovers(final_dir)
+
+
+def recover_dir(final_dir: str | os.PathLike) -> None:
+    """Finish an interrupted atomic_dir: a missing folder gets the newest complete version back (a new
+    one, else the one set aside); then the other leftovers go. The only complete copy is never removed.
+    Call while holding the output: a live writer's temporary folder would look like a leftover."""
     final_dir = Path(final_dir)
-    return [p for p in (_tmp_sibling(final_dir), _old_sibling(final_dir)) if p.exists()]
+    complete = complete_leftovers(final_dir)
+    if not final_dir.exists() and complete:
+        complete.pop(0).rename(final_dir)
+    for leftover in complete + unfinished_leftovers(final_dir):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# What a run's inputs are: their content, hashed
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """A fast hash (blake2b) of a file's bytes, or of a model folder's weights, configs and vocabulary
+    (names and bytes): two inputs with one hash are the same input wherever they lie."""
+    path = Path(path)
+    h = hashlib.blake2b(digest_size=16)
+    if path.is_dir():
+        weights = find_weights(path)
+        files = ([weights] if weights else []) + config_files(path) + [
+            path / name for name in ("vocab.txt", "tokenizer_config.json") if (path / name).is_file()]
+    else:
+        files = [path]
+    for file in files:
+        if path.is_dir():  # which file holds what is part of a folder's content
+            h.update(file.name.encode("utf-8") + b"\0")
+        with open(file, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------

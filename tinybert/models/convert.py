@@ -100,33 +100,35 @@ def convert_hf_checkpoint(hf_dir: str | Path, output_dir: str | Path, safe_seria
     if not hf_dir.is_dir():
         raise errors.UserError(f"{hf_dir}: not a folder")
     checkpoints.check_not_an_input(output_dir, "--output_dir", {"--from_hf": hf_dir})
-    checkpoints.check_output_folder(output_dir, "--output_dir", overwrite, "--overwrite_output_dir")
-    config = read_hf_config(hf_dir)
-    state, unused = rename_hf_state(read_hf_weights(hf_dir))
+    with checkpoints.writing(output_dir, "--output_dir"):  # one conversion into a folder at a time
+        checkpoints.recover_dir(output_dir)  # an earlier conversion a kill interrupted
+        checkpoints.check_output_folder(output_dir, "--output_dir", overwrite, "--overwrite_output_dir")
+        config = read_hf_config(hf_dir)
+        state, unused = rename_hf_state(read_hf_weights(hf_dir))
 
-    has_classifier = "classifier.weight" in state
-    has_mlm = any(k.startswith("cls.predictions.") for k in state)
-    if has_classifier:
-        config.num_labels = state["classifier.weight"].shape[1]
-        cls = modeling.BertForSequenceClassification
-    else:  # HF's masked-LM models have no pooler: it is initialised fresh, and reported
-        cls = modeling.BertForMaskedLM if has_mlm else modeling.BertModel
-    model = cls(config)
-    model.load_checkpoint_state(state, source=str(hf_dir))
-    if unused:
-        modeling._info(f"not converted (no counterpart here): {', '.join(unused[:8])}"
-                       + (f" and {len(unused) - 8} more" if len(unused) > 8 else ""))
-    tokenizer = BertTokenizer.from_pretrained(hf_dir) if (hf_dir / "vocab.txt").is_file() else None
-    if tokenizer is None:
-        modeling._info(f"{hf_dir} has no vocab.txt: no tokenizer files written")
+        has_classifier = "classifier.weight" in state
+        has_mlm = any(k.startswith("cls.predictions.") for k in state)
+        if has_classifier:
+            config.num_labels = state["classifier.weight"].shape[1]
+            cls = modeling.BertForSequenceClassification
+        else:  # HF's masked-LM models have no pooler: it is initialised fresh, and reported
+            cls = modeling.BertForMaskedLM if has_mlm else modeling.BertModel
+        model = cls(config)
+        model.load_checkpoint_state(state, source=str(hf_dir))
+        if unused:
+            modeling._info(f"not converted (no counterpart here): {', '.join(unused[:8])}"
+                           + (f" and {len(unused) - 8} more" if len(unused) > 8 else ""))
+        tokenizer = BertTokenizer.from_pretrained(hf_dir) if (hf_dir / "vocab.txt").is_file() else None
+        if tokenizer is None:
+            modeling._info(f"{hf_dir} has no vocab.txt: no tokenizer files written")
 
-    def write(folder: Path) -> None:  # a failure leaves no half-written folder behind
-        model.save_pretrained(folder, safe_serialization=safe_serialization)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(folder)
-        checkpoints.mark_output(folder, "convert_checkpoint.py")  # what replaces it later checks this
+        def write(folder: Path) -> None:  # a failure leaves no half-written folder behind
+            model.save_pretrained(folder, safe_serialization=safe_serialization)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+            checkpoints.mark_output(folder, "convert_checkpoint.py")  # what replaces it later checks this
 
-    checkpoints.atomic_dir(output_dir, write)
+        checkpoints.atomic_dir(output_dir, write)
     return output_dir
 
 

@@ -9,6 +9,19 @@ from tinybert.errors import UserError
 from tinybert.settings import setting
 
 
+# The settings (flags) a resumed run may change; --resume refuses a change of any other. They decide what is
+# logged, when checkpoints are written, where things go and what runs them, not what is learned. The paths of
+# the inputs may change too: the run knows its inputs by content (TrainConfig.identity), wherever they lie.
+# How long to train (--max_steps, --num_train_epochs) may change so that a run can be extended; the
+# learning-rate schedule then follows the new total. docs/operations.md lists them.
+RESUME_FREE = frozenset({
+    "resume", "overwrite_output_dir", "output_dir", "logging_dir", "visualdl", "logging_steps", "save_steps",
+    "checkpoint_minutes", "checkpoint_budget", "device", "n_gpu", "max_steps", "num_train_epochs",
+    "teacher_path", "model_name_or_path", "student_config", "data_dir", "glue_dir", "train_file", "dev_file",
+    "test_file", "cache_teacher_logits", "teacher_runtime",
+})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How a stage trains; checked when built. Scripts build it from their flags (settings.from_args) and
@@ -56,6 +69,9 @@ class TrainConfig:
     visualdl: bool = True
     # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
     run_args: dict[str, Any] = field(default_factory=dict, compare=False)
+    # What defines the run besides its settings: the script, and each input's content hash (cli.start_training
+    # fills it in); recorded in trainer_state.json, and --resume refuses another.
+    identity: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.logging_dir, str) and self.logging_dir.lower() == "none":

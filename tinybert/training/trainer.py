@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import shutil
 import time
@@ -185,16 +186,39 @@ def default_save_model(model: paddle.nn.Layer, folder: Path) -> None:
         checkpoints.save_weights({k: v.numpy() for k, v in model.state_dict().items()}, Path(folder))
 
 
+def launch_rank() -> int:
+    """This process's rank in a paddle.distributed.launch job (PADDLE_TRAINER_ID), known before the process
+    group exists; 0 without a launcher."""
+    return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+
+
+def hold_output(config: TrainConfig) -> None:
+    """The run's hold on its output folder (checkpoints.lock_output) for as long as it trains. Only the
+    launcher's process 0 takes it: the other processes of one run share the folder."""
+    if launch_rank() == 0:
+        checkpoints.lock_output(config.output_dir, "--output_dir")
+
+
+def release_output(config: TrainConfig) -> None:
+    if launch_rank() == 0:
+        checkpoints.unlock_output(config.output_dir)
+
+
+def run_args(config: TrainConfig) -> dict[str, Any]:
+    """The settings a run records: the config's, then the script's whole command line."""
+    settings = {k: v for k, v in asdict(config).items() if k not in ("run_args", "identity")}
+    return {**settings, **config.run_args}
+
+
 def check_output_dir(config: TrainConfig) -> None:
     """Refuse a non-empty output folder unless --resume, or --overwrite_output_dir on a folder this project
     wrote; changes nothing. A folder left by a run that failed before its first checkpoint (only the log)
-    does not block the corrected rerun. Scripts call this before loading data; train(), a public function that
-    may be called without a script, keeps its own call so no caller can skip the guard."""
+    does not block the corrected rerun. --resume continues only the same run: the same script and stage,
+    settings and inputs (trainstate.run_changes). Scripts call this before loading data; train(), a public
+    function that may be called without a script, keeps its own call so no caller can skip the guard."""
     output_dir = Path(config.output_dir)
     if config.resume:
-        last = output_dir / LAST_DIR
-        if not any((d / STATE_FILE).exists() for d in (last, *checkpoints.dir_leftovers(last))):
-            raise errors.UserError(f"--resume: no saved run in {last} (it is written every --save_steps)")
+        check_same_run(config, output_dir / LAST_DIR)
         return
     if _failed_before_first_checkpoint(output_dir):
         return
@@ -205,12 +229,32 @@ def check_output_dir(config: TrainConfig) -> None:
                                     "--overwrite_output_dir")
 
 
+def check_same_run(config: TrainConfig, last: Path) -> None:
+    """The run saved in `last` (or in a complete version an interrupted save left beside it) is the one this
+    command continues."""
+    saved = next((d for d in (last, *checkpoints.complete_leftovers(last)) if (d / STATE_FILE).exists()), None)
+    if saved is None:
+        raise errors.UserError(f"--resume: no saved run in {last} (it is written every --save_steps)")
+    record, args = trainstate.read_record(saved), run_args(config)
+    kinds = trainstate.other_kind(record, args, config.identity)
+    if kinds:
+        raise errors.UserError(f"--resume: {last} holds a run of {kinds[0]}, not of {kinds[1]}; resume it with "
+                               "the command that started it, or start afresh in another --output_dir")
+    changed = trainstate.run_changes(record, args, config.identity)
+    if changed:
+        raise errors.UserError(f"--resume: this command differs from the run saved in {last}: {'; '.join(changed)}; "
+                               "resume with the run's own settings and files, or start afresh with "
+                               "--overwrite_output_dir (docs/operations.md lists what may change on --resume)")
+
+
 def _failed_before_first_checkpoint(output_dir: Path) -> bool:
     """A folder of ours without a resumable checkpoint whose log ends in a stop (a NaN, Ctrl-C) or holds
     nothing else: the run cannot be continued, so its corrected rerun may start afresh there."""
     if not output_dir.is_dir() or (output_dir / LAST_DIR).exists():
         return False
-    names = {p.name for p in output_dir.iterdir()}
+    # A checkpoint a kill interrupted while it was being written holds nothing to resume.
+    unfinished = {p.name for name in (LAST_DIR, BEST_DIR) for p in checkpoints.unfinished_leftovers(output_dir / name)}
+    names = {p.name for p in output_dir.iterdir()} - unfinished
     if not names or not names <= {LOG_FILE, checkpoints.OUTPUT_MARK, BEST_DIR, VISUALDL_DIR}:
         return False
     if names <= {LOG_FILE, checkpoints.OUTPUT_MARK, VISUALDL_DIR}:
@@ -387,7 +431,7 @@ class Trainer:
         else:
             start_record = {"event": "start", "world_size": self.world, "num_examples": len(self.train_data),
                             "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
-                            "args": self._run_args()}
+                            "args": run_args(self.config)}
             if self.reference_metrics:
                 start_record["reference_metrics"] = self.reference_metrics
             self.log.write(start_record)
@@ -589,16 +633,12 @@ class Trainer:
                 "num_examples": len(self.train_data), "batch_size": self.config.batch_size,
                 "gradient_accumulation_steps": self.config.gradient_accumulation_steps,
                 "world_size": self.world, "seed": self.config.seed, "group_by_length": self.config.group_by_length,
-                "args": self._run_args()}
-
-    def _run_args(self) -> dict[str, Any]:
-        settings = {k: v for k, v in asdict(self.config).items() if k != "run_args"}
-        return {**settings, **self.config.run_args}
+                "args": run_args(self.config), "identity": self.config.identity}
 
     def _write_model(self, folder: Path) -> None:
         """What save_model writes, plus the run's settings: export_model.py reads the task and length there."""
         self.save_model(self.model, folder)
-        checkpoints.write_json(folder / checkpoints.TRAINING_ARGS, self._run_args())
+        checkpoints.write_json(folder / checkpoints.TRAINING_ARGS, run_args(self.config))
 
     def save_last(self) -> None:
         rng_states: list = []
@@ -687,10 +727,14 @@ def train(model: paddle.nn.Layer, train_data: Sequence[dict[str, np.ndarray]], l
     """
     init_distributed()
     _make_deterministic()
-    prepare_output_dir(config)
-    set_seed(config.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
-    trainer = Trainer(model, train_data, loss_fn, config, evaluate, save_model, parameters, main_metric,
-                      collate_fn, reference_metrics)
-    summary = trainer.run()
-    barrier()
+    hold_output(config)  # already held when a script started the run (cli.start_training)
+    try:
+        prepare_output_dir(config)
+        set_seed(config.seed + rank())  # dropout masks differ across processes, as they would across a larger batch
+        trainer = Trainer(model, train_data, loss_fn, config, evaluate, save_model, parameters, main_metric,
+                          collate_fn, reference_metrics)
+        summary = trainer.run()
+        barrier()
+    finally:
+        release_output(config)
     return summary

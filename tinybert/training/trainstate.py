@@ -28,6 +28,7 @@ import paddle
 
 from tinybert import errors
 from tinybert.models import checkpoints, safe_pickle
+from tinybert.training.config import RESUME_FREE
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE, OPTIMIZER_JSON = "optimizer.safetensors", "optimizer.json"
@@ -123,6 +124,53 @@ def data_order_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """The settings of DATA_ORDER_KEYS that differ between a saved run and this one, as 'key old -> new'."""
     saved = {"group_by_length": False, **saved}  # a run saved before the setting existed drew random batches
     return [f"{k} {saved.get(k)} -> {now[k]}" for k in DATA_ORDER_KEYS if saved.get(k) != now[k]]
+
+
+# --------------------------------------------------------------------------------------- the run's identity
+
+def run_identity(script: str, inputs: dict[str, str | Path | None]) -> dict[str, str]:
+    """What defines a run besides its settings: the script, and each input's content hash (name -> file or
+    model folder), so a moved input is the same input and an edited one is not. A value that names no file
+    (--student_config's inline fields) stands for itself."""
+    return {"script": script, **{name: checkpoints.content_hash(path) if Path(path).exists() else str(path)
+                                 for name, path in inputs.items() if path}}
+
+
+def other_kind(saved: dict[str, Any], args: dict[str, Any], identity: dict[str, str]) -> tuple[str, str] | None:
+    """(the saved run's kind, this command's) when they are not the same script and stage, else None."""
+    then = (saved.get("identity", {}).get("script"), saved.get("args", {}).get("stage"))
+    now = (identity.get("script"), args.get("stage"))
+    scripts_differ = then[0] is not None and now[0] is not None and then[0] != now[0]
+    if not scripts_differ and then[1] == now[1]:
+        return None
+    return _kind(*then), _kind(*now)
+
+
+def _kind(script: str | None, stage: str | None) -> str:
+    name = script or "a training script"
+    return f"{name}'s {stage} stage" if stage else name
+
+
+def run_changes(saved: dict[str, Any], args: dict[str, Any], identity: dict[str, str]) -> list[str]:
+    """What differs between a saved run (its trainer_state.json) and this command: every setting but those of
+    RESUME_FREE as '--key old -> new', and each input whose content differs. Settings and inputs a record
+    written by an older version lacks are not compared."""
+    then = saved.get("args", {})
+    changes = [f"--{k} {_shown(then[k])} -> {_shown(args[k])}" for k in sorted(then.keys() & args.keys())
+               if k not in RESUME_FREE and then[k] != args[k]]
+    known = saved.get("identity", {})
+    for name in sorted((known.keys() | identity.keys()) - {"script"}) if known else ():
+        if name not in identity:
+            changes.append(f"{name} not given now")
+        elif name not in known:
+            changes.append(f"{name} given now, not then")
+        elif known[name] != identity[name]:
+            changes.append(f"{name} has other content")
+    return changes
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
 
 
 # ------------------------------------------------------------------------------------ the optimizer's keys
