@@ -4,14 +4,20 @@ pytest fixtures built on these live in conftest.py."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
+import pickle
+import shutil
+import shlex
 import random
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -23,7 +29,7 @@ from tinybert import cli, inference
 from tinybert.data import features, tasks
 from tinybert.data.tasks import Example
 from tinybert.data.tokenization import BertTokenizer
-from tinybert.models import modeling
+from tinybert.models import checkpoints, modeling
 from tinybert.training import trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -573,3 +579,193 @@ def run_augmentation(argv: Sequence[Any], capsys) -> tuple[int, str]:
 
     ran = run_main(data_augmentation.main, argv, capsys)
     return ran.code, ran.err
+
+
+# ----------------------------------------------------------------------------------------------
+# Running scripts as a user does, and what the safety and writer tests check of them
+
+LABELS = {"0": 0, "1": 1}
+N_TRAIN, N_DEV, BATCH = 40, 6, 4
+
+
+
+
+def write_csv(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+GOOD_CSV = "text,label\n" + "".join(f"{s},{y}\n" for s, y in sentences(8, 3))
+BAD_UTF8_CSV = b"text,label\nthe movie was good,1\nit is bad,0\nthe caf\xe9 was fun,1\na sad story,0\n"  # line 4
+UNCLOSED_CSV = 'text,label\nthe movie was good,1\n"never closed,0\nswallowed,1\nthis too,0\n'  # line 3
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def as_safetensors(folder: Path) -> Path:
+    """The folder's weights as model.safetensors only (model_state.pdparams removed)."""
+    from safetensors.numpy import save_file
+
+    state = checkpoints.load_state(folder / checkpoints.WEIGHTS_PDPARAMS)
+    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(folder / checkpoints.WEIGHTS_SAFETENSORS))
+    (folder / checkpoints.WEIGHTS_PDPARAMS).unlink()
+    return folder
+
+
+def truncate(path: Path, keep: float = 0.5) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def snapshot(*paths: Path) -> dict[str, str | None]:
+    """Every file under the paths with a hash of its bytes (folders: their listing); None when missing."""
+    out: dict[str, str | None] = {}
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            out[str(root)] = None
+        elif root.is_file():
+            out[str(root)] = hashlib.sha256(root.read_bytes()).hexdigest()
+        else:
+            out[str(root)] = "dir"
+            for p in sorted(root.rglob("*")):
+                out[str(p)] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+class Hostile:
+    """Unpickled by plain pickle, this would run `touch MARKER`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def write_hostile(path: Path, marker: Path) -> Path:
+    path.write_bytes(pickle.dumps({"bert.embeddings.word_embeddings.weight": np.zeros((2, 2), "float32"),
+                                   "evil": Hostile(marker)}, protocol=2))
+    return path
+
+
+def run(script: Any, argv: list, capsys, **kwargs) -> tuple[int, str, Any]:
+    """script.main(argv) as the shell runs it: (exit code, stderr, return value)."""
+    code, _, err, result = run_main(script.main, argv, capsys, **kwargs)
+    return code, err, result
+
+
+def run_predict(argv: list, capsys) -> tuple[int, str, Any]:
+    import predict
+
+    return run(predict, argv, capsys, stdin=io.StringIO(""), stdout=io.StringIO())
+
+
+def lines_of(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def user_error(code: int, err: str, *needles: Any) -> str:
+    """Exit 2, one `error: ` line, the last on stderr, holding every needle; no traceback. Returns it."""
+    assert "Traceback" not in err, err
+    assert code == 2, f"exit code {code}, stderr:\n{err}"
+    lines = lines_of(err)
+    found = [line for line in lines if line.startswith("error: ")]
+    assert len(found) == 1 and lines[-1] == found[0], f"not exactly one final error line:\n{err}"
+    for needle in needles:
+        assert str(needle) in found[0], f"{needle!r} not in {found[0]!r}"
+    return found[0]
+
+
+def interrupted(code: int, err: str, resumable: bool = True) -> tuple[str, str | None]:
+    """Exit 130, one `interrupted: ` line and (resumable) a final `to continue: ... --resume` line."""
+    assert "Traceback" not in err, err
+    assert code == 130, f"exit code {code}, stderr:\n{err}"
+    lines = lines_of(err)
+    stops = [line for line in lines if line.startswith("interrupted: ")]
+    assert len(stops) == 1, err
+    if not resumable:
+        return stops[0], None
+    assert lines[-1].startswith("to continue: ") and lines[-1].endswith(" --resume"), err
+    return stops[0], lines[-1]
+
+
+def argv_of(command_line: str, script: str) -> list[str]:
+    """`to continue: python SCRIPT ARGS` -> ARGS."""
+    words = shlex.split(command_line[len("to continue: "):])
+    assert words[:2] == ["python", script], words
+    return words[2:]
+
+
+class Loaded(AssertionError):
+    """Heavy work (data or models) began where the command had to be refused first."""
+
+
+def forbid_heavy_work(monkeypatch) -> None:
+    import data_augmentation
+
+    def boom(*args, **kwargs):
+        raise Loaded("loaded data or a model before refusing the command")
+
+    monkeypatch.setattr(tasks, "load_task_data", boom)
+    monkeypatch.setattr(modeling.PretrainedBert, "from_pretrained", classmethod(boom))
+    monkeypatch.setattr(modeling, "load_classifier", boom)
+    monkeypatch.setattr(data_augmentation, "load_glove", boom)
+
+
+def read_log(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (output_dir / trainer.LOG_FILE).read_text().splitlines()]
+
+
+
+
+def distill_argv(w: SimpleNamespace, out: Path, *extra, teacher: Path | None = None,
+                 student: Path | None = None, data: Path | None = None) -> list:
+    student_flags = ["--model_name_or_path", student or w.student] if "--student_config" not in extra else []
+    return ["--task_name", "SST-2", "--data_dir", data or w.data, "--teacher_path", teacher or w.teacher,
+            *student_flags, "--max_seq_length", 32, "--batch_size", BATCH, "--max_steps", 1, "--logging_steps", 1,
+            "--save_steps", 1000, "--output_dir", out, "--device", "cpu", "--warmup_proportion", 0, *extra]
+
+
+def finetune_argv(w: SimpleNamespace, out: Path, *extra, model: Path | None = None) -> list:
+    return ["--model_type", "bert", "--model_name_or_path", model or w.teacher, "--task_name", "SST-2",
+            "--data_dir", w.data, "--max_seq_length", 32, "--batch_size", BATCH, "--learning_rate", "1e-3",
+            "--max_steps", 2, "--logging_steps", 1, "--save_steps", 1000, "--warmup_proportion", 0,
+            "--output_dir", out, "--device", "cpu", *extra]
+
+
+def augment_argv(w: SimpleNamespace, train_file: Path, out: Path | None, *extra, mlm: Path | None = None) -> list:
+    model = ["--pretrained_bert_model", mlm, "--engine", "eager"] if mlm else ["--mlm", "none"]
+    output = ["--output_file", out] if out else []
+    return [*model, "--glove_embs", w.glove, "--task_name", "SST-2", "--train_file", train_file, *output,
+            "--N", 2, "--p", 0.5, *extra]
+
+
+def safety_workspace(root: Path) -> SimpleNamespace:
+    """The shared, read-only inputs of the safety tests: data, teacher, student, masked-LM, HF folder, GloVe,
+    an export."""
+    import export_model
+
+    ns = SimpleNamespace(root=root)
+    ns.data = write_toy_sst2(root / "SST-2", N_TRAIN, N_DEV)
+    classifier = modeling.model_class
+    ns.teacher = save_tiny_model(root / "teacher", classifier("bert", "classification"), seed=0, label2id=LABELS,
+                                 initializer_range=0.2)
+    ns.student = save_tiny_model(root / "student", classifier("tinybert", "classification"), seed=1,
+                                 label2id=LABELS, initializer_range=0.2, hidden_size=16, intermediate_size=32,
+                                 fit_size=32)
+    ns.mlm = save_tiny_model(root / "mlm", modeling.BertForMaskedLM, seed=2, initializer_range=0.2,
+                             num_hidden_layers=1)
+    hf_cfg = {**HF_CFG, "vocab_size": 5 + 11 + len(TINY_WORDS), "hidden_size": 16, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "intermediate_size": 32, "type_vocab_size": 2}
+    ns.hf = write_hf_folder(root / "hf", hf_state(hf_cfg, prefix=""), hf_cfg, words=TINY_WORDS, lower_case=True)
+    words = sorted(set(FILLER + POSITIVE + NEGATIVE + ["cafe", "dog", "cat"]))
+    ns.glove = write_vectors(root / "glove" / "glove.txt", words, np.random.default_rng(0).normal(size=(len(words), 8)))
+    ns.exported = root / "exported"
+    export_model.export_model(ns.teacher, ns.exported)
+    return ns

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the scripts, 
 os.environ["TINYBERT_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from builders import (GLUE_DIR, fetch_asset_or_skip, save_masked_lm, save_tiny_model,  # noqa: E402
+from builders import (safety_workspace, GLUE_DIR, fetch_asset_or_skip, save_masked_lm, save_tiny_model,  # noqa: E402
                       write_augmentation_glove, write_vocab)
 
 
@@ -64,3 +64,9 @@ def minilm_dir(minilm_hf_dir: Path, tmp_path_factory) -> Path:
     from tinybert.models.convert import convert_hf_checkpoint
 
     return convert_hf_checkpoint(minilm_hf_dir, tmp_path_factory.mktemp("minilm") / "converted")
+
+
+@pytest.fixture(scope="module")
+def w(tmp_path_factory):
+    """The safety and writer tests' shared, read-only inputs (builders.safety_workspace), once per module."""
+    return safety_workspace(tmp_path_factory.mktemp("safety"))

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from test_safety import (augment_argv, distill_argv, finetune_argv, run, run_predict, save_model, snapshot,
-                         user_error, w, LABELS)  # noqa: F401  (w: the shared fixtures)
+from builders import (LABELS, ROOT, augment_argv, distill_argv, finetune_argv, run, run_predict, save_tiny_model,
+                      snapshot, user_error)
 
 import convert_checkpoint
 import data_augmentation
@@ -29,7 +28,7 @@ import finetune_teacher
 import task_distill
 from tinybert.augmentation import outputs
 from tinybert.errors import UserError
-from tinybert.models import checkpoints
+from tinybert.models import checkpoints, modeling
 from tinybert.training import trainer, trainstate
 from tinybert.training.config import RESUME_FREE
 
@@ -89,7 +88,7 @@ def refused_by(paused: Paused, code: int, err: str, output: Path) -> None:
 
 LOCKER = """
 import sys
-from tinybert.models import checkpoints
+from tinybert.models import checkpoints, modeling
 checkpoints.lock_output(sys.argv[1], "--out")
 """
 
@@ -156,7 +155,7 @@ def test_processes_of_one_launch_share_the_output(tmp_path, monkeypatch):
 SWAPPER = """
 import sys
 from pathlib import Path
-from tinybert.models import checkpoints
+from tinybert.models import checkpoints, modeling
 if sys.argv[2] == "no-exchange":
     checkpoints._exchange = lambda a, b: False
 checkpoints.atomic_dir(Path(sys.argv[1]), lambda d: (d / "version").write_text("new"))
@@ -214,7 +213,8 @@ def test_task_distill_killed_before_its_first_checkpoint_takes_its_name_resumes(
 def test_export_overwrite_killed_leaves_the_old_or_the_new_export(w, tmp_path, capsys, point):
     out = tmp_path / "x"
     assert run(export_model, ["--model_path", w.teacher, "--output_path", out], capsys)[0] == 0
-    other = save_model(tmp_path / "teacher2", "bert", "classification", seed=7, label2id=LABELS)
+    other = save_tiny_model(tmp_path / "teacher2", modeling.model_class("bert", "classification"), seed=7,
+                            label2id=LABELS, initializer_range=0.2)
     run_killed_at(point, "export_model.py", ["--model_path", other, "--output_path", out, "--overwrite"])
     rows = tmp_path / "rows.csv"
     rows.write_text("text\nthe movie was good\n")
@@ -320,7 +320,8 @@ def edited_data(w, tmp_path: Path) -> Path:
 def test_task_distill_resume_refuses_another_run(w, saved_run, tmp_path, capsys, change, needle):
     kwargs, extra = {}, []
     if change == "teacher":
-        kwargs["teacher"] = save_model(tmp_path / "teacher2", "bert", "classification", seed=7, label2id=LABELS)
+        kwargs["teacher"] = save_tiny_model(tmp_path / "teacher2", modeling.model_class("bert", "classification"), seed=7,
+                            label2id=LABELS, initializer_range=0.2)
     elif change == "data":
         kwargs["data"] = edited_data(w, tmp_path)
     else:

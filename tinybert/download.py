@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tinybert.errors import DataError, UserError
+from tinybert.models import checkpoints
 
 OFFLINE_ENV = "TINYBERT_OFFLINE"
 MIRROR_ENV = "TINYBERT_MIRROR"
@@ -86,23 +87,11 @@ def paddlenlp_home() -> Path:
 
 @contextlib.contextmanager
 def entry_lock(entry: Path) -> Iterator[None]:
-    """Hold a lock on a cache entry (a folder or a file) while it is filled: under
-    paddle.distributed.launch every process asks for the same name, one downloads, the others wait
-    here and then find the files in place. The lock is a file beside the entry, '.NAME.lock'."""
-    entry = Path(entry)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = entry.parent / f".{entry.name}.lock"
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; one process per machine there anyway
+    """Hold a cache entry (a folder or a file) while it is filled: under paddle.distributed.launch every
+    process asks for the same name, one downloads, the others wait here and then find the files in place.
+    The writers' one lock (checkpoints.writing) in its waiting form."""
+    with checkpoints.writing(entry, "cache entry", wait=True):
         yield
-        return
-    with open(lock_path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -87,12 +87,13 @@ def lock_path(output: str | os.PathLike) -> Path:
     return out.with_name(f".{out.name}.lock")
 
 
-def lock_output(output: str | os.PathLike, flag: str) -> None:
+def lock_output(output: str | os.PathLike, flag: str, wait: bool = False) -> None:
     """Hold `output` for this process until unlock_output() or the process ends (a second call is a no-op).
 
     The lock is the kernel's (flock) on the lock file, so it ends with the process however it ends: a lock
     left by a dead process is simply taken. A process that finds it held is refused with one line naming
-    the output and the holder (pid, host, command), which the holder writes into the lock file."""
+    the output and the holder (pid, host, command), which the holder writes into the lock file; with `wait`
+    (a shared cache entry that one process fills for all) it waits for the holder instead."""
     path = lock_path(output)
     if path in _HELD or fcntl is None:  # no flock (Windows): one writer per output is then the user's care
         return
@@ -100,7 +101,7 @@ def lock_output(output: str | os.PathLike, flag: str) -> None:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
@@ -138,13 +139,16 @@ def unlock_output(output: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def writing(output: str | os.PathLike, flag: str) -> Iterator[None]:
-    """Hold `output` while the block writes it (lock_output), and let go after."""
-    lock_output(output, flag)
+def writing(output: str | os.PathLike, flag: str, wait: bool = False) -> Iterator[None]:
+    """Hold `output` while the block writes it (lock_output), and let go after, unless this process held it
+    already (an outer block that goes on holding it)."""
+    held_before = lock_path(output) in _HELD
+    lock_output(output, flag, wait)
     try:
         yield
     finally:
-        unlock_output(output)
+        if not held_before:
+            unlock_output(output)
 
 
 def _read_holder(fd: int) -> str:
