@@ -44,8 +44,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tinybert.models import checkpoints
-from tinybert import errors
-from tinybert.device import resolve_device
+from tinybert import errors, settings
+from tinybert.data.features import EncodeConfig
+from tinybert.device import DeviceConfig, resolve_device
 from tinybert.pipeline import MARK_SUFFIX, Outcome, Pipeline, Stage, read_mark
 from tinybert.training import runlog
 from tinybert.augmentation import outputs
@@ -141,7 +142,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--aug_p", type=float, default=0.4, help="Probability of replacing each word.")
 
     g = p.add_argument_group("training (every variant alike)")
-    g.add_argument("--max_seq_length", type=int, default=128, help="Longer inputs are truncated.")
+    settings.add_flags(g, EncodeConfig)
     g.add_argument("--batch_size", type=int, default=32, help="Examples per optimizer step, in every stage.")
     g.add_argument("--learning_rate", type=float, default=5e-5, help="Both stages, unless given per stage.")
     g.add_argument("--intermediate_learning_rate", type=float, default=None,
@@ -170,7 +171,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--output_dir", default="ablation_output",
                    help="Folder of the data, the teacher, every variant's runs and the results table.")
     g.add_argument("--verbose", action="store_true", help="Show each stage's output here too (always in its log).")
-    cli.add_device_args(p, devices=("cpu", "gpu"), n_gpu=False)
+    settings.add_flags(p, DeviceConfig, choices={"device": ("auto", "cpu", "gpu")}, skip=("n_gpu",))
     args = p.parse_args(argv)
     args.variants = parse_variants(args.variants)
     args.seeds = parse_seeds(args.seeds, args.num_seeds)

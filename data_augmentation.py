@@ -52,8 +52,9 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from tinybert import settings
 from tinybert.augmentation import augment, outputs, runner
-from tinybert.device import set_device
+from tinybert.device import DeviceConfig, set_device
 from tinybert.augmentation.glove import load_glove
 from tinybert.data import datafiles, tasks
 from tinybert.errors import UserError
@@ -80,17 +81,9 @@ def open_rows(config: tasks.DataConfig) -> tuple[datafiles.Rows, Path]:
 # Command line
 
 
-def _per_task_help() -> str:
-    by_n: dict[int, list[str]] = {}
-    for task, n in augment.TASK_SAMPLES.items():
-        by_n.setdefault(n, []).append(task)
-    listed = "; ".join(f"{', '.join(names)} {n}" for n, names in sorted(by_n.items()))
-    return f"{listed}; other tasks (STS-B, WNLI) and your own data {augment.DEFAULT_SAMPLES}"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
-    cli.add_data_args(parser, splits=("train",), labels=False, regression=False)
+    settings.add_flags(parser, tasks.DataConfig, skip=("dev_file", "test_file", "labels", "regression"))
     g = parser.add_argument_group("augmentation")
     g.add_argument("--pretrained_bert_model", default=None,
                    help="BERT folder with a masked-LM head (vocab.txt + weights), e.g. bert-base-uncased.")
@@ -105,33 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mlm", default="bert", choices=["bert", "none"],
                    help="none: GloVe neighbours for every word, no masked-LM (needed for a --pretrained_bert_model "
                         "without masked-LM weights, which is otherwise an error).")
-    g.add_argument("--mlm_input", default="single", choices=["single", "pair"],
-                   help="single: the masked sentence alone (the paper); pair: masked sentence [SEP] original "
-                        "(the released code; the model sees the word, so candidates are near-synonyms).")
     g.add_argument("--output_file", default=None,
                    help="Output path (default: train_aug.tsv beside the training file, same format).")
-    g.add_argument("--N", type=int, default=None,
-                   help="Draws per sentence; the distinct ones that differ from the original are written (at "
-                        "most N new samples). Default: the references' per-task N, which an explicit --N "
-                        f"overrides: {_per_task_help()}.")
-    g.add_argument("--p", type=float, default=0.4, help="Probability of replacing each word.")
-    g.add_argument("--K", "--M", dest="K", type=int, default=15,
-                   help="Candidates per word (--M is the references' name).")
-    g.add_argument("--language", default="auto", choices=["auto", *augment.LANGUAGES],
-                   help="en: BERT's words, joined by spaces; zh: Chinese words from jieba, Chinese stop words, "
-                        "no spaces between Chinese words; auto: zh when the first "
-                        f"{augment.DETECT_ROWS} rows hold at least as many CJK characters as words of other "
-                        "letters, else en.")
-    g.add_argument("--replace_all_words", action="store_true",
-                   help="Give every word candidates, stop words, punctuation and numbers included; without "
-                        "it only words of the letters a-z that are not stop words get them, as in the references "
-                        "(and in Chinese text words of CJK characters that are not Chinese stop words).")
-    g.add_argument("--seed", type=int, default=42,
-                   help="Random seed: each example draws from a generator seeded with (seed, example index).")
-    g.add_argument("--batch_size", type=int, default=64, help="Masked sentences per forward pass.")
-    g.add_argument("--max_seq_length", type=int, default=None,
-                   help="Word pieces the masked-LM sees (a window around each masked word); default 128, or "
-                        "the model's position embeddings when fewer.")
+    # Resolved by main: --N per task, --language from the texts, --max_seq_length from the masked-LM.
+    settings.add_flags(g, augment.AugmentConfig, defaults={"N": None, "language": "auto", "max_seq_length": None})
     g.add_argument("--engine", default="auto", choices=["auto", "inference", "eager"],
                    help="How the masked-LM runs: Paddle Inference (oneDNN on CPU) or eager dygraph.")
     g.add_argument("--num_shards", type=int, default=1,
@@ -142,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Join the finished shard outputs of --num_shards into --output_file.")
     g.add_argument("--resume", action="store_true", help="Continue an interrupted run of the same settings.")
     g.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
-    cli.add_device_args(parser, devices=("cpu", "gpu"), n_gpu=False)
+    settings.add_flags(parser, DeviceConfig, choices={"device": ("auto", "cpu", "gpu")}, skip=("n_gpu",))
     return parser
 
 
@@ -238,14 +208,13 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     task = tasks.get_task(args.task_name).name if tasks.is_glue_task(args.task_name) else None
     N = args.N if args.N is not None else augment.samples_for_task(task)
-    config = augment.AugmentConfig(N=N, p=args.p, K=args.K, seed=args.seed, mlm_input=args.mlm_input,
-                                   max_seq_length=mlm_window(args), batch_size=args.batch_size,
-                                   replace_all_words=args.replace_all_words)
-    config.check()
+    # --language auto is resolved once the rows are open (below)
+    config = settings.from_args(augment.AugmentConfig, args, N=N, max_seq_length=mlm_window(args),
+                                language="en" if args.language == "auto" else args.language)
     if args.num_shards < 1 or not 0 <= args.shard_id < args.num_shards:
         raise UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at least 1 "
                         f"(got --shard_id {args.shard_id} --num_shards {args.num_shards})")
-    rows, input_path = open_rows(cli.data_config(args))
+    rows, input_path = open_rows(settings.from_args(tasks.DataConfig, args))
     config = replace(config, language=language_of(args, rows))
     output = Path(args.output_file).expanduser() if args.output_file else outputs.augmented_path(input_path)
     part = outputs.shard_path(output, args.shard_id, args.num_shards)
@@ -268,9 +237,10 @@ def augment_file(args: argparse.Namespace, config: augment.AugmentConfig, rows: 
                                 args.overwrite)
         return
     # load_models reports a missing or unusable masked-LM (after checking the word vectors)
-    settings = settings_of(args, config, input_path, args.mlm != "none" and args.pretrained_bert_model is not None)
+    recorded = settings_of(args, config, input_path, args.mlm != "none" and args.pretrained_bert_model is not None)
     if args.num_shards > 1:
-        settings["shard"] = [args.shard_id, args.num_shards]
+        recorded["shard"] = [args.shard_id, args.num_shards]
+    part = outputs.shard_path(output, args.shard_id, args.num_shards)
     if runner.launched():
         args.device = set_device(args.device)  # before the process group: it picks gloo or nccl by it
     launch = runner.join_launch(part)
@@ -280,10 +250,10 @@ def augment_file(args: argparse.Namespace, config: augment.AugmentConfig, rows: 
         return augment.CandidateFinder(tokenizer, glove, mlm, config)
 
     if launch is None:
-        progress = runner.run_augmentation(rows, make_finder(), config, part, settings, args.shard_id,
+        progress = runner.run_augmentation(rows, make_finder(), config, part, recorded, args.shard_id,
                                            args.num_shards, args.resume, args.overwrite)
     else:
-        progress = runner.run_launched(launch, make_finder, rows, config, part, settings, args.shard_id,
+        progress = runner.run_launched(launch, make_finder, rows, config, part, recorded, args.shard_id,
                                        args.num_shards, args.resume, args.overwrite)
         if progress is None:  # not process 0: its part is done, process 0 joins the parts
             return

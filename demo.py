@@ -32,7 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from tinybert.models import checkpoints
-from tinybert import errors
+from tinybert import errors, settings
+from tinybert.data.features import EncodeConfig
 from tinybert.pipeline import Pipeline, Stage
 from tinybert.training import runlog
 
@@ -51,7 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="Smoke run: 300 training articles, short sequences, few steps (about 2 minutes).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the split, the augmentation and every stage.")
-    p.add_argument("--max_seq_length", type=int, default=64, help="Longer inputs are truncated.")
+    settings.add_flags(p, EncodeConfig, defaults={"max_seq_length": 64})
     p.add_argument("--max_words", type=int, default=48,
                    help="Keep the first N words of each article (headline and lead, which carry the topic).")
     p.add_argument("--dev_fraction", type=float, default=0.2, help="Share of the articles held out for dev.")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tinybert.models import checkpoints
-from tinybert import errors
+from tinybert import errors, settings
 from tinybert.training import evaluation
 from tinybert.data import features
 from tinybert import inference
@@ -225,6 +225,15 @@ def dev_metrics(folder: Path, spec: tasks.TaskSpec, dev_sets: dict, batch_size: 
     return results
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordedLength(features.EncodeConfig):
+    """export_model.py's --max_seq_length: recorded for predict.py; the training run's unless given."""
+    max_seq_length: int | None = settings.like(
+        features.EncodeConfig, "max_seq_length", default=None,
+        help="Truncation length that predict.py will use by default (default: the one the model was trained "
+             "with, else 128 or fewer when the model has fewer positions).")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
@@ -242,10 +251,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # --task_name: the task the model was trained on (default: the one its training run recorded), checked
     # against the checkpoint's labels and recorded for predict.py; with --data_dir/--glue_dir/--dev_file,
     # the dev rows to report the float and INT8 metrics on.
-    cli.add_data_args(parser, splits=("dev",), regression=False)
-    parser.add_argument("--max_seq_length", type=int, default=None,
-                        help="Truncation length that predict.py will use by default (default: the one the model "
-                             "was trained with, else 128 or fewer when the model has fewer positions).")
+    settings.add_flags(parser, tasks.DataConfig, skip=("train_file", "test_file", "regression"))
+    settings.add_flags(parser, RecordedLength)
     parser.add_argument("--model_type", choices=["bert", "tinybert", "ernie"], default=None,
                         help="Model class; read from the saved config when omitted.")
     parser.add_argument("--atol", type=float, default=1e-5,
@@ -261,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     info = export_model(args.model_path, args.output_path, onnx=args.onnx, task_name=args.task_name,
                         max_seq_length=args.max_seq_length, model_type=args.model_type,
                         overwrite=args.overwrite, atol=args.atol, opset_version=args.opset_version,
-                        quantize=args.quantize, data=cli.data_config(args), batch_size=args.batch_size)
+                        quantize=args.quantize, data=settings.from_args(tasks.DataConfig, args),
+                        batch_size=args.batch_size)
     files = sorted(p.name for p in Path(args.output_path).iterdir())
     print(f"exported {info['model_type']} model to {args.output_path}: {', '.join(files)}")
 

@@ -19,6 +19,7 @@ import paddle
 import paddle.nn.functional as F
 
 from tinybert import settings
+from tinybert.device import DeviceConfig
 from tinybert.models import checkpoints
 from tinybert.training import evaluation
 from tinybert.data import features
@@ -37,11 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model_name_or_path", required=True,
                         help="Model folder (PaddleNLP layout; convert Hugging Face folders with "
                              "convert_checkpoint.py) or a name in PaddleNLP's model cache.")
-    parser.add_argument("--max_seq_length", type=int, default=128,
-                        help="Longer inputs are truncated (longest text first).")
-    cli.add_data_args(parser, splits=("train", "dev"))
+    settings.add_flags(parser, features.EncodeConfig)
+    settings.add_flags(parser, tasks.DataConfig, skip=("test_file",))
     settings.add_flags(parser.add_argument_group("training"), TrainConfig)
-    cli.add_device_args(parser)
+    settings.add_flags(parser, DeviceConfig)
     return parser.parse_args(argv)
 
 
@@ -79,11 +79,11 @@ def save_checkpoint(tokenizer: BertTokenizer, model: modeling.PretrainedBert, fo
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     config = settings.from_args(TrainConfig, args, run_args=settings.plain_values(args))
-    data_config = cli.data_config(args)
+    data_config = settings.from_args(tasks.DataConfig, args)
     model_dir = checkpoints.resolve_model_dir(args.model_name_or_path)
     model_config = modeling.read_config(model_dir, modeling.model_class(args.model_type, "classification").config_class)
     cli.check_max_seq_length(args.max_seq_length, model_config.max_position_embeddings, minimum=3)
-    config = cli.start_training(config, args.device, args.n_gpu, "finetune_teacher.py", inputs={
+    config = cli.start_training(config, settings.from_args(DeviceConfig, args), "finetune_teacher.py", inputs={
         "--model_name_or_path": model_dir, "--train_file": data_config.train_file,
         "--dev_file": data_config.dev_file}, data=data_config)
     trainer.set_seed(config.seed)  # the new classifier head's initialisation is part of the run

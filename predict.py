@@ -32,7 +32,8 @@ import numpy as np
 from tinybert.models import checkpoints
 from tinybert.data import datafiles
 from tinybert import errors
-from tinybert.device import resolve_device
+from tinybert import settings
+from tinybert.device import DeviceConfig, resolve_device
 from tinybert.training import evaluation
 from tinybert.data import features
 from tinybert import inference
@@ -98,7 +99,7 @@ def load_inputs(args: argparse.Namespace, predictor: inference.Predictor,
 
     The task and labels are the model's where the flags leave them open; they go to the library in
     the DataConfig (args stay as parsed)."""
-    config = cli.data_config(args)
+    config = settings.from_args(tasks.DataConfig, args)
     spec = resolve_task(config, args.glue_submission, predictor)
     from_stdin = config.test_file == STDIN or (spec is None and not config.test_file)
     if spec is not None:
@@ -208,6 +209,14 @@ def check_outputs_free(args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------------------ main
 
+@dataclasses.dataclass(frozen=True)
+class RecordedLength(features.EncodeConfig):
+    """predict.py's --max_seq_length: the length recorded at export unless given."""
+    max_seq_length: int | None = settings.like(features.EncodeConfig, "max_seq_length", default=None,
+                                               help="Truncation length (default: the one recorded at export, "
+                                                    "else 128).")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter, epilog=__doc__)
@@ -218,7 +227,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "Default: the runtime the export recorded, i.e. ONNX Runtime running model_int8.onnx "
                              "for a --quantize int8 export (where paddle_inference runs its float graph), "
                              "else paddle_inference.")
-    cli.add_data_args(parser, splits=("test",), regression=False)  # --test_file - (or no data) reads stdin
+    # --test_file - (or no data) reads stdin
+    settings.add_flags(parser, tasks.DataConfig, skip=("train_file", "dev_file", "regression"))
     parser.add_argument("--output_file", default=None,
                         help="Where to write predictions: .tsv or .jsonl (default: TSV on stdout).")
     parser.add_argument("--output_format", choices=["auto", "tsv", "jsonl"], default="auto",
@@ -228,9 +238,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(MNLI-m.tsv, MNLI-mm.tsv), CLUE's DIR/afqmc_predict.json (tnews11_predict.json, ...).")
     parser.add_argument("--overwrite", action="store_true", help="Replace existing output files.")
     parser.add_argument("--batch_size", type=int, default=32, help="Examples per forward pass.")
-    parser.add_argument("--max_seq_length", type=int, default=None,
-                        help="Truncation length (default: the one recorded at export, else 128).")
-    cli.add_device_args(parser, devices=("cpu", "gpu"), n_gpu=False)
+    settings.add_flags(parser, RecordedLength)
+    settings.add_flags(parser, DeviceConfig, choices={"device": ("auto", "cpu", "gpu")}, skip=("n_gpu",))
     parser.add_argument("--cpu_threads", type=int, default=None,
                         help="CPU threads (default: every core this process may use).")
     return parser.parse_args(argv)

@@ -37,6 +37,7 @@ from tinybert.distillation import distill
 from tinybert.distillation.config import DistillConfig, DistillSetup
 from tinybert import errors
 from tinybert import settings
+from tinybert.device import DeviceConfig
 from tinybert.training import evaluation
 from tinybert.data import features
 import layer_mapping
@@ -58,28 +59,27 @@ class Args:
     distill: DistillConfig
     train: TrainConfig
     data: tasks.DataConfig
-    device: str
-    n_gpu: int | None
+    devices: DeviceConfig
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
     p = argparse.ArgumentParser(description="TinyBERT task distillation: intermediate and prediction stages.",
                                 formatter_class=cli.HelpFormatter)
     settings.add_flags(p, DistillConfig)
-    cli.add_data_args(p, splits=("train", "dev"))
+    settings.add_flags(p, tasks.DataConfig, skip=("test_file",))
     settings.add_flags(p.add_argument_group("training"), TrainConfig, defaults=TRAIN_DEFAULTS)
-    cli.add_device_args(p)
+    settings.add_flags(p, DeviceConfig)
     args = p.parse_args(argv)
 
     config = settings.from_args(DistillConfig, args)
-    data = cli.data_config(args)
+    data = settings.from_args(tasks.DataConfig, args)
     if config.use_aug:
         data = dataclasses.replace(data, train_file=aug_train_file(data))
     # The command line as resolved: the stage and projection chosen, the training file read.
     run_args = {**settings.plain_values(args), "stage": config.stage, "projection": config.projection,
                 "train_file": data.train_file}
     train = settings.from_args(TrainConfig, args, run_args=run_args)
-    return Args(config, train, data, args.device, args.n_gpu)
+    return Args(config, train, data, settings.from_args(DeviceConfig, args))
 
 
 def aug_train_file(data: tasks.DataConfig) -> str:
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     config, train_config = args.distill, args.train
     setup = resolve_setup(config)
-    train_config = cli.start_training(train_config, args.device, args.n_gpu, "task_distill.py", inputs={
+    train_config = cli.start_training(train_config, args.devices, "task_distill.py", inputs={
         "--teacher_path": setup.teacher_dir, "--model_name_or_path": setup.student_dir,
         "--student_config": config.student_config, "--train_file": args.data.train_file,
         "--dev_file": args.data.dev_file}, data=args.data)

@@ -25,11 +25,11 @@ The gate line: `distill_epoch_speedup: <ratio>x`, plain's median epoch time over
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+import tinybert
 from tinybert import cli
 
 import argparse
@@ -236,7 +236,7 @@ def main(argv=None) -> dict:
     initial = {k: v.clone() for k, v in student.state_dict().items()}
     weights = {"emb": 1.0, "hidden": 1.0, "attn": 1.0}
     settings = (Setting("plain", False, "eager", True, 1),
-                Setting("fast", True, args.teacher_runtime, False, cli.cpu_threads_per_process()))
+                Setting("fast", True, args.teacher_runtime, False, tinybert.cpu_threads_per_process()))
     loss_fns = {s.name: distill.intermediate_loss_fn(teacher, layer_map, args.projection, weights, s.teacher_runtime)
                 for s in settings}
     loss_fns["plain"] = with_reads_every_step(loss_fns["plain"])

@@ -25,7 +25,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from tinybert import cli, inference
+from tinybert import inference, settings
 from tinybert.data import features, tasks
 from tinybert.data.tasks import Example
 from tinybert.data.tokenization import BertTokenizer
@@ -374,8 +374,8 @@ def write_glue(root: Path, tasks_: list[str] | None = None, folder_name=lambda t
 def parse(*argv: str) -> tasks.DataConfig:
     """The DataConfig a script builds from these flags."""
     parser = argparse.ArgumentParser()
-    cli.add_data_args(parser)
-    return cli.data_config(parser.parse_args(list(argv)))
+    settings.add_flags(parser, tasks.DataConfig)
+    return settings.from_args(tasks.DataConfig, parser.parse_args(list(argv)))
 
 
 def as_tuples(examples: list[Example]) -> list[tuple]:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import dataclasses
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import paddle
 import pytest
 
+import tinybert
 from tinybert import cli, device, errors, settings
+from tinybert.data import tasks
+from tinybert.data.datafiles import Columns
+from tinybert.data.features import EncodeConfig
+from tinybert.distillation.config import DistillConfig
 from tinybert.training.config import TrainConfig
 from builders import ROOT, python_in_clean_env
 
@@ -32,14 +37,18 @@ def test_device_auto_is_the_gpu_only_when_cuda_and_a_gpu_are_there(monkeypatch, 
 
 def test_n_gpu_above_one_is_refused_with_the_launch_command(monkeypatch):
     parser = argparse.ArgumentParser()
-    cli.add_device_args(parser)
+    settings.add_flags(parser, device.DeviceConfig)
+
+    def check(*argv: str) -> None:
+        settings.from_args(device.DeviceConfig, parser.parse_args(list(argv))).check_n_gpu("task_distill.py")
+
     monkeypatch.delenv("PADDLE_TRAINERS_NUM", raising=False)
     with pytest.raises(errors.UserError, match=r"paddle.distributed.launch --gpus 0,1 task_distill.py"):
-        cli.check_n_gpu(parser.parse_args(["--n_gpu", "2"]).n_gpu, "task_distill.py")
-    cli.check_n_gpu(parser.parse_args(["--n_gpu", "1"]).n_gpu, "task_distill.py")  # one is what runs: fine
-    cli.check_n_gpu(parser.parse_args([]).n_gpu, "task_distill.py")
+        check("--n_gpu", "2")
+    check("--n_gpu", "1")  # one is what runs: fine
+    check()
     monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")  # under the launcher: each process has its card
-    cli.check_n_gpu(parser.parse_args(["--n_gpu", "2"]).n_gpu, "task_distill.py")
+    check("--n_gpu", "2")
 
 
 class GotParser(BaseException):
@@ -208,17 +217,54 @@ def test_a_setting_is_declared_once_and_becomes_a_flag():
         settings.setting(1)
 
 
+def test_a_script_leaves_out_narrows_and_requires_settings():
+    parser = argparse.ArgumentParser()
+    settings.add_flags(parser, Example, defaults={"name": "y"}, skip=("count",))
+    assert "--count" not in parser._option_string_actions
+    assert settings.from_args(Example, parser.parse_args(["--rate", "0.5"])) == Example(name="y", count=2, rate=0.5)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--count", "2"])
+    with pytest.raises(ValueError, match="not among its choices"):
+        settings.add_flags(argparse.ArgumentParser(), device.DeviceConfig, choices={"device": ("tpu",)})
+    required = argparse.ArgumentParser()
+    settings.add_flags(required, Example, defaults={"count": dataclasses.MISSING})
+    assert required._option_string_actions["--count"].required
+
+
+def test_the_data_flags_are_the_data_config():
+    parser = argparse.ArgumentParser()
+    settings.add_flags(parser, tasks.DataConfig, skip=("train_file", "dev_file", "regression"))
+    settings.add_flags(parser, device.DeviceConfig, choices={"device": ("auto", "cpu", "gpu")}, skip=("n_gpu",))
+    args = parser.parse_args(["--clue_dir", "C", "--labels", "b, a,", "--test_file", "t.csv",
+                              "--text_b_column", "q", "--file_format", "csv"])
+    assert args.labels == "b, a,"  # the command line is recorded as typed
+    data = settings.from_args(tasks.DataConfig, args)
+    assert data == tasks.DataConfig(glue_dir="C", labels=["b", "a"], test_file="t.csv", text_b_column="q",
+                                    file_format="csv")
+    assert data.columns == Columns("text", "q", "label") and data.train_file is None and not data.regression
+    assert parser._option_string_actions["--file_format"].choices == ("auto", *tasks.FORMATS)
+    for bad in (["--train_file", "x"], ["--regression"], ["--device", "xpu"], ["--n_gpu", "2"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+
+
+def test_a_setting_shared_by_two_configs_is_one_flag():
+    shared = {f.name: f for f in dataclasses.fields(EncodeConfig)}["max_seq_length"].metadata["flag"]
+    copy = {f.name: f for f in dataclasses.fields(DistillConfig)}["max_seq_length"]
+    assert copy.default == 128 and copy.metadata["flag"] == {**shared, "group": "distillation"}
+
+
 def test_each_process_gets_its_share_of_the_cores(monkeypatch):
     """Paddle's eager kernels default to one thread; the scripts give each process cores / local processes."""
     import os
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.delenv("PADDLE_LOCAL_SIZE", raising=False)
-    assert cli.cpu_threads_per_process() == cores
+    assert tinybert.cpu_threads_per_process() == cores
     monkeypatch.setenv("PADDLE_LOCAL_SIZE", "2")  # paddle.distributed.launch --nproc_per_node 2
-    assert cli.cpu_threads_per_process() == max(1, cores // 2)
+    assert tinybert.cpu_threads_per_process() == max(1, cores // 2)
     monkeypatch.setenv("PADDLE_LOCAL_SIZE", str(4 * cores))
-    assert cli.cpu_threads_per_process() == 1
+    assert tinybert.cpu_threads_per_process() == 1
 
 
 # What the child reports: the two variables after `import tinybert`, and Paddle's thread flag.

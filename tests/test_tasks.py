@@ -247,11 +247,11 @@ def test_bad_input_exits_with_one_line_and_no_traceback(tmp_path):
     path = bad_file(tmp_path, "SST-2", "train.tsv", row("sentence", "label") + row("fine", "1") + row("x", "2"))
     bad_file(tmp_path, "SST-2", "dev.tsv", row("sentence", "label") + row("fine", "1"))
     script = tmp_path / "read.py"
-    script.write_text("import argparse\nfrom tinybert import cli\nfrom tinybert.data import tasks\n"
+    script.write_text("import argparse\nfrom tinybert import cli, settings\nfrom tinybert.data import tasks\n"
                       "@cli.run_main\n"
                       "def main():\n"
-                      "    p = argparse.ArgumentParser(); cli.add_data_args(p)\n"
-                      "    tasks.load_task_data(cli.data_config(p.parse_args()))\n"
+                      "    p = argparse.ArgumentParser(); settings.add_flags(p, tasks.DataConfig)\n"
+                      "    tasks.load_task_data(settings.from_args(tasks.DataConfig, p.parse_args()))\n"
                       "main()\n")
     done = subprocess.run([sys.executable, str(script), "--task_name", "sst-2", "--data_dir", str(path.parent)],
                           capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""})

@@ -1,11 +1,36 @@
-"""Which device this process runs on: --device auto resolved, the paddle device selected, the GPU card
-paddle.distributed.launch gave this process. Scripts (through cli) and inference.py share it."""
+"""Which device this process runs on: the --device and --n_gpu settings (DeviceConfig), --device auto
+resolved, the paddle device selected, the GPU card paddle.distributed.launch gave this process. Scripts
+(through cli) and inference.py share it."""
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 from tinybert.errors import UserError
+from tinybert.settings import setting
+
+DEVICES = ("cpu", "gpu", "xpu", "npu")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """--device and --n_gpu as in the PaddleNLP recipes; a script offers fewer devices with
+    settings.add_flags(choices={"device": ...}) and leaves out --n_gpu (training scripts only) with skip."""
+    device: str = setting("auto", "Device to run on; auto: a GPU when this paddle has CUDA and one is visible, "
+                                  "else the CPU.", choices=("auto", *DEVICES))
+    n_gpu: int | None = setting(
+        None, "PaddleNLP's flag for several GPUs: refused above 1 with the launch command to use instead "
+              "(python -m paddle.distributed.launch --gpus 0,1 SCRIPT ...).")
+
+    def check_n_gpu(self, script: str) -> None:
+        """--n_gpu N > 1 outside a launcher: say how to start N processes instead of ignoring it."""
+        n = self.n_gpu
+        if n is None or n <= 1 or int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1:
+            return
+        cards = ",".join(str(i) for i in range(n))
+        raise UserError(f"--n_gpu {n}: one process drives one device here; start {n} processes with "
+                        f"python -m paddle.distributed.launch --gpus {cards} {script} ... (without --n_gpu)")
 
 
 def gpu_card() -> int:

@@ -53,6 +53,7 @@ import numpy as np
 from tinybert.data import features
 from tinybert import inference
 from tinybert.errors import UserError
+from tinybert.settings import setting
 from tinybert.augmentation.glove import GloVe
 from tinybert.data.tokenization import SPECIAL_TOKENS
 
@@ -260,17 +261,45 @@ def chinese_segmenter() -> ChineseSegmenter:
 # Settings
 
 
+def _per_task_help() -> str:
+    by_n: dict[int, list[str]] = {}
+    for task, n in TASK_SAMPLES.items():
+        by_n.setdefault(n, []).append(task)
+    listed = "; ".join(f"{', '.join(names)} {n}" for n, names in sorted(by_n.items()))
+    return f"{listed}; other tasks (STS-B, WNLI) and your own data {DEFAULT_SAMPLES}"
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    N: int = 20                 # draws per sentence: at most N new samples (the command line: per task)
-    p: float = 0.4              # probability of replacing each word
-    K: int = 15                 # candidates per word
-    seed: int = 42
-    replace_all_words: bool = False  # False: only letters-only words that are not STOP_WORDS (the references)
-    mlm_input: str = "single"   # "single": masked sentence; "pair": masked sentence [SEP] original
-    max_seq_length: int = 128   # word pieces the masked-LM sees around each masked word
-    batch_size: int = 64        # masked sentences per forward pass
-    language: str = "en"        # "en": BERT's words, joined by spaces; "zh": jieba's words, Chinese rules
+    """How sentences are augmented; checked when built. Each field is also data_augmentation.py's flag
+    (settings.py); the command line's --N, --language and --max_seq_length default to None, auto and None,
+    which the script resolves (per task, from the texts, from the masked-LM) before building it."""
+    N: int = setting(20, "Draws per sentence; the distinct ones that differ from the original are written (at most "
+                         "N new samples). Default: the references' per-task N, which an explicit --N overrides: "
+                         f"{_per_task_help()}.")
+    p: float = setting(0.4, "Probability of replacing each word.")
+    K: int = setting(15, "Candidates per word (--M is the references' name).", aliases=("--M",))
+    seed: int = setting(42, "Random seed: each example draws from a generator seeded with (seed, example index).")
+    # False: only letters-only words that are not STOP_WORDS get candidates (the references).
+    replace_all_words: bool = setting(
+        False, "Give every word candidates, stop words, punctuation and numbers included; without it only words "
+               "of the letters a-z that are not stop words get them, as in the references (and in Chinese text "
+               "words of CJK characters that are not Chinese stop words).")
+    mlm_input: str = setting(
+        "single", "single: the masked sentence alone (the paper); pair: masked sentence [SEP] original (the "
+                  "released code; the model sees the word, so candidates are near-synonyms).",
+        choices=("single", "pair"))
+    max_seq_length: int = setting(
+        128, "Word pieces the masked-LM sees (a window around each masked word); default 128, or the model's "
+             "position embeddings when fewer.")
+    batch_size: int = setting(64, "Masked sentences per forward pass.")
+    language: str = setting(
+        "en", "en: BERT's words, joined by spaces; zh: Chinese words from jieba, Chinese stop words, no spaces "
+              f"between Chinese words; auto: zh when the first {DETECT_ROWS} rows hold at least as many CJK "
+              "characters as words of other letters, else en.", choices=("auto", *LANGUAGES))
+
+    def __post_init__(self) -> None:
+        self.check()
 
     def check(self) -> None:
         if self.N < 1:

@@ -19,8 +19,20 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from tinybert.settings import setting
+
 if TYPE_CHECKING:  # annotations only
     from tinybert.data.tasks import Example, TaskSpec
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """--max_seq_length, the one setting of encoding: declared here for every script that encodes text
+    (settings.add_flags; a script's own default with defaults=..., DistillConfig's copy with settings.like).
+    Checked against a model's position embeddings where the model is known (cli.check_max_seq_length)."""
+    max_seq_length: int = setting(128, "Longer inputs are truncated (longest text first); at most the position "
+                                       "embeddings of each model.")
+
 
 # Sequences padded with 0 besides input_ids (which takes the tokenizer's pad id); all int64.
 _INT64_KEYS = ("input_ids", "token_type_ids", "attention_mask")

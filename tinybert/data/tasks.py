@@ -1,7 +1,7 @@
 """Tasks: the nine GLUE tasks and the seven CLUE classification tasks (labels, main metric, files and
 layouts), users' own tasks, finding and reading a task's data into Examples, and submission files.
 
-    config = cli.data_config(args)                       # flags from cli.add_data_args(parser)
+    config = settings.from_args(DataConfig, args)        # flags from settings.add_flags(parser, DataConfig)
     spec, data = load_task_data(config, splits=("train", "dev"))
     train = features.encode_examples(tokenizer, data["train"], 128, spec)
 
@@ -26,6 +26,7 @@ import numpy as np
 from tinybert.data import datafiles, sources
 from tinybert.data.datafiles import ClueLayout, Columns, LabelRule, Layout
 from tinybert.errors import DataError, UserError
+from tinybert.settings import setting
 
 # The one table of main metrics: it picks OUTPUT_DIR/best_model. For MRPC/QQP and STS-B the combined
 # scores (mean of accuracy and F1; mean of Pearson and Spearman) so that neither half is traded away;
@@ -293,29 +294,55 @@ def check_label_order(spec: TaskSpec, label2id: dict[str, int] | None) -> None:
 # ----------------------------------------------------------------------------------------------
 # Finding the data: --data_dir, --glue_dir/TASK (--clue_dir/TASK), or PaddleNLP's cache
 
+# --file_format's values besides auto (a CLUE task's own layout is chosen by auto only).
+FORMATS = ("glue", "csv", "tsv", "jsonl")
+
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where a script's data is and how to read it: built once from the flags (cli.data_config), so
-    that no library function reads an argparse Namespace.
+    """Where a script's data is and how to read it. Each field is also the data flag of every script that
+    reads data (settings.py; a script leaves out the ones it does not read with add_flags(skip=...)), so
+    that no library function reads an argparse Namespace; it is checked when built."""
+    task_name: str | None = setting(
+        None, f"GLUE task ({', '.join(GLUE_TASKS)}) or CLUE task ({', '.join(CLUE_TASKS)}); any case; or a name "
+              f"for your own data.", group="data")
+    data_dir: str | None = setting(
+        None, "Folder with the task's files (GLUE: train.tsv, dev.tsv, ...; CLUE: train.json, dev.json, "
+              "test.json).", group="data")
+    # --clue_dir is the same flag: one folder per task of either benchmark.
+    glue_dir: str | None = setting(
+        None, "Folder holding one folder per task: GLUE_DIR/SST-2/train.tsv, ..., or CLUE_DIR/AFQMC/train.json "
+              "(also CLUE_DIR/afqmc_public/, as CLUE's zips unpack). Without --data_dir or this, PaddleNLP's "
+              "dataset cache ($PPNLP_HOME/datasets/Glue or .../Clue, default ~/.paddlenlp/datasets) is used.",
+        aliases=("--clue_dir",), group="data")
+    # Single files replacing a split's: one's own data, or a task's file in its own format (train_aug.tsv).
+    train_file: str | None = setting(
+        None, "Training file: CSV, TSV or JSONL of your own, or for a GLUE or CLUE task a file in that task's "
+              "own format (e.g. train_aug.tsv from data_augmentation.py; a CLUE task's .json).", group="data")
+    dev_file: str | None = setting(None, "Evaluation file (same formats as --train_file).", group="data")
+    test_file: str | None = setting(None, "Unlabelled file to predict (same formats).", group="data")
+    file_format: str = setting(
+        "auto", "Format of --*_file: by extension (auto), where .tsv with a GLUE task means that task's GLUE "
+                "layout and .json/.jsonl with a CLUE task that task's CLUE layout; csv/tsv need a header line.",
+        choices=("auto", *FORMATS), group="data")
+    text_a_column: str = setting("text", "Column (or JSONL key) of the first text.", group="data")
+    text_b_column: str | None = setting(None, "Column of the second text, for pair tasks.", group="data")
+    label_column: str = setting("label", "Column of the label.", group="data")
+    labels: list[str] | None = setting(
+        None, "Comma-separated label list of your own data, in class-id order (default: the labels of the "
+              "training file, sorted).", group="data", text=str)
+    regression: bool = setting(False, "Your own data has a numeric score to predict, not classes.", group="data")
+    skip_bad_rows: bool = setting(
+        False, "Leave out malformed rows (reported with their line numbers) instead of stopping.", group="data")
 
-    task_name: a GLUE or CLUE task, or a name for one's own data. data_dir: the task's folder.
-    glue_dir: the benchmark's folder, one folder per task (--glue_dir, or --clue_dir for a CLUE task:
-    the same flag). *_file: single files replacing a split's (own data, or a task's file in its own
-    format, such as train_aug.tsv).
-    labels: own data's class names in id order (None: from the training file); regression: own data
-    has scores."""
-    task_name: str | None = None
-    data_dir: str | None = None
-    glue_dir: str | None = None
-    train_file: str | None = None
-    dev_file: str | None = None
-    test_file: str | None = None
-    file_format: str = "auto"
-    columns: Columns = Columns()
-    labels: list[str] | None = None
-    regression: bool = False
-    skip_bad_rows: bool = False
+    def __post_init__(self) -> None:
+        if isinstance(self.labels, str):  # --labels "a, b,c" -> ["a", "b", "c"]; frozen: set while built
+            object.__setattr__(self, "labels", [x.strip() for x in self.labels.split(",") if x.strip()] or None)
+
+    @property
+    def columns(self) -> Columns:
+        """Which columns of one's own files hold the texts and the label."""
+        return Columns(self.text_a_column, self.text_b_column, self.label_column)
 
     def file_for(self, split: str) -> str | None:
         """The --train_file/--dev_file/--test_file standing for a split (dev_matched -> dev_file)."""
@@ -420,10 +447,6 @@ def _infer_split(spec: TaskSpec, path: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Opening a file: its format, then its layout and labels, read by datafiles
-
-
-# --file_format's values besides auto (a CLUE task's own layout is chosen by auto only).
-FORMATS = ("glue", "csv", "tsv", "jsonl")
 
 
 def resolve_format(path: Path, file_format: str = "auto", spec: TaskSpec | None = None) -> str:

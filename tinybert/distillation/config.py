@@ -10,7 +10,8 @@ from pathlib import Path
 from tinybert.distillation.distill import DEFAULT_TEACHER_RUNTIME, PROJECTION_MODES, TEACHER_RUNTIMES
 from tinybert.errors import UserError
 from tinybert.models import modeling
-from tinybert.settings import setting
+from tinybert.data.features import EncodeConfig
+from tinybert.settings import like, setting
 
 STAGES = ("intermediate", "prediction")
 MODEL_TYPES = ("tinybert", "bert", "ernie")
@@ -76,8 +77,7 @@ class DistillConfig:
     cache_teacher_logits: bool = setting(
         False, "Prediction stage: run the teacher over the training set once and reuse its logits every epoch "
                "(same losses, about a third less compute per step).", group="distillation")
-    max_seq_length: int = setting(128, "Longer inputs are truncated (longest text first); at most the teacher's "
-                                       "and the student's position embeddings.", group="distillation")
+    max_seq_length: int = like(EncodeConfig, "max_seq_length", group="distillation")
     use_aug: bool = setting(
         False, "PaddleNLP's flag: train on train_aug.tsv beside the task's train.tsv (data_augmentation.py's "
                "output); same as --train_file PATH/train_aug.tsv.", group="distillation")
