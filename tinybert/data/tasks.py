@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -534,6 +535,41 @@ def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
         return spec, {split: read_examples(path, config, spec, split)
                       for want in splits for split, path in split_paths(config, spec, want).items()}
     return _load_custom(config, splits)
+
+
+# --max_train_examples of every script that trains or augments (and ablation.py's training rows).
+SAMPLE_HELP = ("Use a random sample of this many training rows (kept in file order, drawn with --seed, so "
+               "scripts given the same N and seed use the same rows); 0: all rows.")
+
+
+def sample_indices(total: int, count: int, seed: int) -> list[int]:
+    """The rows a seeded sample of `count` of `total` keeps, in file order: all of them when count is 0
+    or not below total."""
+    if count < 0:
+        raise UserError(f"--max_train_examples must be >= 0 (0: all rows), got {count}")
+    if not count or count >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), count))
+
+
+def sample_rows(items: Sequence[Any], count: int, seed: int) -> list[Any]:
+    """The items of sample_indices(len(items), count, seed)."""
+    return [items[i] for i in sample_indices(len(items), count, seed)]
+
+
+class SampledRows:
+    """A file's Rows restricted to a seeded sample of them (sample_indices), still streamed: what
+    data_augmentation.py --max_train_examples augments. Everything else is the file's Rows."""
+
+    def __init__(self, rows: datafiles.Rows, count: int, seed: int):
+        self.rows = rows
+        self.keep = frozenset(sample_indices(sum(1 for _ in rows.read()), count, seed))
+
+    def read(self) -> Iterable[datafiles.Row]:
+        return (row for i, row in enumerate(self.rows.read()) if i in self.keep)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rows, name)
 
 
 def _load_custom(config: DataConfig, splits: Sequence[str]) -> tuple[TaskSpec, dict[str, list[Example]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinybert.data.tasks import SAMPLE_HELP
 from tinybert.errors import UserError
 from tinybert.settings import setting
 
@@ -31,6 +32,8 @@ class TrainConfig:
     adam_epsilon: float = setting(1e-6, "Epsilon of AdamW.")
     max_grad_norm: float = setting(0.0, "Clip the global gradient norm; 0 = off.")
     seed: int = setting(42, "Seed of the data order, dropout and new weights.")
+    # Read by the scripts, which sample their training examples (tasks.sample_rows) before encoding them.
+    max_train_examples: int = setting(0, SAMPLE_HELP)
     logging_steps: int = setting(100, "Log the mean loss every N optimizer steps.")
     save_steps: int = setting(
         100, "Evaluate every N optimizer steps (keeping the best in OUTPUT_DIR/best_model) and consider a "
@@ -70,6 +73,8 @@ class TrainConfig:
                 raise UserError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
+        if self.max_train_examples < 0:
+            raise UserError(f"--max_train_examples must be >= 0 (0: all rows), got {self.max_train_examples}")
         if not 0 <= self.warmup_proportion <= 1:
             raise UserError(f"--warmup_proportion must be within [0, 1], got {self.warmup_proportion}")
         if not self.learning_rate > 0:
