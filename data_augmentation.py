@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--merge_shards", action="store_true",
                    help="Join the finished shard outputs of --num_shards into --output_file.")
     g.add_argument("--resume", action="store_true", help="Continue an interrupted run of the same settings.")
-    g.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    g.add_argument("--overwrite_output_dir", "--overwrite", dest="overwrite", action="store_true",
+                   help="Replace an existing output file.")
     cli.add_device_args(parser, devices=("cpu", "gpu"), n_gpu=False)
     return parser
 

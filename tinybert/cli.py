@@ -23,6 +23,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     shown for a required flag, for the --no_NAME of a boolean setting (its --NAME says it), or for a flag
     whose default is None and whose help states its default (--N: per task)."""
 
+    def _format_usage(self, usage, actions, groups, prefix) -> str:
+        # One short line: the required flags and positionals, then [options] (each flag is listed below).
+        if usage is None:
+            needed = [self._format_args(a, a.dest.upper()) if not a.option_strings
+                      else f"{a.option_strings[0]} {self._metavar_formatter(a, a.dest.upper())(1)[0]}"
+                      for a in actions if a.required or not a.option_strings]
+            usage = " ".join(["%(prog)s", *needed, "[options]"])
+        return super()._format_usage(usage, actions, groups, prefix)
+
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.required or isinstance(action, TurnOff):
             return action.help
@@ -44,7 +53,7 @@ def run_main(main: Callable[..., None]) -> Callable[..., None]:
         except Interrupted as e:
             print(f"interrupted: {e}", file=sys.stderr)
             if e.resumable:
-                script = os.path.basename(getattr(sys.modules.get(main.__module__), "__file__", "") or sys.argv[0])
+                script = typed_script(getattr(sys.modules.get(main.__module__), "__file__", None))
                 print(f"to continue: {resume_command(script, argv)}", file=sys.stderr)
             sys.exit(130)
         except UserError as e:
@@ -71,6 +80,17 @@ def _stop_on_sigterm():
         return None
 
 
+def typed_script(module_file: str | None) -> str:
+    """The script as the user typed it (sys.argv[0], e.g. ../tinybert/task_distill.py) when it is the one
+    running; else (main() called from Python) the module's file name."""
+    typed = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if module_file is None:
+        return typed or "SCRIPT"
+    if typed and os.path.isfile(typed) and os.path.samefile(typed, module_file):
+        return typed
+    return os.path.basename(module_file)
+
+
 def resume_command(script: str, argv: Sequence[str] | None = None) -> str:
     """The command line that was run, with --resume (and without --overwrite_output_dir / --overwrite)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -80,13 +100,13 @@ def resume_command(script: str, argv: Sequence[str] | None = None) -> str:
 
 def add_device_args(parser: argparse.ArgumentParser, devices: Sequence[str] = ("cpu", "gpu", "xpu", "npu"),
                     n_gpu: bool = True) -> None:
-    """--device (and, for training scripts, --n_gpu) as in the PaddleNLP recipes."""
+    """--device (and, for training scripts, --n_gpu) as in the PaddleNLP recipes, last in --help."""
+    parser = parser.add_argument_group("device")
     parser.add_argument("--device", default="auto", choices=["auto", *devices],
-                        help="Device to run on; auto: a GPU when this paddle has CUDA and one is visible, else the CPU.")
+                        help="auto: a CUDA GPU when one is visible, else the CPU.")
     if n_gpu:
         parser.add_argument("--n_gpu", type=int, default=None,
-                            help="PaddleNLP's flag for several GPUs: refused above 1 with the launch command "
-                                 "to use instead (python -m paddle.distributed.launch --gpus 0,1 SCRIPT ...).")
+                            help="PaddleNLP's flag; above 1 it prints the launch command to use instead.")
 
 
 def check_n_gpu(n: int | None, script: str) -> None:
@@ -129,8 +149,7 @@ def check_max_seq_length(value: int, positions: int, whose: str = "the model's",
 
 SPLITS = ("train", "dev", "test")
 _FILE_HELP = {
-    "train": "Training file: CSV, TSV or JSONL of your own, or for a GLUE or CLUE task a file in that task's "
-             "own format (e.g. train_aug.tsv from data_augmentation.py; a CLUE task's .json).",
+    "train": "Training file: your own CSV, TSV or JSONL, or a file in the task's format (train_aug.tsv).",
     "dev": "Evaluation file (same formats as --train_file).",
     "test": "Unlabelled file to predict (same formats).",
 }
@@ -145,21 +164,17 @@ def add_data_args(parser: argparse.ArgumentParser, splits: tuple[str, ...] = SPL
 
     g = parser.add_argument_group("data")
     g.add_argument("--task_name", default=None,
-                   help=f"GLUE task ({', '.join(tasks.GLUE_TASKS)}) or CLUE task ({', '.join(tasks.CLUE_TASKS)}); "
-                        f"any case; or a name for your own data.")
+                   help="A GLUE or CLUE task (SST-2, MNLI, AFQMC, ...; any case), or a name for your own data.")
     g.add_argument("--data_dir", default=None,
-                   help="Folder with the task's files (GLUE: train.tsv, dev.tsv, ...; CLUE: train.json, dev.json, "
-                        "test.json).")
+                   help="The task's folder (GLUE: train.tsv, dev.tsv, ...; CLUE: train.json, ...).")
     g.add_argument("--glue_dir", "--clue_dir", dest="glue_dir", default=None,
-                   help="Folder holding one folder per task: GLUE_DIR/SST-2/train.tsv, ..., or CLUE_DIR/AFQMC/train.json "
-                        "(also CLUE_DIR/afqmc_public/, as CLUE's zips unpack). Without --data_dir or this, PaddleNLP's "
-                        "dataset cache ($PPNLP_HOME/datasets/Glue or .../Clue, default ~/.paddlenlp/datasets) is used.")
+                   help="Folder of one folder per task (GLUE_DIR/SST-2/train.tsv); without it or --data_dir, "
+                        "PaddleNLP's dataset cache.")
     for split in splits:
         g.add_argument(f"--{split}_file", default=None, help=_FILE_HELP[split])
     g.add_argument("--file_format", default="auto", choices=["auto", "glue", "csv", "tsv", "jsonl"],
-                   help="Format of --*_file: by extension (auto), where .tsv with a GLUE task means "
-                        "that task's GLUE layout and .json/.jsonl with a CLUE task that task's CLUE layout; "
-                        "csv/tsv need a header line.")
+                   help="Format of --*_file (auto: by extension, in the task's layout for a GLUE or CLUE task; "
+                        "csv/tsv need a header line).")
     g.add_argument("--text_a_column", default="text", help="Column (or JSONL key) of the first text.")
     g.add_argument("--text_b_column", default=None, help="Column of the second text, for pair tasks.")
     g.add_argument("--label_column", default="label", help="Column of the label.")
@@ -169,9 +184,9 @@ def add_data_args(parser: argparse.ArgumentParser, splits: tuple[str, ...] = SPL
                             "(default: the labels of the training file, sorted).")
     if regression:
         g.add_argument("--regression", action="store_true",
-                       help="Your own data has a numeric score to predict, not classes.")
+                       help="Your own data has numeric scores, not classes.")
     g.add_argument("--skip_bad_rows", action="store_true",
-                   help="Leave out malformed rows (reported with their line numbers) instead of stopping.")
+                   help="Leave out malformed rows (reported) instead of stopping.")
 
 
 def split_labels(text: str | None) -> list[str] | None:

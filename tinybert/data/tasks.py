@@ -538,8 +538,7 @@ def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
 
 
 # --max_train_examples of every script that trains or augments (and ablation.py's training rows).
-SAMPLE_HELP = ("Use a random sample of this many training rows (kept in file order, drawn with --seed, so "
-               "scripts given the same N and seed use the same rows); 0: all rows.")
+SAMPLE_HELP = "A random sample of N training rows, drawn with --seed (0: all rows)."
 
 
 def sample_indices(total: int, count: int, seed: int) -> list[int]:
