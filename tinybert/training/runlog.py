@@ -177,7 +177,7 @@ def read_curves(run: Path) -> Curves:
 
 
 TEACHER_COLOR = "black"   # the teacher's reference lines, never a student's colour
-LOG_SCALE_RATIO = 100      # a loss axis turns logarithmic only when its values span two decades or more
+LOG_SCALE_RATIO = 10       # a loss axis turns logarithmic only when its values span a decade or more
 
 
 def _label(run: Curves, key: str, several: bool) -> str:
@@ -230,6 +230,7 @@ def _plot_losses(ax, runs: list[Curves], keys: tuple[str, ...], several: bool) -
         import matplotlib.ticker
 
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("step")
@@ -260,7 +261,7 @@ def plot_curves(runs: list[Path], out_png: Path, title: str | None = None) -> Pa
     """Draw the training curves of one or more runs (train_log.jsonl files or run folders) as a PNG:
     intermediate-stage losses (total and per term), prediction-stage / fine-tuning losses, and dev metrics
     (lines with their points, the last value written) with the teacher's reference as a black dotted line,
-    on an axis from 0. Loss axes are linear unless their values span two decades. Panels without data are
+    on an axis from 0. Loss axes are linear unless their values span a decade. Panels without data are
     left out. Returns out_png."""
     if not runs:
         raise errors.UserError("no run given: pass one or more train_log.jsonl files or run folders")
