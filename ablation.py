@@ -34,7 +34,6 @@ from tinybert import cli
 
 import argparse
 import json
-import random
 import shutil
 import statistics
 import sys
@@ -102,7 +101,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--glue_dir", "--clue_dir", dest="glue_dir", default=None,
                    help="Folder of one folder per task (GLUE_DIR/SST-2/train.tsv).")
     g.add_argument("--max_train_examples", type=int, default=0,
-                   help="Train on a seeded random subset of this many training rows (0: all rows).")
+                   help="Train on a random sample of this many training rows, drawn with --data_seed by the "
+                        "rule of every script's --max_train_examples (0: all rows).")
     g.add_argument("--data_seed", type=int, default=42,
                    help="Seed of the subset, of the augmentation and of the teacher's fine-tuning.")
 
@@ -327,9 +327,7 @@ def write_training_rows(spec: tasks.TaskSpec, sources: dict[str, Path], max_trai
     layout under data_dir, so that task_distill.py --use_aug finds train_aug.tsv beside train.tsv."""
     rows = tasks.task_rows(sources["train"], spec, "train")
     found = list(rows.read())
-    keep = range(len(found))
-    if max_train_examples and max_train_examples < len(found):
-        keep = sorted(random.Random(data_seed).sample(range(len(found)), max_train_examples))
+    keep = tasks.sample_indices(len(found), max_train_examples, data_seed)
     with checkpoints.atomic_file(data_dir / spec.files["train"]) as f:
         f.write(rows.header_text())
         f.writelines(rows.row_text(found[i]) for i in keep)

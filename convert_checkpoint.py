@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", required=True, help="Folder to write the converted checkpoint to.")
     parser.add_argument("--safe_serialization", action="store_true",
                         help="Write model.safetensors instead of model_state.pdparams (a pickle).")
-    parser.add_argument("--overwrite_output_dir", action="store_true", help="Replace files in a non-empty OUTPUT_DIR.")
+    parser.add_argument("--overwrite_output_dir", "--overwrite", dest="overwrite_output_dir", action="store_true",
+                        help="Replace files in a non-empty OUTPUT_DIR.")
     args = parser.parse_args(argv)
     out = convert_hf_checkpoint(args.from_hf, args.output_dir, args.safe_serialization, args.overwrite_output_dir)
     print(f"wrote {out}")

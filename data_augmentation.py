@@ -3,6 +3,10 @@
     python data_augmentation.py --pretrained_bert_model BERT_DIR --glove_embs glove.6B.300d.txt \\
         --glue_dir GLUE_DIR --task_name SST-2            # writes GLUE_DIR/SST-2/train_aug.tsv
 
+The output is the training file's name with _aug (--train_file sst2_400.tsv writes sst2_400_aug.tsv) unless
+--output_file names it. Beside it, OUTPUT.progress.json records the settings and how many examples are done
+(it stays when the run is complete); until then rows go to OUTPUT.partial, and --resume continues from there.
+
 Which words are replaced, as in the released TinyBERT code and PaddleNLP's TinyBERT example: only words made
 of the letters a-z that are not stop words (augment.STOP_WORDS, the references' list); punctuation, numbers
 and words such as "not", "no" and "the" stay. --replace_all_words gives every word candidates.
@@ -65,16 +69,21 @@ from tinybert.models import checkpoints, modeling
 # Rows in, rows out: GLUE files, or users' CSV/TSV/JSONL
 
 
-def open_rows(config: tasks.DataConfig) -> tuple[datafiles.Rows, Path]:
+def open_rows(config: tasks.DataConfig, max_train_examples: int = 0, seed: int = 0
+              ) -> tuple[datafiles.Rows, Path]:
     """The training file (a GLUE task's train.tsv, or --train_file) and its rows: read by datafiles with
-    the rules training reads it by, and written back in the same format (header, then rows)."""
+    the rules training reads it by, and written back in the same format (header, then rows). With
+    max_train_examples, only the seeded sample of them the training scripts take (tasks.sample_indices)."""
     spec = tasks.task_of(config)
     if spec is None and not config.train_file:
         raise UserError("nothing to augment: give a GLUE --task_name (with --glue_dir or --data_dir) "
                         "or --train_file")
     path = tasks.split_paths(config, spec, "train")["train"]
     # A label column of one's own data is copied as it is; augmenting does not need one.
-    return tasks.open_data_file(path, config, spec, "train", need_label=False), path
+    rows = tasks.open_data_file(path, config, spec, "train", need_label=False)
+    if max_train_examples:
+        rows = tasks.SampledRows(rows, max_train_examples, seed)
+    return rows, path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -99,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="none: GloVe neighbours for every word, no masked-LM (needed for a --pretrained_bert_model "
                         "without masked-LM weights, which is otherwise an error).")
     g.add_argument("--output_file", default=None,
-                   help="Output path (default: train_aug.tsv beside the training file, same format).")
+                   help="Output path (default: the training file's name with _aug, beside it: train.tsv -> "
+                        "train_aug.tsv, sst2_400.tsv -> sst2_400_aug.tsv; same format).")
+    g.add_argument("--max_train_examples", type=int, default=0, help=tasks.SAMPLE_HELP)
     # Resolved by main: --N per task, --language from the texts, --max_seq_length from the masked-LM.
     settings.add_flags(g, augment.AugmentConfig, defaults={"N": None, "language": "auto", "max_seq_length": None})
     g.add_argument("--engine", default="auto", choices=["auto", "inference", "eager"],
@@ -111,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--merge_shards", action="store_true",
                    help="Join the finished shard outputs of --num_shards into --output_file.")
     g.add_argument("--resume", action="store_true", help="Continue an interrupted run of the same settings.")
-    g.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
+    g.add_argument("--overwrite_output_dir", "--overwrite", dest="overwrite", action="store_true",
+                   help="Replace an existing output file.")
     settings.add_flags(parser, DeviceConfig, choices={"device": ("auto", "cpu", "gpu")}, skip=("n_gpu",))
     return parser
 
@@ -200,7 +212,9 @@ def settings_of(args: argparse.Namespace, config: augment.AugmentConfig, input_p
             "task": args.task_name,
             "mlm": str(Path(args.pretrained_bert_model).expanduser().resolve()) if mlm_used else "none",
             "glove": str(Path(args.glove_embs).resolve()) if args.glove_embs else None,
-            "glove_vocab_size": args.glove_vocab_size}
+            "glove_vocab_size": args.glove_vocab_size,
+            # only when sampling, so that a run of every row started earlier still resumes
+            **({"max_train_examples": args.max_train_examples} if args.max_train_examples else {})}
 
 
 @cli.run_main
@@ -214,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.num_shards < 1 or not 0 <= args.shard_id < args.num_shards:
         raise UserError(f"--shard_id must lie in [0, {args.num_shards - 1}] and --num_shards be at least 1 "
                         f"(got --shard_id {args.shard_id} --num_shards {args.num_shards})")
-    rows, input_path = open_rows(settings.from_args(tasks.DataConfig, args))
+    rows, input_path = open_rows(settings.from_args(tasks.DataConfig, args), args.max_train_examples, args.seed)
     config = replace(config, language=language_of(args, rows))
     output = Path(args.output_file).expanduser() if args.output_file else outputs.augmented_path(input_path)
     part = outputs.shard_path(output, args.shard_id, args.num_shards)

@@ -53,6 +53,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="Smoke run: 300 training articles, short sequences, few steps (about 2 minutes).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the split, the augmentation and every stage.")
     settings.add_flags(p, EncodeConfig, defaults={"max_seq_length": 64})
+    p.add_argument("--max_train_examples", type=int, default=0,
+                   help="Fine-tune the teacher on, and augment, a random sample of this many training articles "
+                        "(each script's --max_train_examples; 0: all).")
     p.add_argument("--max_words", type=int, default=48,
                    help="Keep the first N words of each article (headline and lead, which carry the topic).")
     p.add_argument("--dev_fraction", type=float, default=0.2, help="Share of the articles held out for dev.")
@@ -72,7 +75,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--minilm_dir", default=None, help="A Hugging Face BERT folder instead of all-MiniLM-L6-v2.")
     g.add_argument("--glove", default=None, help="GloVe vectors (text file or .npy with its index) instead of 6B 50d.")
     g.add_argument("--bbc_dir", default=None, help="A folder of TOPIC/*.txt articles instead of BBC News.")
-    g.add_argument("--cache_dir", default=None, help="Download cache (default $TINYBERT_CACHE or ~/.cache).")
+    g.add_argument("--cache_dir", default=None,
+                   help="Download cache of the assets (default $TINYBERT_CACHE, else ~/.cache/tinybert-paddle).")
     args = p.parse_args(argv)
     if args.output_dir is None:
         args.output_dir = "demo_output_quick" if args.quick else "demo_output"
@@ -249,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     teacher_model, inter_model = teacher_dir / trainer.BEST_DIR, inter_dir / trainer.LAST_DIR
     common = ["--max_seq_length", str(args.max_seq_length), "--seed", str(args.seed), "--device", "cpu"]
     train_limit = 300 if args.quick else None
+    sample = given(max_train_examples=args.max_train_examples)  # the same rows for the teacher and augmentation
     outcomes, notes = {}, []
 
     def fetch_assets() -> dict[str, str]:
@@ -285,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     outcomes["teacher"] = pipe.run(Stage(
         "teacher", "finetune_teacher.py",
         ["--model_type", "bert", "--model_name_or_path", str(out / "minilm"), "--train_file", str(train_file),
-         *label_flags, *common, "--batch_size", str(args.batch_size), "--learning_rate", str(args.teacher_lr),
+         *label_flags, *common, *sample, "--batch_size", str(args.batch_size), "--learning_rate", str(args.teacher_lr),
          "--num_train_epochs", str(args.teacher_epochs), "--warmup_proportion", "0.1", "--logging_steps", "10",
          "--save_steps", "1000000", "--output_dir", str(teacher_dir)],
         inputs=[out / "minilm", train_file, dev_file], outputs=[teacher_model], resume_dir=teacher_dir,
@@ -295,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "augment", "data_augmentation.py",
         ["--mlm", "none", "--glove_embs", str(glove), "--train_file", str(train_file), "--text_a_column", "text",
          "--label_column", "label", "--output_file", str(aug_file), "--overwrite", "--N", str(args.aug_N),
-         "--seed", str(args.seed)],
+         "--seed", str(args.seed), *sample],
         inputs=[glove, train_file], outputs=[aug_file],
         description=f"TinyBERT augmentation x{args.aug_N}: GloVe neighbours for every word "
                     "(all-MiniLM-L6-v2 ships no masked-LM head)"))

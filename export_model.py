@@ -120,7 +120,7 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
     checkpoints.check_not_an_input(output_path, "--output_path", {"--model_path": folder})
     with checkpoints.writing(output_path, "--output_path"):  # one export into a folder at a time
         checkpoints.recover_dir(output_path)  # an earlier export a kill interrupted, before judging the folder
-        checkpoints.check_output_folder(output_path, "--output_path", overwrite, "--overwrite")
+        checkpoints.check_output_folder(output_path, "--output_path", overwrite, "--overwrite_output_dir")
         positions = modeling.read_config(folder).max_position_embeddings  # checked before the model loads
         trained = checkpoints.training_args(folder)  # the task and length the model was trained with
         task_name = task_name or trained.get("task_name")
@@ -258,7 +258,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--atol", type=float, default=1e-5,
                         help="Largest accepted logit difference between the eager and exported models "
                              "(times the largest |logit| when that is above 1).")
-    parser.add_argument("--overwrite", action="store_true", help="Replace a non-empty --output_path.")
+    parser.add_argument("--overwrite_output_dir", "--overwrite", dest="overwrite", action="store_true",
+                        help="Replace a non-empty --output_path this project wrote.")
     return parser.parse_args(argv)
 
 

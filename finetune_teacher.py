@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trainer.set_seed(config.seed)  # the new classifier head's initialisation is part of the run
 
     spec, data = tasks.load_task_data(data_config, splits=("train", "dev"))
+    data["train"] = tasks.sample_rows(data["train"], config.max_train_examples, config.seed)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
     model = load_classifier(args.model_type, model_dir, model_config, spec)
 

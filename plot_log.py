@@ -4,7 +4,8 @@
 
 Each argument is a run folder (holding train_log.jsonl) or a train_log.jsonl file. Panels: the
 intermediate-layer losses (total and per term), the prediction-stage / fine-tuning losses, and the dev
-metrics with the teacher's reference metrics as dashed lines; a panel with no data is left out.
+metrics (lines with their points, the axis from 0) with the teacher's reference metrics as black dotted
+lines; loss axes are linear unless their values span a decade; a panel with no data is left out.
 For live curves during training, open the VisualDL logs instead: visualdl --logdir OUTPUT_DIR/visualdl
 """
 from __future__ import annotations

@@ -196,13 +196,13 @@ def write_outputs(args: argparse.Namespace, spec: TaskSpec, data: dict[str, list
 
 
 def check_outputs_free(args: argparse.Namespace) -> None:
-    """Refuse before predicting, not after: nothing is overwritten without --overwrite."""
+    """Refuse before predicting, not after: nothing is overwritten without --overwrite_output_dir."""
     inputs = {"--model_path": args.model_path, "--test_file": None if args.test_file == STDIN else args.test_file}
     if args.output_file and args.output_file != STDIN:
         path = Path(args.output_file)
         checkpoints.check_not_an_input(path, "--output_file", inputs)
         if path.exists() and not args.overwrite:
-            raise errors.UserError(f"{path} exists; pass --overwrite to replace it")
+            raise errors.UserError(f"{path} exists; pass --overwrite_output_dir to replace it")
         if not path.parent.is_dir():
             raise errors.UserError(f"{path.parent} does not exist (the folder of --output_file)")
 
@@ -236,7 +236,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--glue_submission", "--submission_dir", dest="glue_submission", default=None, metavar="DIR",
                         help="Write the benchmark's submission file(s) of the test set here: GLUE's DIR/SST-2.tsv "
                              "(MNLI-m.tsv, MNLI-mm.tsv), CLUE's DIR/afqmc_predict.json (tnews11_predict.json, ...).")
-    parser.add_argument("--overwrite", action="store_true", help="Replace existing output files.")
+    parser.add_argument("--overwrite_output_dir", "--overwrite", dest="overwrite", action="store_true",
+                        help="Replace existing output files.")
     parser.add_argument("--batch_size", type=int, default=32, help="Examples per forward pass.")
     settings.add_flags(parser, RecordedLength)
     settings.add_flags(parser, DeviceConfig, choices={"device": ("auto", "cpu", "gpu")}, skip=("n_gpu",))
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
             checkpoints.check_not_an_input(target, "--glue_submission", {"--model_path": args.model_path,
                                                                           "--test_file": args.test_file})
             if target.is_file() and not args.overwrite:
-                raise errors.UserError(f"{target} exists; pass --overwrite to replace it")
+                raise errors.UserError(f"{target} exists; pass --overwrite_output_dir to replace it")
 
     start, count, logits = time.perf_counter(), 0, {}
     for split, examples in data.items():

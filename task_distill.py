@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--student_config": config.student_config, "--train_file": args.data.train_file,
         "--dev_file": args.data.dev_file}, data=args.data)
     spec, data = tasks.load_task_data(args.data, splits=("train", "dev"))
+    data["train"] = tasks.sample_rows(data["train"], train_config.max_train_examples, train_config.seed)
 
     tokenizer = BertTokenizer.from_pretrained(setup.teacher_dir)
     teacher, student = distill.load_models(setup, spec, tokenizer, train_config.seed)

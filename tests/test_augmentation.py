@@ -503,6 +503,27 @@ def test_custom_csv_and_jsonl(glove_file, tmp_path, capsys):
     assert [r["a"] for r in records[1:3]] == ["good cafe"] * 2 and [r["q"] for r in records[3:]] == ["the movie"] * 2
 
 
+def test_max_train_examples_augments_the_seeded_sample_training_takes(glove_file, tmp_path, capsys):
+    """sst2_400.tsv writes sst2_400_aug.tsv (and its .progress.json) beside it; with --max_train_examples only
+    the rows tasks.sample_indices keeps, in file order, each followed by its samples."""
+    from tinybert.data import tasks
+
+    texts = [f"the movie number {i}" for i in range(20)]
+    source = tmp_path / "sst2_400.tsv"
+    source.write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    code, err = run(["--mlm", "none", "--glove_embs", glove_file, "--train_file", source, "--task_name", "SST-2",
+                     "--N", 1, "--p", 1.0, "--max_train_examples", 6, "--seed", 7], capsys)
+    assert code == 0, err
+    out = tmp_path / "sst2_400_aug.tsv"
+    assert (tmp_path / "sst2_400_aug.tsv.progress.json").is_file()
+    rows = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    originals = [r[0] for r in rows if r[0] in texts]
+    assert originals == [texts[i] for i in tasks.sample_indices(20, 6, 7)]
+    assert summary_of(err)["examples"] == 6
+    assert tasks.sample_indices(20, 6, 7) != tasks.sample_indices(20, 6, 8)
+    assert tasks.sample_indices(5, 6, 7) == tasks.sample_indices(5, 0, 7) == list(range(5))
+
+
 # ----------------------------------------------------------------------------------------------
 # GloVe only
 

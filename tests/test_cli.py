@@ -111,6 +111,28 @@ def test_help_shows_every_default(name, monkeypatch):
     assert checked >= 1
 
 
+HISTORY = re.compile(r"behaviou?r before|used to|no longer|previously|as before|formerly|old behaviou?r", re.I)
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_says_what_a_flag_does_not_its_history(name, monkeypatch):
+    parser = script_parser(name, monkeypatch)
+    for action, text in shown_help(parser).items():
+        assert not HISTORY.search(text), (name, action.option_strings, text)
+    assert not HISTORY.search(parser.description or "")
+
+
+def test_task_distill_help_is_short_enough_to_read(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    parser = script_parser("task_distill", monkeypatch)
+    text = parser.format_help()
+    assert len(text.splitlines()) < 170
+    assert text.splitlines()[0].endswith(" --teacher_path TEACHER_PATH --output_dir OUTPUT_DIR [options]")
+    # grouped as the recipe's command reads: models, distillation, data, training, then the device
+    titles = [line[:-1] for line in text.splitlines() if line and not line[0].isspace() and line.endswith(":")]
+    assert titles == ["options", "models", "distillation", "data", "training", "device"]
+
+
 def test_training_flags_show_the_train_config_defaults_and_a_scripts_own():
     parser = argparse.ArgumentParser(formatter_class=cli.HelpFormatter)
     settings.add_flags(parser, TrainConfig, defaults={"learning_rate": 5e-5, "group_by_length": True})
@@ -130,6 +152,26 @@ def test_training_flags_show_the_train_config_defaults_and_a_scripts_own():
 def test_resume_command_repeats_the_run_with_resume():
     got = cli.resume_command("task_distill.py", ["--output_dir", "out dir", "--overwrite_output_dir", "--T", "2"])
     assert got == "python task_distill.py --output_dir 'out dir' --T 2 --resume"
+
+
+def test_resume_hint_names_the_script_as_it_was_typed(tmp_path, monkeypatch):
+    script = tmp_path / "sub" / "task_distill.py"
+    script.parent.mkdir()
+    script.write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["sub/task_distill.py", "--T", "2"])
+    assert cli.typed_script(str(script)) == "sub/task_distill.py"
+    assert cli.resume_command(cli.typed_script(str(script))) == "python sub/task_distill.py --T 2 --resume"
+    monkeypatch.setattr("sys.argv", ["pytest"])  # main() called from Python: the module's file name
+    assert cli.typed_script(str(script)) == "task_distill.py"
+
+
+def test_overwrite_is_an_alias_of_overwrite_output_dir_everywhere(monkeypatch):
+    for name in ("finetune_teacher", "task_distill", "data_augmentation", "export_model", "predict",
+                 "convert_checkpoint"):
+        parser = script_parser(name, monkeypatch)
+        flags = {o: a.dest for a in parser._actions for o in a.option_strings}
+        assert flags["--overwrite_output_dir"] == flags["--overwrite"], name
 
 
 @pytest.mark.parametrize("flags, visualdl, folder", [

@@ -3,7 +3,7 @@ defaults and cache names, masked-LM candidates, and whole distillation pipelines
 
 References: tests/data/ernie_<name>/ and ernie_reference.npz, made once by tests/data/make_ernie_references.py
 with PaddleNLP 2.8.1 in a scratch virtualenv (never a dependency); the ours -> PaddleNLP direction runs that
-script's --check in the venv at PNLP_PYTHON when it exists.
+script's --check in the venv at PADDLENLP_PYTHON when it exists.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ from tinybert.data.tokenization import BertTokenizer
 META = json.loads((DATA / "ernie_reference.json").read_text())
 REF = np.load(DATA / "ernie_reference.npz")
 NAMES = list(META["models"])  # ernie1_cls, ernie1_mlm, ernie3_cls, ernie3_mlm
-PNLP_PYTHON = PADDLENLP_PYTHON
 REF_SCRIPT = DATA / "make_ernie_references.py"
 
 
@@ -63,10 +62,10 @@ def randomise(model, seed: int) -> None:
 
 def run_pnlp_check(folders: list[Path]) -> dict:
     """make_ernie_references.py --check in the PaddleNLP venv: {folder: load report and logits}."""
-    if not PNLP_PYTHON.exists():
-        pytest.skip(f"no PaddleNLP 2.8.1 scratch venv at {PNLP_PYTHON} (see tests/data/make_ernie_references.py)")
+    if not PADDLENLP_PYTHON.exists():
+        pytest.skip(f"no PaddleNLP 2.8.1 scratch venv at {PADDLENLP_PYTHON} (set $PADDLENLP_PYTHON; see tests/data/make_ernie_references.py)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(PNLP_PYTHON), str(REF_SCRIPT), "--check", *map(str, folders)],
+    done = subprocess.run([str(PADDLENLP_PYTHON), str(REF_SCRIPT), "--check", *map(str, folders)],
                           capture_output=True, text=True, env=env, timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]

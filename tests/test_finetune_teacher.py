@@ -64,6 +64,19 @@ def test_resume_from_the_script(tmp_path, tiny_bert):
     assert log[-1]["checkpoints"] == 2 and log[-1]["checkpoint_seconds"] >= 0
 
 
+def test_max_train_examples_trains_on_the_seeded_sample(tmp_path, tiny_bert):
+    from tinybert.data import tasks
+
+    data = write_toy_sst2(tmp_path / "SST-2", n_train=48)
+    summary = run(tiny_bert, data, tmp_path / "out", "--max_train_examples", "20", "--max_steps", "2")
+    log = [json.loads(line) for line in (tmp_path / "out" / trainer.LOG_FILE).read_text().splitlines()]
+    start = next(r for r in log if r.get("event") == "start")
+    assert start["num_examples"] == 20 and start["args"]["max_train_examples"] == 20
+    assert summary["global_step"] == 2
+    rows = list(range(48))
+    assert tasks.sample_rows(rows, 20, 42) == sorted(tasks.sample_rows(rows, 20, 42)) != rows[:20]
+
+
 def test_checkpoint_with_another_label_order_is_refused(tmp_path, tiny_bert, capsys):
     config = json.loads((tiny_bert / "config.json").read_text())
     config.update(label2id={"1": 0, "0": 1}, id2label={"0": "1", "1": "0"}, num_labels=2)

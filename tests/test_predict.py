@@ -75,6 +75,21 @@ def test_checkpoint_folder_runs_eagerly_with_the_same_results(models):
     np.testing.assert_allclose(eager, exported, atol=1e-5)
 
 
+def test_stdin_and_file_predictions_have_one_format(models, tmp_path: Path):
+    """TSV with a header line, whether the predictions go to stdout or to a file, from stdin or a file."""
+    text = "\n".join(REVIEWS) + "\n"
+    to_stdout = run(["--model_path", str(models["three_export"])], text)
+    out = tmp_path / "predictions.tsv"
+    run(["--model_path", str(models["three_export"]), "--output_file", str(out)], text)
+    assert out.read_text() == to_stdout
+    assert to_stdout.splitlines()[0].split("\t") == ["index", "text_a", "label", *(f"prob_{l}" for l in LABELS)]
+    source = tmp_path / "reviews.tsv"
+    source.write_text("text\n" + text)
+    from_file = run(["--model_path", str(models["three_export"]), "--test_file", str(source)])
+    assert from_file.splitlines()[0] == to_stdout.splitlines()[0]
+    assert [r["label"] for r in read_tsv(from_file)] == [r["label"] for r in read_tsv(to_stdout)]
+
+
 def test_stdin_pairs_split_on_tab(models):
     lines = "".join(f"{a}\t{b}\n" for a, b in PAIRS)
     rows = read_tsv(run(["--model_path", str(models["three_export"])], lines))

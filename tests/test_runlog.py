@@ -183,6 +183,40 @@ def test_missing_or_empty_log_is_a_user_error(tmp_path):
         runlog.plot_curves([tmp_path / "run"], tmp_path / "c.png")
 
 
+def test_curves_read_at_a_glance(tmp_path):
+    """The total loss is never hidden under a term equal to it, loss axes are linear over a narrow range,
+    dev metrics are lines with marked points on an axis from 0, the teacher's line is black and labelled."""
+    import matplotlib.pyplot as plt
+
+    pure = [{"event": "start", "reference_metrics": {"acc": 0.9}}]  # alpha 0: loss is loss_pred
+    pure += [step(s, 0.7 - s / 1000, loss_pred=0.7 - s / 1000) for s in (10, 20, 30)]
+    pure += [{"step": 30, "eval": {"acc": 0.84}}]  # one evaluation
+    run = runlog.read_curves(write_log(tmp_path / "pure" / "train_log.jsonl", pure))
+    assert runlog.loss_lines(run, ("loss", *runlog.PREDICTION_TERMS)) == [("loss", "loss = loss_pred")]
+    both = runlog.read_curves(prediction_log(tmp_path / "both"))
+    assert runlog.loss_lines(both, ("loss", *runlog.PREDICTION_TERMS)) == [
+        ("loss", "loss"), ("loss_pred", "loss_pred"), ("loss_hard", "loss_hard")]
+    assert not runlog.use_log_scale([0.692, 0.671, 0.65]) and runlog.use_log_scale([0.01, 5.0])
+    assert runlog.metric_limits([0.84, 0.9])[0] == 0 and runlog.metric_limits([-0.1, 0.3])[0] == -1
+
+    fig = runlog.curves_figure([run])
+    losses, metrics = fig.axes
+    assert losses.get_yscale() == "linear"
+    assert [line.get_label() for line in losses.get_lines()] == ["loss = loss_pred"]
+    student, teacher = metrics.get_lines()
+    assert student.get_marker() == "o" and list(student.get_xdata()) == [30]
+    assert teacher.get_label() == "teacher acc 0.9000" and teacher.get_color() == runlog.TEACHER_COLOR
+    assert student.get_color() != teacher.get_color()
+    assert metrics.get_ylim()[0] == 0
+    plt.close(fig)
+
+    fig = runlog.curves_figure([runlog.read_curves(intermediate_log(tmp_path / "inter"))])
+    colours = [line.get_color() for line in fig.axes[0].get_lines()]
+    assert len(set(colours)) == len(colours) == 4  # loss and its three terms
+    assert fig.axes[0].get_yscale() == "log"  # 0.0025 .. 1: the terms span decades
+    plt.close(fig)
+
+
 def test_plot_log_script_end_to_end(tmp_path, capsys):
     inter, student = intermediate_log(tmp_path / "inter"), prediction_log(tmp_path / "student")
     out = tmp_path / "curves.png"

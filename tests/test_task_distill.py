@@ -307,7 +307,6 @@ def test_use_aug_trains_on_train_aug_tsv(toy, tmp_path):
 
 V2_DIR = Path(__file__).parent / "data" / "paddlenlp_tinybert_v2"
 V2_REFERENCE = json.loads((V2_DIR.parent / "paddlenlp_tinybert_v2_reference.json").read_text())
-PNLP_PYTHON = PADDLENLP_PYTHON  # the scratch venv of tests/data/make_tinybert_fit_denses.py
 
 
 def v2_logits(model) -> np.ndarray:
@@ -347,10 +346,10 @@ def test_paddlenlp_v2_fit_denses_are_trained_and_saved_with_paddlenlps_keys(v2_s
 
 
 def test_paddlenlp_loads_the_distilled_v2_folder_with_every_weight_used(v2_stage1):
-    if not PNLP_PYTHON.exists():
-        pytest.skip(f"no PaddleNLP 2.8.1 scratch venv at {PNLP_PYTHON} (see tests/data/make_tinybert_fit_denses.py)")
+    if not PADDLENLP_PYTHON.exists():
+        pytest.skip(f"no PaddleNLP 2.8.1 scratch venv at {PADDLENLP_PYTHON} (set $PADDLENLP_PYTHON; see tests/data/make_tinybert_fit_denses.py)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([str(PNLP_PYTHON), str(V2_DIR.parent / "make_tinybert_fit_denses.py"), "--check",
+    run = subprocess.run([str(PADDLENLP_PYTHON), str(V2_DIR.parent / "make_tinybert_fit_denses.py"), "--check",
                           str(v2_stage1)], capture_output=True, text=True, env=env, timeout=300)
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     assert run.returncode == 0 and lines, run.stderr[-3000:]

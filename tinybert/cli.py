@@ -26,6 +26,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     shown for a required flag, for the --no_NAME of a boolean setting (its --NAME says it), or for a flag
     whose default is None and whose help states its default (--N: per task)."""
 
+    def _format_usage(self, usage, actions, groups, prefix) -> str:
+        # One short line: the required flags and positionals, then [options] (each flag is listed below).
+        if usage is None:
+            needed = [self._format_args(a, a.dest.upper()) if not a.option_strings
+                      else f"{a.option_strings[0]} {self._metavar_formatter(a, a.dest.upper())(1)[0]}"
+                      for a in actions if a.required or not a.option_strings]
+            usage = " ".join(["%(prog)s", *needed, "[options]"])
+        return super()._format_usage(usage, actions, groups, prefix)
+
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.required or isinstance(action, TurnOff):
             return action.help
@@ -47,7 +56,7 @@ def run_main(main: Callable[..., None]) -> Callable[..., None]:
         except Interrupted as e:
             print(f"interrupted: {e}", file=sys.stderr)
             if e.resumable:
-                script = os.path.basename(getattr(sys.modules.get(main.__module__), "__file__", "") or sys.argv[0])
+                script = typed_script(getattr(sys.modules.get(main.__module__), "__file__", None))
                 print(f"to continue: {resume_command(script, argv)}", file=sys.stderr)
             sys.exit(130)
         except UserError as e:
@@ -72,6 +81,17 @@ def _stop_on_sigterm():
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (a test runner's worker): leave signals alone
         return None
+
+
+def typed_script(module_file: str | None) -> str:
+    """The script as the user typed it (sys.argv[0], e.g. ../tinybert/task_distill.py) when it is the one
+    running; else (main() called from Python) the module's file name."""
+    typed = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if module_file is None:
+        return typed or "SCRIPT"
+    if typed and os.path.isfile(typed) and os.path.samefile(typed, module_file):
+        return typed
+    return os.path.basename(module_file)
 
 
 def resume_command(script: str, argv: Sequence[str] | None = None) -> str:

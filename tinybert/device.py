@@ -17,11 +17,10 @@ DEVICES = ("cpu", "gpu", "xpu", "npu")
 class DeviceConfig:
     """--device and --n_gpu as in the PaddleNLP recipes; a script offers fewer devices with
     settings.add_flags(choices={"device": ...}) and leaves out --n_gpu (training scripts only) with skip."""
-    device: str = setting("auto", "Device to run on; auto: a GPU when this paddle has CUDA and one is visible, "
-                                  "else the CPU.", choices=("auto", *DEVICES))
+    device: str = setting("auto", "auto: a CUDA GPU when one is visible, else the CPU.", choices=("auto", *DEVICES),
+                          group="device")
     n_gpu: int | None = setting(
-        None, "PaddleNLP's flag for several GPUs: refused above 1 with the launch command to use instead "
-              "(python -m paddle.distributed.launch --gpus 0,1 SCRIPT ...).")
+        None, "PaddleNLP's flag; above 1 it prints the launch command to use instead.", group="device")
 
     def check_n_gpu(self, script: str) -> None:
         """--n_gpu N > 1 outside a launcher: say how to start N processes instead of ignoring it."""

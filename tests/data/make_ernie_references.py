@@ -7,6 +7,8 @@ once, in a scratch virtualenv outside the repository.
         datasets==2.19.2 aistudio-sdk==0.2.6 pyarrow==17.0.0 "numpy<2"
     /tmp/pnlp-venv/bin/python tests/data/make_ernie_references.py tests/data
 
+(The tests find this venv's Python by $PADDLENLP_PYTHON; default: pnlp-venv/bin/python in the temporary folder.)
+
 make (OUT_DIR): for each of MODELS, a PaddleNLP 2.8.1 model (2 layers x 32 wide, vocabulary of 64) whose
     every parameter is then set to seeded random values (LayerNorm scales near 1), so that each weight, bias
     and LayerNorm shapes the outputs, and the [PAD] row of the word embeddings is not zero (PaddleNLP's

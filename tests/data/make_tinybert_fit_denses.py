@@ -7,6 +7,8 @@ project: this runs in a scratch virtualenv outside the repository.
         datasets==2.19.2 aistudio-sdk==0.2.6 pyarrow==17.0.0 "numpy<2"
     /tmp/pnlp-venv/bin/python tests/data/make_tinybert_fit_denses.py tests/data
 
+(The tests find this venv's Python by $PADDLENLP_PYTHON; default: pnlp-venv/bin/python in the temporary folder.)
+
 make (OUT_DIR): a seeded random PaddleNLP 2.8.1 TinyBertForSequenceClassification, 2 layers x 32 wide,
     fit_size 32 (as wide as the test's teacher: the tinybert-6l-768d-v2 case), saved with PaddleNLP's
     save_pretrained into OUT_DIR/paddlenlp_tinybert_v2/. PaddleNLP's TinyBertModel always builds both

@@ -5,6 +5,8 @@ Run ONCE, outside the project's environment, in a scratch virtualenv holding Pad
     python -m venv /tmp/pnlp-venv && /tmp/pnlp-venv/bin/pip install paddlepaddle paddlenlp==2.8.1
     /tmp/pnlp-venv/bin/python tests/data/make_tokenization_zh.py tests/data
 
+(The tests find this venv's Python by $PADDLENLP_PYTHON; default: pnlp-venv/bin/python in the temporary folder.)
+
 It writes
   tokenization_zh_vocab.txt       a small WordPiece vocabulary: the five special tokens, ASCII punctuation,
                                   CJK characters (some also as ##pieces, as Chinese BERT vocabularies have),

@@ -114,7 +114,7 @@ class Progress:
             state = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             raise UserError(f"cannot resume {self.output}: its progress record {self.path.name} is missing "
-                            f"or unreadable; use --overwrite to start over") from None
+                            f"or unreadable; use --overwrite_output_dir to start over") from None
         old = state.get("settings", {})
         changed = [k for k in sorted(set(old) | set(self.settings)) if old.get(k) != self.settings.get(k)
                    and not (k in LATER_SETTINGS and k not in old)]
@@ -124,7 +124,7 @@ class Progress:
         if changed:
             k = changed[0]
             raise UserError(f"cannot resume {self.output}: it was made with {k}={old.get(k)!r}, now "
-                            f"{k}={self.settings.get(k)!r}; use the same settings, or --overwrite")
+                            f"{k}={self.settings.get(k)!r}; use the same settings, or --overwrite_output_dir")
         self.done, self.bytes = int(state["examples_done"]), int(state["bytes"])
         self.header_bytes, self.complete = int(state.get("header_bytes", 0)), bool(state.get("complete"))
         self.sentences, self.samples = int(state.get("sentences", 0)), int(state.get("samples", 0))
@@ -132,7 +132,7 @@ class Progress:
         size = data_file.stat().st_size if data_file.exists() else -1
         if size < self.bytes:
             raise UserError(f"cannot resume {data_file}: it is shorter than its progress record says "
-                            f"({size} < {self.bytes} bytes); use --overwrite to start over")
+                            f"({size} < {self.bytes} bytes); use --overwrite_output_dir to start over")
 
     def restart(self) -> None:
         """Nothing done yet: a run that starts the output from the beginning."""
@@ -158,7 +158,7 @@ def finished_output(output: Path, progress: Progress, resume: bool, overwrite: b
         if progress.complete:
             return True
     if output.exists() and not overwrite and not resume:
-        raise UserError(f"{output} exists; pass --resume to continue it, --overwrite to replace it, "
+        raise UserError(f"{output} exists; pass --resume to continue it, --overwrite_output_dir to replace it, "
                         f"or choose another --output_file")
     return False
 
@@ -178,7 +178,7 @@ def open_output(output: Path, progress: Progress, resume: bool, overwrite: bool)
             f.truncate(progress.bytes)
     elif partial.exists() and not overwrite:
         raise UserError(f"{partial} is the output of an interrupted run; pass --resume to continue it, or "
-                        f"--overwrite to start over")
+                        f"--overwrite_output_dir to start over")
     elif resume:
         print(f"note: {output} has no unfinished run to resume; starting from the beginning", file=sys.stderr)
     if not continuing:  # what a record of an unfinished output said is no longer true

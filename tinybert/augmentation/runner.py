@@ -118,7 +118,7 @@ def run_augmentation(rows: datafiles.Rows, finder: augment.CandidateFinder, conf
 def merge_shards(output: Path, num_shards: int, settings: dict[str, Any], overwrite: bool) -> None:
     """Concatenate complete shard outputs into `output` (one header), then remove the shard files."""
     if output.exists() and not overwrite:
-        raise UserError(f"{output} exists; pass --overwrite to replace it")
+        raise UserError(f"{output} exists; pass --overwrite_output_dir to replace it")
     parts = []
     for shard in range(num_shards):
         part = shard_path(output, shard, num_shards)
@@ -250,7 +250,7 @@ def check_same_world(output: Path, world: int) -> None:
     other = sorted({p.name for p in output.parent.glob(pattern) if f"-of-{world}{output.suffix}" not in p.name})
     if other:
         raise UserError(f"{output.parent / other[0]} is the part of a launch with another number of processes; "
-                        f"resume with that many processes (--nproc_per_node x nodes), or pass --overwrite")
+                        f"resume with that many processes (--nproc_per_node x nodes), or pass --overwrite_output_dir")
 
 
 def run_launched(launch: Launch, make_finder: Callable[[], augment.CandidateFinder], rows: datafiles.Rows,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -304,26 +305,23 @@ class DataConfig:
     reads data (settings.py; a script leaves out the ones it does not read with add_flags(skip=...)), so
     that no library function reads an argparse Namespace; it is checked when built."""
     task_name: str | None = setting(
-        None, f"GLUE task ({', '.join(GLUE_TASKS)}) or CLUE task ({', '.join(CLUE_TASKS)}); any case; or a name "
-              f"for your own data.", group="data")
+        None, "A GLUE or CLUE task (SST-2, MNLI, AFQMC, ...; any case), or a name for your own data.", group="data")
     data_dir: str | None = setting(
-        None, "Folder with the task's files (GLUE: train.tsv, dev.tsv, ...; CLUE: train.json, dev.json, "
-              "test.json).", group="data")
+        None, "The task's folder (GLUE: train.tsv, dev.tsv, ...; CLUE: train.json, ...).", group="data")
     # --clue_dir is the same flag: one folder per task of either benchmark.
     glue_dir: str | None = setting(
-        None, "Folder holding one folder per task: GLUE_DIR/SST-2/train.tsv, ..., or CLUE_DIR/AFQMC/train.json "
-              "(also CLUE_DIR/afqmc_public/, as CLUE's zips unpack). Without --data_dir or this, PaddleNLP's "
-              "dataset cache ($PPNLP_HOME/datasets/Glue or .../Clue, default ~/.paddlenlp/datasets) is used.",
+        None, "Folder of one folder per task (GLUE_DIR/SST-2/train.tsv); without it or --data_dir, PaddleNLP's "
+              "dataset cache (downloaded there on first use).",
         aliases=("--clue_dir",), group="data")
     # Single files replacing a split's: one's own data, or a task's file in its own format (train_aug.tsv).
     train_file: str | None = setting(
-        None, "Training file: CSV, TSV or JSONL of your own, or for a GLUE or CLUE task a file in that task's "
-              "own format (e.g. train_aug.tsv from data_augmentation.py; a CLUE task's .json).", group="data")
+        None, "Training file: your own CSV, TSV or JSONL, or a file in the task's format (train_aug.tsv).",
+        group="data")
     dev_file: str | None = setting(None, "Evaluation file (same formats as --train_file).", group="data")
     test_file: str | None = setting(None, "Unlabelled file to predict (same formats).", group="data")
     file_format: str = setting(
-        "auto", "Format of --*_file: by extension (auto), where .tsv with a GLUE task means that task's GLUE "
-                "layout and .json/.jsonl with a CLUE task that task's CLUE layout; csv/tsv need a header line.",
+        "auto", "Format of --*_file (auto: by extension, in the task's layout for a GLUE or CLUE task; csv/tsv "
+                "need a header line).",
         choices=("auto", *FORMATS), group="data")
     text_a_column: str = setting("text", "Column (or JSONL key) of the first text.", group="data")
     text_b_column: str | None = setting(None, "Column of the second text, for pair tasks.", group="data")
@@ -331,9 +329,9 @@ class DataConfig:
     labels: list[str] | None = setting(
         None, "Comma-separated label list of your own data, in class-id order (default: the labels of the "
               "training file, sorted).", group="data", text=str)
-    regression: bool = setting(False, "Your own data has a numeric score to predict, not classes.", group="data")
+    regression: bool = setting(False, "Your own data has numeric scores, not classes.", group="data")
     skip_bad_rows: bool = setting(
-        False, "Leave out malformed rows (reported with their line numbers) instead of stopping.", group="data")
+        False, "Leave out malformed rows (reported) instead of stopping.", group="data")
 
     def __post_init__(self) -> None:
         if isinstance(self.labels, str):  # --labels "a, b,c" -> ["a", "b", "c"]; frozen: set while built
@@ -563,6 +561,40 @@ def load_task_data(config: DataConfig, splits: Sequence[str] = ("train", "dev")
         return spec, {split: read_examples(path, config, spec, split)
                       for want in splits for split, path in split_paths(config, spec, want).items()}
     return _load_custom(config, splits)
+
+
+# --max_train_examples of every script that trains or augments (and ablation.py's training rows).
+SAMPLE_HELP = "A random sample of N training rows, drawn with --seed (0: all rows)."
+
+
+def sample_indices(total: int, count: int, seed: int) -> list[int]:
+    """The rows a seeded sample of `count` of `total` keeps, in file order: all of them when count is 0
+    or not below total."""
+    if count < 0:
+        raise UserError(f"--max_train_examples must be >= 0 (0: all rows), got {count}")
+    if not count or count >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), count))
+
+
+def sample_rows(items: Sequence[Any], count: int, seed: int) -> list[Any]:
+    """The items of sample_indices(len(items), count, seed)."""
+    return [items[i] for i in sample_indices(len(items), count, seed)]
+
+
+class SampledRows:
+    """A file's Rows restricted to a seeded sample of them (sample_indices), still streamed: what
+    data_augmentation.py --max_train_examples augments. Everything else is the file's Rows."""
+
+    def __init__(self, rows: datafiles.Rows, count: int, seed: int):
+        self.rows = rows
+        self.keep = frozenset(sample_indices(sum(1 for _ in rows.read()), count, seed))
+
+    def read(self) -> Iterable[datafiles.Row]:
+        return (row for i, row in enumerate(self.rows.read()) if i in self.keep)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rows, name)
 
 
 def _load_custom(config: DataConfig, splits: Sequence[str]) -> tuple[TaskSpec, dict[str, list[Example]]]:

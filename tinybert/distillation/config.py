@@ -23,64 +23,53 @@ class DistillConfig:
     """Which models distil how. Built, it holds the stage and projection resolved (--intermediate_distill,
     the student type's default projection) and has passed every check that needs no file."""
     model_type: str = setting(
-        "tinybert", "Student architecture (tinybert has its own fit_dense; a narrower bert or ernie student gets "
-                    "W_h from the distillation, saved beside it as distill_projection.pdparams).",
+        "tinybert", "Student architecture.",
         aliases=("--student_model_type",), choices=MODEL_TYPES, group="models")
     model_name_or_path: str | None = setting(
-        None, "Student folder: a general TinyBERT (PaddleNLP layout or cache name), or the intermediate stage's "
-              "OUTPUT_DIR/last for the prediction stage.",
+        None, "Student folder: a general TinyBERT, or the intermediate stage's OUTPUT_DIR/last.",
         aliases=("--student_model_name_or_path",), group="models")
     student_config: str | None = setting(
-        None, "Instead of --model_name_or_path: a config.json (or folder with one) for a new student, fields not "
-              "given taken from the teacher; or inline overrides of the teacher's config, e.g. "
-              "'num_hidden_layers=3' or 'num_hidden_layers=4,hidden_size=128,intermediate_size=512'.",
+        None, "Instead of --model_name_or_path: a new student, as a config.json or as changes to the teacher's "
+              "config (num_hidden_layers=4,hidden_size=312).",
         group="models")
     init_from_teacher: bool = setting(
-        False, "With --student_config: copy the teacher's embeddings and mapped layers g(m) into the student (same "
-               "width needed); otherwise the student starts random.", group="models")
+        False, "With --student_config: start from the teacher's embeddings and mapped layers (same width).",
+        group="models")
     teacher_model_type: str = setting(
-        "bert", "Teacher architecture; any family teaches any other when both use the same vocabulary.",
+        "bert", "Teacher architecture.",
         choices=("bert", "tinybert", "ernie"), group="models")
     teacher_path: str = setting(help="The fine-tuned teacher folder (finetune_teacher.py).", group="models")
 
     stage: str | None = setting(
-        None, "Which stage to run (default prediction; --intermediate_distill selects intermediate).",
+        None, "Stage to run (default: prediction).",
         choices=STAGES, group="distillation")
-    intermediate_distill: bool = setting(False, "PaddleNLP's flag for --stage intermediate.", group="distillation")
+    intermediate_distill: bool = setting(False, "Same as --stage intermediate (PaddleNLP's flag).", group="distillation")
     layer_map: str = setting(
-        "uniform", "Teacher layer of each student layer: uniform (g(m) = m*N/M), top, bottom, or a list such as "
-                   "3,6,9,12 (1-based teacher layers).", group="distillation")
+        "uniform", "Teacher layer g(m) of each student layer: uniform, top, bottom, or a list such as 3,6,9,12.",
+        group="distillation")
     projection: str | None = setting(
-        None, "Intermediate stage: when student states go through the student's projection W_h (its per-layer "
-              "fit_denses when its folder has them, as PaddleNLP's v2 general TinyBERT; else its one fit_dense) "
-              "before the MSE with the teacher's. always (the default for --model_type tinybert, as the original "
-              "TinyBERT and PaddleNLP): also when student and teacher are equally wide; when_narrower: only when "
-              "the student is narrower, equal widths are compared directly (this project's behaviour before). "
-              "bert and ernie students have no fit_dense: when_narrower only; narrower than the teacher, they are "
-              "projected by a W_h the distillation trains and saves beside the student "
-              "(distill_projection.pdparams).", choices=PROJECTION_MODES, group="distillation")
+        None, "When the student's states go through W_h before the MSE: always (the default of tinybert "
+              "students) or when_narrower (the only mode of bert and ernie students); see docs/recipes.md.",
+        choices=PROJECTION_MODES, group="distillation")
     emb_weight: float = setting(1.0, "Weight of L_embd (intermediate stage).", group="distillation")
-    hidden_weight: float = setting(1.0, "Weight of sum L_hidn (intermediate stage).", group="distillation")
-    attn_weight: float = setting(1.0, "Weight of sum L_attn (intermediate stage).", group="distillation")
+    hidden_weight: float = setting(1.0, "Weight of L_hidn (intermediate stage).", group="distillation")
+    attn_weight: float = setting(1.0, "Weight of L_attn (intermediate stage).", group="distillation")
     teacher_runtime: str = setting(
-        DEFAULT_TEACHER_RUNTIME, "How the frozen teacher runs in the intermediate stage (the same states from each): "
-                                 "eager Paddle; static, one paddle.jit.to_static program for every padded length; "
-                                 "or inference, a Paddle Inference predictor with oneDNN (CPU), its copy of the "
-                                 "teacher exported at the start of the run.",
+        DEFAULT_TEACHER_RUNTIME, "How the frozen teacher runs in the intermediate stage: eager, static "
+                                 "(paddle.jit.to_static) or inference (Paddle Inference); the same states.",
         choices=TEACHER_RUNTIMES, group="distillation")
-    T: float = setting(1.0, "Temperature of L_pred (prediction stage).", group="distillation")
-    alpha: float = setting(0.0, "Weight of the hard-label loss added to L_pred (prediction stage; 0 = pure "
-                                "distillation).", group="distillation")
+    T: float = setting(1.0, "Temperature of L_pred.", group="distillation")
+    alpha: float = setting(0.0, "Weight of the hard-label loss (prediction stage).", group="distillation")
     pred_weight: float = setting(
-        1.0, "Weight of L_pred (prediction stage). --pred_weight 0 --alpha 1 fine-tunes the student on the labels "
-             "only (the paper's 'w/o Pred' ablation).", group="distillation")
+        1.0, "Weight of L_pred (prediction stage); 0 with --alpha 1 trains on the labels only.",
+        group="distillation")
     cache_teacher_logits: bool = setting(
-        False, "Prediction stage: run the teacher over the training set once and reuse its logits every epoch "
-               "(same losses, about a third less compute per step).", group="distillation")
+        False, "Prediction stage: the teacher's logits once, not every epoch.",
+        group="distillation")
     max_seq_length: int = like(EncodeConfig, "max_seq_length", group="distillation")
     use_aug: bool = setting(
-        False, "PaddleNLP's flag: train on train_aug.tsv beside the task's train.tsv (data_augmentation.py's "
-               "output); same as --train_file PATH/train_aug.tsv.", group="distillation")
+        False, "Train on train_aug.tsv beside the task's train.tsv (PaddleNLP's flag).",
+        group="distillation")
 
     def __post_init__(self) -> None:
         if self.intermediate_distill and self.stage == "prediction":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinybert.data.tasks import SAMPLE_HELP
 from tinybert.errors import UserError
 from tinybert.settings import setting
 
@@ -28,43 +29,38 @@ class TrainConfig:
     change defaults with settings.add_flags(..., defaults=...)."""
     output_dir: str = setting(help="Folder for best_model/, last/ and train_log.jsonl.")
     overwrite_output_dir: bool = setting(
-        False, "Start afresh in a non-empty output folder (removes its last/, best_model/ and log).")
-    resume: bool = setting(False, "Continue the run saved in OUTPUT_DIR/last.")
+        False, "Start afresh in a non-empty output folder this project wrote.",
+        aliases=("--overwrite",))
+    resume: bool = setting(False, "Continue the run in OUTPUT_DIR/last.")
     learning_rate: float = setting(1e-4, "Peak learning rate of AdamW.")
-    num_train_epochs: float = setting(3, "Epochs (ignored when --max_steps > 0).")
-    max_steps: int = setting(-1, "Optimizer steps in total; overrides epochs if > 0.")
-    batch_size: int = setting(
-        32, "Examples per device per forward pass (the global batch is this x devices x accumulation).")
-    gradient_accumulation_steps: int = setting(1, "Forward/backward passes summed before each optimizer step.")
-    warmup_proportion: float = setting(0.1, "Fraction of the steps over which the learning rate rises linearly "
-                                            "from 0.")
-    warmup_steps: int = setting(0, "Warm-up length in steps; overrides --warmup_proportion when > 0.")
+    num_train_epochs: float = setting(3, "Epochs (unless --max_steps > 0).")
+    max_steps: int = setting(-1, "Steps in total; overrides epochs if > 0.")
+    batch_size: int = setting(32, "Examples per device per forward pass.")
+    gradient_accumulation_steps: int = setting(1, "Batches summed per optimizer step.")
+    warmup_proportion: float = setting(0.1, "Share of the steps over which the learning rate rises from 0.")
+    warmup_steps: int = setting(0, "Warm-up steps; overrides the proportion if > 0.")
     # PaddleNLP's GLUE fine-tuning and TinyBERT example defaults: no weight decay, no clipping.
-    weight_decay: float = setting(0.0, "AdamW decoupled weight decay (never applied to biases and LayerNorm).")
+    weight_decay: float = setting(0.0, "AdamW weight decay (not on biases and LayerNorm).")
     adam_epsilon: float = setting(1e-6, "Epsilon of AdamW.")
-    max_grad_norm: float = setting(0.0, "Clip the global gradient norm; 0 = off.")
-    seed: int = setting(42, "Seed of the data order, dropout and new weights.")
-    logging_steps: int = setting(100, "Log the mean loss every N optimizer steps.")
+    max_grad_norm: float = setting(0.0, "Clip the gradient norm (0: off).")
+    seed: int = setting(42, "Seed of data order, dropout, new weights.")
+    # Read by the scripts, which sample their training examples (tasks.sample_rows) before encoding them.
+    max_train_examples: int = setting(0, SAMPLE_HELP)
+    logging_steps: int = setting(100, "Log the mean loss every N steps.")
     save_steps: int = setting(
-        100, "Evaluate every N optimizer steps (keeping the best in OUTPUT_DIR/best_model) and consider a "
-             "resumable checkpoint in OUTPUT_DIR/last: it is written at such a step when --checkpoint_minutes "
-             "have passed since the last one, at an epoch's end, and always at the end, each only while writing "
-             "stays under --checkpoint_budget of the time.")
-    checkpoint_minutes: float = setting(5.0, "Least minutes between two resumable checkpoints (0: at every "
-                                             "--save_steps).")
-    checkpoint_budget: float = setting(0.02, "Largest share of the run's time spent writing checkpoints "
-                                             "(0: no limit).")
-    amp: bool = setting(False, "Mixed precision on GPU (no effect on CPU).", aliases=("--use_amp",))
-    amp_dtype: str = setting("float16", "Half type for --amp; float16 uses dynamic loss scaling.",
+        100, "Evaluate every N steps (the best in OUTPUT_DIR/best_model) and maybe write the resumable "
+             "OUTPUT_DIR/last (docs/operations.md, checkpoint cadence).")
+    checkpoint_minutes: float = setting(5.0, "Least minutes between two writes of last/ (0: every --save_steps).")
+    checkpoint_budget: float = setting(0.02, "Largest share of the run's time spent writing last/ (0: no limit).")
+    amp: bool = setting(False, "Mixed precision (GPU only).", aliases=("--use_amp",))
+    amp_dtype: str = setting("float16", "Half type of --amp.",
                              choices=("float16", "bfloat16"))
     # Length-grouped batches carry far less padding; the distillation stages turn them on by default.
     group_by_length: bool = setting(
-        False, "Length-grouped batches: shuffled, then sorted by length within pools of 50 batches and the "
-               "batches shuffled, so each carries little padding.",
-        negation="Turn off --group_by_length: plain random batches (padded to their longest row).")
+        False, "Random batches of rows of about one length, so each carries little padding.",
+        negation="Turn off --group_by_length: plain random batches.")
     logging_dir: str | None = setting(
-        None, "Folder of the VisualDL records of losses, learning rate, throughput and dev metrics (default "
-              "OUTPUT_DIR/visualdl; 'none' writes none). View: visualdl --logdir FOLDER.")
+        None, "Folder of the VisualDL records (default OUTPUT_DIR/visualdl; 'none' writes none).")
     # VisualDL records: OUTPUT_DIR/visualdl unless a folder is named; False (--logging_dir none) writes none.
     visualdl: bool = True
     # The whole command line of the stage, recorded in train_log.jsonl and trainer_state.json.
@@ -86,6 +82,8 @@ class TrainConfig:
                 raise UserError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise UserError("nothing to train: give --num_train_epochs > 0 or --max_steps > 0")
+        if self.max_train_examples < 0:
+            raise UserError(f"--max_train_examples must be >= 0 (0: all rows), got {self.max_train_examples}")
         if not 0 <= self.warmup_proportion <= 1:
             raise UserError(f"--warmup_proportion must be within [0, 1], got {self.warmup_proportion}")
         if not self.learning_rate > 0:

@@ -176,45 +176,112 @@ def read_curves(run: Path) -> Curves:
     return curves
 
 
+TEACHER_COLOR = "black"   # the teacher's reference lines, never a student's colour
+LOG_SCALE_RATIO = 10       # a loss axis turns logarithmic only when its values span a decade or more
+
+
 def _label(run: Curves, key: str, several: bool) -> str:
     return f"{run.name}: {key}" if several else key
 
 
+def loss_lines(run: Curves, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(key, legend label) of the loss lines to draw for one run: the total "loss" first, and each term
+    that is not the total itself (with alpha 0 the prediction stage's loss is loss_pred: one line, labelled
+    "loss = loss_pred", rather than two lines drawn one on the other)."""
+    total = run.series(run.train, "loss")
+    lines, same = [], []
+    for key in keys[1:]:
+        steps, values = run.series(run.train, key)
+        if not steps:
+            continue
+        if (steps, values) == total:
+            same.append(key)
+        else:
+            lines.append((key, key))
+    if total[0]:
+        lines.insert(0, ("loss", " = ".join(["loss", *same])))
+    return lines
+
+
+def use_log_scale(values: list[float]) -> bool:
+    """Logarithmic only for positive values spanning LOG_SCALE_RATIO or more: a narrow range reads better
+    on a linear axis (no 6.92e-1 ticks)."""
+    return bool(values) and min(values) > 0 and max(values) / min(values) >= LOG_SCALE_RATIO
+
+
+def metric_limits(values: list[float]) -> tuple[float, float]:
+    """The dev-metric axis: from 0 (or -1 for a metric that went negative, such as MCC) to at least 1, so
+    a small gap looks small."""
+    low = -1.0 if values and min(values) < 0 else 0.0
+    return low, max(1.0, max(values, default=1.0)) * 1.02
+
+
 def _plot_losses(ax, runs: list[Curves], keys: tuple[str, ...], several: bool) -> None:
-    positive = True
+    plotted: list[float] = []
     for run in runs:
-        for key in keys:
+        for key, label in loss_lines(run, keys):
             steps, values = run.series(run.train, key)
-            if steps:
-                ax.plot(steps, values, label=_label(run, key, several), marker="." if len(steps) < 30 else None)
-                positive = positive and min(values) > 0
-    if positive:  # the terms differ by orders of magnitude
+            total = key == "loss"  # the total on top, thicker; its terms thinner beneath it
+            ax.plot(steps, values, label=_label(run, label, several), linewidth=2.2 if total else 1.3,
+                    linestyle="-" if total else "--", zorder=3 if total else 2,
+                    marker="." if len(steps) < 30 else None)
+            plotted += values
+    if use_log_scale(plotted):
+        import matplotlib.ticker
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (log axis)" if use_log_scale(plotted) else "loss")
 
 
 def _plot_metrics(ax, runs: list[Curves], several: bool) -> None:
     drawn: set[tuple[str, float]] = set()
+    plotted: list[float] = []
     for run in runs:
         for key in sorted({k for values in run.eval.values() for k in values}):
             steps, values = run.series(run.eval, key)
-            line, = ax.plot(steps, values, marker="o", label=_label(run, key, several))
+            ax.plot(steps, values, marker="o", linewidth=1.8, label=_label(run, key, several))
+            ax.annotate(f"{values[-1]:.3f}", (steps[-1], values[-1]), textcoords="offset points",
+                        xytext=(4, -12), fontsize="small")
+            plotted += values
             if key in run.reference and (key, run.reference[key]) not in drawn:
                 drawn.add((key, run.reference[key]))
-                ax.axhline(run.reference[key], color=line.get_color(), linestyle="--", linewidth=1,
+                ax.axhline(run.reference[key], color=TEACHER_COLOR, linestyle=":", linewidth=1.5,
                            label=f"teacher {key} {run.reference[key]:.4f}")
+                plotted.append(run.reference[key])
+    ax.set_ylim(*metric_limits(plotted))
     ax.set_xlabel("step")
-    ax.set_ylabel("dev metric")
+    ax.set_ylabel("dev metric (axis from 0)" if metric_limits(plotted)[0] == 0 else "dev metric (axis from -1)")
 
 
 def plot_curves(runs: list[Path], out_png: Path, title: str | None = None) -> Path:
     """Draw the training curves of one or more runs (train_log.jsonl files or run folders) as a PNG:
-    intermediate-stage losses, prediction-stage / fine-tuning losses, and dev metrics with the teacher's
-    reference as a dashed line. Panels without data are left out. Returns out_png."""
+    intermediate-stage losses (total and per term), prediction-stage / fine-tuning losses, and dev metrics
+    (lines with their points, the last value written) with the teacher's reference as a black dotted line,
+    on an axis from 0. Loss axes are linear unless their values span a decade. Panels without data are
+    left out. Returns out_png."""
     if not runs:
         raise errors.UserError("no run given: pass one or more train_log.jsonl files or run folders")
     curves = [read_curves(Path(r)) for r in runs]
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(curves, title, names=", ".join(str(log_file(Path(r))) for r in runs))
+    out_png = Path(out_png)
+    with checkpoints.atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return out_png
+
+
+def curves_figure(curves: list[Curves], title: str | None = None, names: str = ""):
+    """The matplotlib Figure of plot_curves: one panel per stage kind with data, then the dev metrics."""
+    import matplotlib.pyplot as plt
+
     several = len(curves) > 1
     intermediate = [c for c in curves if c.is_intermediate()]
     prediction = [c for c in curves if not c.is_intermediate()]
@@ -228,12 +295,7 @@ def plot_curves(runs: list[Path], out_png: Path, title: str | None = None) -> Pa
     if any(c.eval for c in curves):
         panels.append(("dev metrics", lambda ax: _plot_metrics(ax, curves, several)))
     if not panels:
-        names = ", ".join(str(log_file(Path(r))) for r in runs)
-        raise errors.UserError(f"{names}: no logged steps or evaluations to plot")
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        raise errors.UserError(f"{names or ', '.join(c.name for c in curves)}: no logged steps or evaluations to plot")
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
     for ax, (panel_title, draw) in zip(axes[0], panels):
@@ -244,8 +306,4 @@ def plot_curves(runs: list[Path], out_png: Path, title: str | None = None) -> Pa
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out_png = Path(out_png)
-    with checkpoints.atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return out_png
+    return fig
