@@ -713,10 +713,15 @@ def csv_line(fields: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """An output file is never replaced by accident."""
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; remove it or choose another output path")
+
+
 def open_output(path: str | Path, overwrite: bool = False) -> TextIO:
     """A file to write rows into: UTF-8, "\\n" line ends on every OS, never replacing one by accident."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; remove it or choose another output path")
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, "w", encoding="utf-8", newline="\n")

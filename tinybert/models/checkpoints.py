@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tinybert.errors import DataError, UserError, first_line
+from tinybert.errors import DataError, UserError, first_line, naming
 
 WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PDPARAMS = "model_state.pdparams"
@@ -51,10 +51,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
     try:
-        yield tmp
+        with naming(path, tmp):  # errors name the output, not its temporary name
+            yield tmp
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if os.path.lexists(tmp):  # unlink of a missing file fails on a read-only disk, hiding the real error
+            tmp.unlink()
 
 
 @contextlib.contextmanager

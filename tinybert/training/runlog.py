@@ -77,7 +77,7 @@ class RunLog:
         if not self.enabled:
             return
         record = {"time": round(time.time(), 3), **record}
-        with open(self.path, "a", encoding="utf-8") as f:
+        with errors.naming(self.path), open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         found = scalars(record) if self.logging_dir is not None else None
         if found is not None:
