@@ -29,22 +29,53 @@ _SYMBOLS = "[\\p{S}\u00ad\u00b2\u00ba\u3007\u00b5\u00d8\u014b\u01b1]"
 
 
 def read_vocab(path: Path) -> dict[str, int]:
-    """One token per line; the line number (0-based) is the id. A broken file is one DataError naming it."""
+    """One token per line; the line number (0-based) is the id. A broken file is one DataError naming it;
+    so is a token on two lines (one of its ids would never be produced, and WordPiece's lookup of the
+    other can turn the word into [UNK])."""
     vocab: dict[str, int] = {}
     try:
         with open(path, "rb") as f:
             for i, raw in enumerate(f):
                 try:
-                    token = raw.decode("utf-8")
+                    token = raw.decode("utf-8").rstrip("\n").rstrip("\r")
                 except UnicodeDecodeError:
                     raise errors.DataError(path, i + 1, "not UTF-8 text: a vocab.txt holds one token per "
                                                         "line") from None
-                vocab.setdefault(token.rstrip("\n").rstrip("\r"), i)
+                if token in vocab:
+                    raise errors.DataError(path, i + 1, f"token {token!r} is already on line {vocab[token] + 1}: "
+                                                        "each token must appear once") from None
+                vocab[token] = i
     except OSError as e:
         raise errors.DataError(path, None, f"cannot read the vocabulary: {e.strerror}") from None
     if not vocab:
         raise errors.DataError(path, None, "empty vocabulary")
     return vocab
+
+
+def find_vocab(folder: Path) -> Path | None:
+    """The folder's vocabulary: vocab.txt, else PaddleNLP cache's one NAME-vocab.txt (or an older
+    ernie_3.0_..._vocab.txt); None when there is none."""
+    folder = Path(folder)
+    if (folder / VOCAB_FILE).is_file():
+        return folder / VOCAB_FILE
+    found = sorted(folder.glob("*vocab.txt"))
+    return found[0] if len(found) == 1 else None
+
+
+def check_vocab_fits(vocab_path: Path, tokens: int, embeddings: int, whose: str = "the model's") -> None:
+    """A vocabulary longer than the model's word embeddings gives ids the embedding lookup fails on
+    (inside Paddle, at the first such token): refused when model and vocabulary meet."""
+    if tokens > embeddings:
+        raise errors.DataError(vocab_path, None, f"{tokens} tokens, but {whose} word embeddings hold {embeddings} "
+                                                 f"(vocab_size): tokens {embeddings} to {tokens - 1} have no "
+                                                 "embedding; use the vocab.txt the model was trained with")
+
+
+def check_folder_vocab(folder: Path, embeddings: int, whose: str = "the model's") -> None:
+    """The folder's own vocabulary (if it has one) against `embeddings` rows."""
+    path = find_vocab(folder)
+    if path is not None:
+        check_vocab_fits(path, len(read_vocab(path)), embeddings, whose)
 
 
 def truncate_longest_first(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
@@ -108,12 +139,9 @@ class BertTokenizer:
         Symbols are split off (PaddleNLP's rule) unless tokenizer_config.json says "split_symbols": false
         (save_pretrained writes it) or the folder is a Hugging Face one (BERT's rule, kept by conversion)."""
         folder = checkpoints.resolve_model_dir(name_or_dir)  # same folder / cache rules as the model
-        vocab_path = folder / VOCAB_FILE
-        if not vocab_path.is_file():  # PaddleNLP's cache names it NAME-vocab.txt
-            found = sorted(folder.glob("*vocab.txt"))  # NAME-vocab.txt, older ernie_3.0_..._vocab.txt
-            if len(found) != 1:
-                raise errors.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
-            vocab_path = found[0]
+        vocab_path = find_vocab(folder)
+        if vocab_path is None:
+            raise errors.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
         config_path = folder / TOKENIZER_CONFIG
         config = checkpoints.read_json(config_path, "tokenizer config") if config_path.is_file() else {}
         config = config if isinstance(config, dict) else {}
