@@ -116,6 +116,19 @@ def test_naming_gives_a_write_error_its_path_and_hides_the_temporary_name(tmp_pa
     assert caught.value.filename == "data/other.csv"
 
 
+def test_a_safetensors_write_error_becomes_the_os_error_it_reports(tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    def full_disk(*args, **kwargs):
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", full_disk)
+    with pytest.raises(OSError) as caught:
+        checkpoints.save_weights({"w": np.zeros(2, np.float32)}, tmp_path, safe_serialization=True)
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(tmp_path / "model.safetensors"))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_atomic_writer_on_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     target = tmp_path / "config.json"
     checkpoints.write_json(target, {"old": True})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from typing import Iterator
 
 
@@ -77,6 +78,13 @@ def naming(path: object, temporary: object = None) -> Iterator[None]:
         if e.errno is None or (e.filename is not None and (temporary is None or e.filename != os.fspath(temporary))):
             raise
         raise type(e)(e.errno, e.strerror, os.fspath(path)) from e
+    except Exception as e:
+        # safetensors (Rust) reports a failed write as its own error type, the OS error only in its text.
+        found = re.search(r"\(os error (\d+)\)", str(e))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), os.fspath(path)) from e
 
 
 def non_utf8_argument(argv: list[str]) -> str | None:
