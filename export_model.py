@@ -144,6 +144,7 @@ def export_model(model_path: str | Path, output_path: str | Path, *, onnx: bool 
             "labels": labels,
             "max_seq_length": max_seq_length,
             "max_position_embeddings": model.config.max_position_embeddings,
+            "vocab_size": model.config.vocab_size,  # predict.py checks the folder's vocab.txt against it
             "inputs": list(INPUT_NAMES),
             "output": "logits",
             "onnx": onnx,

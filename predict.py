@@ -19,6 +19,7 @@ from __future__ import annotations
 from tinybert import cli
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -182,15 +183,12 @@ def write_outputs(args: argparse.Namespace, spec: TaskSpec, data: dict[str, list
         pair = any(e.text_b is not None for examples in data.values() for e in examples)
         to_stdout = not args.output_file or args.output_file == STDIN
         path = None if to_stdout else Path(args.output_file)
-        f = stdout if to_stdout else open(path, "w", encoding="utf-8", newline="")
-        try:
+        # A file is written under a temporary name and renamed when complete: a full disk leaves none.
+        with contextlib.nullcontext(stdout) if to_stdout else checkpoints.atomic_file(path) as f:
             if output_format(args) == "jsonl":
                 write_jsonl(records, f)
             else:
                 write_tsv(records, f, spec, pair, with_split)
-        finally:
-            if not to_stdout:
-                f.close()
         written.append("stdout" if to_stdout else str(path))
     return written
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from tinybert.device import DeviceConfig, set_device
-from tinybert.errors import Interrupted, UserError
+from tinybert.errors import Interrupted, UserError, non_utf8_argument, os_error_line
 from tinybert.settings import TurnOff
 
 if TYPE_CHECKING:  # imported where used: most scripts never train
@@ -45,11 +45,19 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def run_main(main: Callable[..., None]) -> Callable[..., None]:
     """Decorator for a script's main(): UserError becomes 'error: ...' on stderr and exit code 2; Ctrl-C
-    and SIGTERM stop with exit code 130, saying what was kept and the command that resumes the run."""
+    and SIGTERM stop with exit code 130, saying what was kept and the command that resumes the run.
+
+    Operating-system errors (a read-only or full disk, a missing folder, no permission) are the user's to
+    fix too: one line naming the path and the reason, exit code 2. Arguments holding bytes that are not
+    UTF-8 are refused before anything runs: such names cannot be recorded in JSON or passed to Paddle."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         argv = args[0] if args and isinstance(args[0], (list, tuple)) else kwargs.get("argv")
+        bad = non_utf8_argument(list(sys.argv[1:] if argv is None else argv))
+        if bad:
+            print(f"error: the argument {bad}: give file and folder names as UTF-8 text", file=sys.stderr)
+            sys.exit(2)
         previous = _stop_on_sigterm()
         try:
             return main(*args, **kwargs)
@@ -61,6 +69,15 @@ def run_main(main: Callable[..., None]) -> Callable[..., None]:
             sys.exit(130)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except OSError as e:
+            print(f"error: {os_error_line(e)}", file=sys.stderr)
+            sys.exit(2)
+        except UnicodeEncodeError as e:
+            if "surrogate" not in e.reason:
+                raise  # not a name from the file system: a bug here
+            print(f"error: a file or folder name holds bytes that are not UTF-8 "
+                  f"({e.object[max(0, e.start - 40):e.end + 20]!r}); rename it", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print("interrupted before any work was saved", file=sys.stderr)

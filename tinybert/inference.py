@@ -350,13 +350,70 @@ RUNTIMES = ("paddle_inference", "onnxruntime")
 
 
 def read_inference_config(model_dir: Path) -> dict[str, Any]:
+    """inference_config.json, every field predict.py reads checked for its type and range."""
     path = Path(model_dir) / INFERENCE_CONFIG
     if not path.is_file():
         raise errors.UserError(f"{path} is missing: re-export the model with export_model.py")
     info = checkpoints.read_json(path, "inference config")
     if not isinstance(info, dict) or not isinstance(info.get("num_labels"), int):
         raise errors.DataError(path, None, "not an inference config (no num_labels); re-export the model")
+    problem = _config_problem(info)
+    if problem:
+        raise errors.DataError(path, None, f"{problem}; re-export the model with export_model.py")
     return info
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _config_problem(info: dict[str, Any]) -> str | None:
+    """What is wrong with an inference config's fields, or None."""
+    if not _is_count(info["num_labels"]):
+        return f"num_labels is {info['num_labels']!r}, not a positive number"
+    for key in ("max_seq_length", "max_position_embeddings", "vocab_size"):
+        if info.get(key) is not None and not _is_count(info[key]):
+            return f"{key} is {info[key]!r}, not a positive number"
+    labels = info.get("labels")
+    if labels is not None:
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            return f"labels is {labels!r}, not a list of names"
+        if len(labels) != info["num_labels"] or len(set(labels)) != len(labels):
+            return f"labels names {len(labels)} distinct outputs ({', '.join(labels)}) but num_labels is {info['num_labels']}"
+    if (info.get("max_seq_length") or 0) > (info.get("max_position_embeddings") or 512):
+        return f"max_seq_length {info['max_seq_length']} is more than max_position_embeddings"
+    return None
+
+
+def _hint(e: Exception) -> str:
+    """Paddle's own reason ('[Hint: Expected ids[i] < row_number, ...]') rather than its first line."""
+    hints = [line.strip() for line in str(e).splitlines() if "Hint:" in line]
+    return hints[0][:160] if hints else errors.first_line(e, 160)
+
+
+def check_export_agrees(run: Runner, info: dict[str, Any], tokenizer: Any, model_dir: Path) -> None:
+    """One row through the exported model, as long as its recorded positions and holding the last token of
+    the vocabulary: the output must have num_labels columns. A config that disagrees with the model
+    (edited, or copied from another export) is one line here, not a traceback or wrong labels later."""
+    path = Path(model_dir) / INFERENCE_CONFIG
+    vocab_size = info.get("vocab_size")
+    if vocab_size is not None:
+        from tinybert.data.tokenization import VOCAB_FILE, check_vocab_fits
+
+        check_vocab_fits(Path(model_dir) / VOCAB_FILE, tokenizer.vocab_size, vocab_size, "the exported model's")
+    length = int(info.get("max_position_embeddings") or info.get("max_seq_length") or 128)
+    ids = np.full((1, length), tokenizer.pad_token_id, dtype=np.int64)
+    ids[0, :3] = [tokenizer.cls_token_id, tokenizer.vocab_size - 1, tokenizer.sep_token_id]
+    batch = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": np.ones_like(ids)}
+    try:
+        width = np.asarray(run(batch)).shape[-1]
+    except Exception as e:  # Paddle's or ONNX Runtime's error for a position or token id past the tables
+        raise errors.DataError(path, None, f"disagrees with the exported model: a row of {length} tokens "
+                               f"(max_position_embeddings) holding token id {tokenizer.vocab_size - 1} (the last of "
+                               f"vocab.txt) fails ({_hint(e)}); re-export the model") from None
+    if width != info["num_labels"]:
+        raise errors.DataError(path, None, f"num_labels is {info['num_labels']}, but the exported model has "
+                                           f"{width} outputs; re-export the model")
 
 
 def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threads: int | None = None,
@@ -382,6 +439,7 @@ def load_predictor(model_path: str | os.PathLike, device: str = "cpu", cpu_threa
             run = onnx_runner(path, device, cpu_threads, INT8_ONNX_FILE if int8 else ONNX_FILE)
         else:
             run = exported_runner(path, device, cpu_threads)
+        check_export_agrees(run, info, tokenizer, path)
         return Predictor(run, tokenizer, int(info["num_labels"]), info.get("labels"), info.get("task_name"),
                          int(info.get("max_seq_length") or 128), int(info.get("max_position_embeddings") or 512),
                          f"{runtime} int8" if int8 else runtime)

@@ -163,14 +163,34 @@ def split_csv_line(text: str) -> tuple[list[str] | None, str | None]:
     return fields, None
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: a key given twice is refused (json.loads would keep the last one silently)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return record
+
+
 def parse_json_line(text: str) -> tuple[dict | None, str | None]:
     """(object, None) or (None, what is wrong) for one line of a JSON Lines file (users' or CLUE's)."""
     if not text.strip():
         return None, "empty line"
     try:
-        record = json.loads(text)
+        record = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         return None, f"not a JSON object: {e.msg}"
+    except _DuplicateKey as e:
+        return None, f"the key {e.key!r} appears twice in one object (which value is meant?)"
     if not isinstance(record, dict):
         return None, "not a JSON object"
     return record, None
@@ -315,6 +335,20 @@ def parse_score(value: Any) -> float | None:
     return score if math.isfinite(score) else None
 
 
+def label_text(value: Any) -> str | None:
+    """A class label as text, by one rule for every file: text as written (stripped); a JSON number that
+    is whole is its integer text, so 1, 1.0 and "1" are one class ("1"), while the text "1.0" stays
+    "1.0"; another number as Python writes it (0.5); null is an empty label; None for NaN or inf."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip()
+
+
 def read_label(value: Any, column: str, rule: LabelRule) -> tuple[str | float | None, str | None]:
     """(label, None), or (None, what is wrong with it)."""
     if rule.regression:
@@ -322,7 +356,9 @@ def read_label(value: Any, column: str, rule: LabelRule) -> tuple[str | float | 
         if score is None:
             return None, f"score {value!r} in column {column!r} is not a number"
         return score, None
-    label = "" if value is None else str(value).strip()
+    label = label_text(value)
+    if label is None:
+        return None, f"label {value!r} in column {column!r} is not a class name (a non-finite number)"
     if not label:
         return None, f"empty label in column {column!r}"
     if rule.names is not None and label not in rule.names:
@@ -713,10 +749,15 @@ def csv_line(fields: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """An output file is never replaced by accident."""
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; remove it or choose another output path")
+
+
 def open_output(path: str | Path, overwrite: bool = False) -> TextIO:
     """A file to write rows into: UTF-8, "\\n" line ends on every OS, never replacing one by accident."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; remove it or choose another output path")
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, "w", encoding="utf-8", newline="\n")

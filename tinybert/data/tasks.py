@@ -665,13 +665,22 @@ def format_prediction(spec: TaskSpec, pred: Any) -> str:
     return spec.labels[int(pred)]
 
 
+def _submission(path: Path, overwrite: bool):
+    """A submission file to write, renamed into place when complete: a full disk or a crash leaves no
+    half-written file that looks finished."""
+    from tinybert.models import checkpoints
+
+    datafiles.refuse_existing(path, overwrite)
+    return checkpoints.atomic_file(path)
+
+
 def write_predictions(spec: TaskSpec, examples: Sequence[Example], preds: Sequence[Any] | np.ndarray,
                       path: str | Path, overwrite: bool = False) -> Path:
     """`index<TAB>prediction` per example, with a header, in the examples' order."""
     if len(examples) != len(preds):
         raise ValueError(f"{len(preds)} predictions for {len(examples)} examples")
     path = Path(path)
-    with datafiles.open_output(path, overwrite) as f:
+    with _submission(path, overwrite) as f:
         f.write(datafiles.tab_line(["index", "prediction"]))
         for example, pred in zip(examples, preds):
             f.write(datafiles.tab_line([example.guid, format_prediction(spec, pred)]))
@@ -686,7 +695,7 @@ def write_clue_predictions(spec: TaskSpec, examples: Sequence[Example], preds: S
     if len(examples) != len(preds):
         raise ValueError(f"{len(preds)} predictions for {len(examples)} examples")
     path = Path(path)
-    with datafiles.open_output(path, overwrite) as f:
+    with _submission(path, overwrite) as f:
         for example, pred in zip(examples, preds):
             guid = int(example.guid) if example.guid.isdecimal() else example.guid
             f.write(json.dumps({"id": guid, "label": format_prediction(spec, pred)}, ensure_ascii=False) + "\n")

@@ -29,22 +29,74 @@ _SYMBOLS = "[\\p{S}\u00ad\u00b2\u00ba\u3007\u00b5\u00d8\u014b\u01b1]"
 
 
 def read_vocab(path: Path) -> dict[str, int]:
-    """One token per line; the line number (0-based) is the id. A broken file is one DataError naming it."""
+    """One token per line; the line number (0-based) is the id. A broken file is one DataError naming it;
+    so is a token on two lines (one of its ids would never be produced, and WordPiece's lookup of the
+    other can turn the word into [UNK])."""
     vocab: dict[str, int] = {}
     try:
         with open(path, "rb") as f:
             for i, raw in enumerate(f):
                 try:
-                    token = raw.decode("utf-8")
+                    token = raw.decode("utf-8").rstrip("\n").rstrip("\r")
                 except UnicodeDecodeError:
                     raise errors.DataError(path, i + 1, "not UTF-8 text: a vocab.txt holds one token per "
                                                         "line") from None
-                vocab.setdefault(token.rstrip("\n").rstrip("\r"), i)
+                if token in vocab:
+                    raise errors.DataError(path, i + 1, f"token {token!r} is already on line {vocab[token] + 1}: "
+                                                        "each token must appear once") from None
+                vocab[token] = i
     except OSError as e:
         raise errors.DataError(path, None, f"cannot read the vocabulary: {e.strerror}") from None
     if not vocab:
         raise errors.DataError(path, None, "empty vocabulary")
     return vocab
+
+
+def find_vocab(folder: Path) -> Path | None:
+    """The folder's vocabulary: vocab.txt, else PaddleNLP cache's one NAME-vocab.txt (or an older
+    ernie_3.0_..._vocab.txt); None when there is none."""
+    folder = Path(folder)
+    if (folder / VOCAB_FILE).is_file():
+        return folder / VOCAB_FILE
+    found = sorted(folder.glob("*vocab.txt"))
+    return found[0] if len(found) == 1 else None
+
+
+def check_vocab_fits(vocab_path: Path, tokens: int, embeddings: int, whose: str = "the model's") -> None:
+    """A vocabulary longer than the model's word embeddings gives ids the embedding lookup fails on
+    (inside Paddle, at the first such token): refused when model and vocabulary meet."""
+    if tokens > embeddings:
+        raise errors.DataError(vocab_path, None, f"{tokens} tokens, but {whose} word embeddings hold {embeddings} "
+                                                 f"(vocab_size): tokens {embeddings} to {tokens - 1} have no "
+                                                 "embedding; use the vocab.txt the model was trained with")
+
+
+def check_folder_vocab(folder: Path, embeddings: int, whose: str = "the model's") -> None:
+    """The folder's own vocabulary (if it has one) against `embeddings` rows."""
+    path = find_vocab(folder)
+    if path is not None:
+        check_vocab_fits(path, len(read_vocab(path)), embeddings, whose)
+
+
+# Characters of a text's head per token kept. English runs about 5 characters per WordPiece token and
+# Chinese about 1; a head that holds too few tokens grows (BertTokenizer._encode_heads), so this only
+# sets how often that happens.
+HEAD_CHARS_PER_TOKEN = 10
+# A cut between two CJK ideographs is a word boundary: the normaliser puts spaces around each.
+_CJK = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
+
+
+def _head(text: str, size: int) -> str:
+    """The text, or for a text longer than `size` characters its longest head of at most `size`
+    characters that ends at a word boundary: after a space, tab or line break, or between two CJK
+    ideographs. Only there no word of the head can join a word after it ("" when there is none)."""
+    if len(text) <= size:
+        return text
+    cut = max(text.rfind(" ", 0, size), text.rfind("\t", 0, size), text.rfind("\n", 0, size)) + 1
+    for p in range(size, max(cut, size - 256), -1):  # CJK text has no spaces: look near the end
+        if _CJK.match(text, p - 1) and _CJK.match(text, p):
+            return text[:p]
+    return text[:cut]
 
 
 def truncate_longest_first(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
@@ -108,12 +160,9 @@ class BertTokenizer:
         Symbols are split off (PaddleNLP's rule) unless tokenizer_config.json says "split_symbols": false
         (save_pretrained writes it) or the folder is a Hugging Face one (BERT's rule, kept by conversion)."""
         folder = checkpoints.resolve_model_dir(name_or_dir)  # same folder / cache rules as the model
-        vocab_path = folder / VOCAB_FILE
-        if not vocab_path.is_file():  # PaddleNLP's cache names it NAME-vocab.txt
-            found = sorted(folder.glob("*vocab.txt"))  # NAME-vocab.txt, older ernie_3.0_..._vocab.txt
-            if len(found) != 1:
-                raise errors.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
-            vocab_path = found[0]
+        vocab_path = find_vocab(folder)
+        if vocab_path is None:
+            raise errors.UserError(f"{folder}: no {VOCAB_FILE} found (the tokenizer needs the model's vocabulary)")
         config_path = folder / TOKENIZER_CONFIG
         config = checkpoints.read_json(config_path, "tokenizer config") if config_path.is_file() else {}
         config = config if isinstance(config, dict) else {}
@@ -178,6 +227,25 @@ class BertTokenizer:
 
     # -- model inputs -----------------------------------------------------------------------------
 
+    def _encode_heads(self, texts: list[str], keep: int) -> list[list[int]]:
+        """Token ids of each text, the first `keep` of them exactly those of the whole text, without
+        tokenizing a long text whole (one 5.5 MB field cost 730 MB of memory to keep 16 tokens).
+
+        A long text is cut to a head of HEAD_CHARS_PER_TOKEN characters per token kept, at a word
+        boundary (_head), so the head's tokens are the text's first tokens. A head that yields fewer
+        than `keep` tokens (long runs of spaces, words longer than the bound) grows 4x until it
+        does or is the whole text: no token the model would keep is dropped."""
+        size = keep * HEAD_CHARS_PER_TOKEN
+        heads = [_head(text, size) for text in texts]
+        ids = [e.ids for e in self._tk.encode_batch(heads, add_special_tokens=False)]
+        for i, text in enumerate(texts):
+            grown = size
+            while len(ids[i]) < keep and len(heads[i]) < len(text):
+                grown *= 4
+                heads[i] = _head(text, grown)
+                ids[i] = self._tk.encode(heads[i], add_special_tokens=False).ids
+        return ids
+
     def __call__(self, texts_a: list[str] | str, texts_b: list[str] | str | None = None,
                  max_seq_length: int = 128) -> dict[str, list[list[int]]]:
         """[CLS] a [SEP] (b [SEP]) ids and token_type_ids, longest-first truncation, no padding."""
@@ -192,8 +260,9 @@ class BertTokenizer:
         if budget < (2 if pairs else 1):
             raise errors.UserError(f"max_seq_length={max_seq_length} leaves no room for text")
 
-        ids_a = [e.ids for e in self._tk.encode_batch(list(texts_a), add_special_tokens=False)]
-        ids_b = [e.ids for e in self._tk.encode_batch(list(texts_b), add_special_tokens=False)] if pairs else None
+        # budget + 1 tokens of each text decide the truncation exactly as the whole text would.
+        ids_a = self._encode_heads(list(texts_a), budget + 1)
+        ids_b = self._encode_heads(list(texts_b), budget + 1) if pairs else None
         cls, sep = self.cls_token_id, self.sep_token_id
         input_ids, token_type_ids = [], []
         for i, a in enumerate(ids_a):

@@ -38,7 +38,7 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from tinybert.errors import DataError, UserError, first_line
+from tinybert.errors import DataError, UserError, first_line, naming
 
 WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PDPARAMS = "model_state.pdparams"
@@ -185,10 +185,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
     try:
-        yield tmp
+        with naming(path, tmp):  # errors name the output, not its temporary name
+            yield tmp
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if os.path.lexists(tmp):  # unlink of a missing file fails on a read-only disk, hiding the real error
+            tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -460,20 +462,55 @@ def has_classifier(folder: Path) -> bool:
 
 
 def load_state(path: Path) -> dict[str, np.ndarray]:
-    """A weights file as {name: numpy array}; a broken or hostile file is one DataError naming it."""
+    """A weights file as {name: numpy array} of numbers, every float finite; a broken or hostile file,
+    text where numbers belong, or a NaN or inf is one DataError naming the file (and the tensor)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "weights file not found" if not path.exists() else "not a file")
     if path.suffix == ".safetensors":
-        return _load_safetensors(path)
-    from tinybert.models import safe_pickle
+        state = _load_safetensors(path)
+    else:
+        from tinybert.models import safe_pickle
 
-    if path.suffix in TORCH_SUFFIXES:  # pytorch_model.bin: torch's zip format, read without torch
-        return safe_pickle.load_torch(path, "weights file")
-    state = safe_pickle.load(path, "weights file")
-    if not isinstance(state, dict):
-        raise DataError(path, None, f"not a weights file: it holds a {type(state).__name__}, not named arrays")
-    return {str(k): np.asarray(v) for k, v in state.items()}
+        if path.suffix in TORCH_SUFFIXES:  # pytorch_model.bin: torch's zip format, read without torch
+            loaded = safe_pickle.load_torch(path, "weights file")
+        else:
+            loaded = safe_pickle.load(path, "weights file")
+        if not isinstance(loaded, dict):
+            raise DataError(path, None, f"not a weights file: it holds a {type(loaded).__name__}, not named arrays")
+        state = {str(k): np.asarray(v) for k, v in loaded.items()}
+    check_values(state, path)
+    return state
+
+
+# dtype kinds a weights file may hold: floats, and integers and booleans (buffers such as HF's position_ids).
+_NUMBER_KINDS = "fiub"
+
+
+def check_values(state: dict[str, np.ndarray], path: Path) -> None:
+    """Weights are numbers, and a float is finite: a NaN or inf (a run that diverged) would otherwise
+    give NaN logits and a label chosen by argmax over NaN, with no error."""
+    for name, value in state.items():
+        if value.dtype.kind not in _NUMBER_KINDS:
+            raise DataError(path, None, f"tensor {name!r} holds {value.dtype} values ({_kind_name(value)}), "
+                                        f"not numbers: this is not a usable weights file")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad = ~np.isfinite(value)
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(path, None, f"tensor {name!r} holds {int(bad.sum())} NaN or infinite values "
+                                        f"(the first at {list(first)}: {value[first]}); the run that saved it "
+                                        f"diverged or the file is damaged: use an earlier checkpoint")
+
+
+def _kind_name(value: np.ndarray) -> str:
+    return {"U": "text", "S": "bytes", "O": "Python objects", "c": "complex numbers"}.get(value.dtype.kind, "not numbers")
+
+
+def require_float(name: str, value: np.ndarray, source: object) -> None:
+    """A value loaded into a float parameter must be a float array (not integers cast silently)."""
+    if value.dtype.kind != "f":
+        raise DataError(source, None, f"tensor {name!r} is {value.dtype}, not a float type: "
+                                      f"it cannot be the model's weight")
 
 
 def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -616,12 +653,15 @@ def load_model_weights(model: Any, folder: Path) -> None:
     """Load a folder's weights into `model` by its own parameter names; every one must be there
     (resuming a run: the folder was written from this very model)."""
     folder = Path(folder)
-    state = load_state(require_weights(folder))
+    weights = require_weights(folder)
+    state = load_state(weights)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     if missing:
         raise UserError(f"{folder}: checkpoint lacks {len(missing)} weights of this model "
                         f"(e.g. {missing[0]}); was it saved by another model?")
+    for k in own:
+        require_float(k, state[k], weights)
     model.set_state_dict({k: state[k] for k in own})
 
 

@@ -41,6 +41,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from tinybert import errors
+from tinybert.data import tokenization
 from tinybert.models import checkpoints, configs
 
 # Added to the scores of padded keys before softmax. PaddleNLP uses the same value; it is safe in fp16.
@@ -386,6 +387,7 @@ class PretrainedBert(nn.Layer):
         config = config or read_config(folder, cls.config_class)
         if config_overrides:
             config = with_overrides(config, config_overrides, cls.config_class)
+        tokenization.check_folder_vocab(folder, config.vocab_size)  # the model meets its vocabulary here
         weights = checkpoints.require_weights(folder)
         state = checkpoints.load_state(weights)
         # Not initialised: the checkpoint replaces the weights (and 110M random numbers take seconds).
@@ -413,6 +415,7 @@ class PretrainedBert(nn.Layer):
                 fresh.append(name)
                 continue
             value = state[name]
+            checkpoints.require_float(name, value, source)
             if tuple(value.shape) != tuple(param.shape):
                 if name.startswith(critical):
                     raise errors.UserError(f"{source}: weight {name} has shape {list(value.shape)}, "

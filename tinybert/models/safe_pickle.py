@@ -15,8 +15,12 @@ is not safe to admit as it is: a file may re-set a dtype's state after an array 
 object field over raw bytes) and crash the process. So the file never gets a numpy dtype or array:
 numpy.dtype and _reconstruct give it placeholders that check every state against the one numpy
 writes, and the arrays are built here, with dtypes the file never holds.
+Memory: pickle's memo lets a few bytes of a file stand for any number of copies of an object, so a
+small file could ask for any amount of memory. What a file builds (byte strings and arrays) is counted
+before each is made, and a file that would build more than BUILD_FACTOR times its own size plus
+BUILD_SLACK is refused (see _charge).
 Not protected: a well-formed file with the wrong content (shapes, dtypes, values and names are not
-checked: that is the caller's job), and resource exhaustion (a file may describe a huge array).
+checked: that is the caller's job).
 
 paddle.get_rng_state() returns GeneratorState objects that pickle under the name
 paddle.base.libpaddle.GeneratorState, which `load` refuses; the trainer stores RNG state as plain
@@ -25,6 +29,8 @@ numbers (training/trainstate.py's capture_rng_state).
 from __future__ import annotations
 
 import _compat_pickle
+import contextvars
+import math
 import os
 import pickle
 import re
@@ -50,6 +56,29 @@ _HOLDS = "holds only arrays, numbers and strings"
 # dtype kinds a file may hold: bool, integers, floats, complex, bytes, str. Not object, void
 # (structured), datetime.
 _DTYPE_KINDS = "biufcSU"
+
+
+# What loading a file may build, in bytes: BUILD_FACTOR times the file's size plus BUILD_SLACK. A file
+# written by paddle.save builds about twice its size (protocol 2 text -> bytes -> array; arrays over
+# 1 GiB are joined from slices once more); far more means the memo repeats data a file holds once.
+BUILD_FACTOR, BUILD_SLACK = 4, 64 << 20
+# (file, bytes it may still build) of the load in progress.
+_building: contextvars.ContextVar[tuple[str, list[int]]] = contextvars.ContextVar("safe_pickle_building")
+
+
+def _charge(nbytes: int) -> None:
+    """Count `nbytes` the file being loaded is about to build; past the bound, refuse before allocating."""
+    current = _building.get(None)
+    if current is None:  # not inside load()
+        return
+    path, left = current
+    left[0] -= nbytes
+    if left[0] < 0:
+        size = os.stat(path).st_size
+        raise DataError(path, None, f"refused to load: its arrays would take more than "
+                                    f"{_size(BUILD_FACTOR * size + BUILD_SLACK)} of memory, from a file of "
+                                    f"{_size(size)} (the bound is {BUILD_FACTOR} times the file's size plus "
+                                    f"{_size(BUILD_SLACK)}); it is corrupt or made to exhaust memory")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,6 +146,7 @@ class _Latin1(_Guard):
 
     def __call__(self, *args: Any) -> bytes:
         if len(args) == 2 and type(args[0]) is str and type(args[1]) is str and args[1] in ("latin1", "latin-1"):
+            _charge(len(args[0]))
             return args[0].encode("latin-1")
         raise self._refuse(args)
 
@@ -131,6 +161,7 @@ class _Bytes(_Guard):
         if not args:
             return b""
         if len(args) == 1 and type(args[0]) in (bytes, bytearray):
+            _charge(len(args[0]))
             return bytes(args[0])
         raise self._refuse(args)
 
@@ -214,6 +245,7 @@ class _FromBuffer(_Guard):
             buf, dtype, shape, order = args
             if (type(buf) in (bytes, bytearray) and type(dtype) is _DType and _is_shape(shape)
                     and type(order) is str and order in ("C", "F")):
+                _charge(len(buf))
                 try:
                     return np.frombuffer(buf, dtype=dtype.dtype).reshape(shape, order=order)
                 except ValueError as e:
@@ -264,6 +296,7 @@ class _Array:
             version, shape, dtype, fortran, data = state
             if (type(version) is int and _is_shape(shape) and type(dtype) is _DType and type(fortran) is bool
                     and type(data) in (bytes, str)):  # str: Python 2 files
+                _charge(math.prod(shape) * dtype.dtype.itemsize)
                 array = _multiarray._reconstruct(np.ndarray, (0,), b"b")
                 try:
                     array.__setstate__((version, shape, dtype.dtype, fortran, data))
@@ -366,6 +399,14 @@ def load(path: str | os.PathLike, what: str = "weights file") -> Any:
     `what` names the kind of file in messages ("weights file", "optimizer state file", ...).
     """
     _check_is_file(path, what)
+    token = _building.set((os.fspath(path), [BUILD_FACTOR * os.stat(path).st_size + BUILD_SLACK]))
+    try:
+        return _load(path, what)
+    finally:
+        _building.reset(token)
+
+
+def _load(path: str | os.PathLike, what: str) -> Any:
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -407,7 +448,7 @@ def _unpickle(f: IO[bytes], path: str | os.PathLike, head: bytes, what: str) -> 
         if _is_dotted_name(e.name):
             raise DataError(path, None, _refusal(e, what)) from None
         error: Exception = e  # a garbage name: damaged data, not an attack
-    except OSError:
+    except (OSError, DataError):
         raise
     except MemoryError:
         size = _size(os.fstat(f.fileno()).st_size)
@@ -513,6 +554,7 @@ def _join_slices(state: dict, key: Any, info: Any, path: str | os.PathLike) -> n
     parts = [state[name] for name in info["slices"]]
     if not all(type(p) is np.ndarray for p in parts):
         raise _bad_table(path, f"a slice of {key!r} is not an array")
+    _charge(sum(p.nbytes for p in parts))
     try:
         return np.concatenate(parts).reshape(info["OriginShape"])
     except (ValueError, TypeError) as e:
@@ -650,8 +692,10 @@ class _TorchUnpickler(_Unpickler):
 
     def _read_storage(self, kind: str, key: str, numel: int) -> np.ndarray:
         dtype = np.dtype(TORCH_STORAGES[kind])
+        name = f"{self.prefix}data/{key}"
         try:
-            data = self.archive.read(f"{self.prefix}data/{key}")
+            _charge(self.archive.getinfo(name).file_size)  # what inflating it would take, before it is read
+            data = self.archive.read(name)
         except KeyError:
             raise _Refused("a storage", f" {key!r} that the archive does not hold") from None
         if numel < 0 or len(data) < numel * dtype.itemsize:
@@ -673,10 +717,18 @@ def _drop_state_dict_metadata(part: Any) -> Any:
 
 def load_torch(path: str | os.PathLike, what: str = "weights file") -> dict[str, np.ndarray]:
     """A PyTorch checkpoint in torch's zip format as {name: numpy array}, through the allow-list; any bad
-    file is one DataError naming it."""
+    file is one DataError naming it; like load, it refuses a file that would build far more than its size."""
+    _check_is_file(path, what)
+    token = _building.set((os.fspath(path), [BUILD_FACTOR * os.stat(path).st_size + BUILD_SLACK]))
+    try:
+        return _load_torch(path, what)
+    finally:
+        _building.reset(token)
+
+
+def _load_torch(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
     import zipfile
 
-    _check_is_file(path, what)
     with open(path, "rb") as f:
         head = f.read(len(_TORCH_LEGACY_MAGIC))
     if head == _TORCH_LEGACY_MAGIC:

@@ -77,7 +77,7 @@ class RunLog:
         if not self.enabled:
             return
         record = {"time": round(time.time(), 3), **record}
-        with open(self.path, "a", encoding="utf-8") as f:
+        with errors.naming(self.path), open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         found = scalars(record) if self.logging_dir is not None else None
         if found is not None:
@@ -162,8 +162,13 @@ def read_curves(run: Path) -> Curves:
         raise errors.DataError(path, None, f"no such file; give a {LOG_FILE} or the run folder holding one")
     name = path.parent.name if path.name == LOG_FILE else path.stem
     curves = Curves(name or str(path))
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise errors.DataError(path, number, f"not UTF-8 text (byte 0x{raw[e.start]:02x}); is this a "
+                                                     f"{LOG_FILE}?") from None
             if not line.strip():
                 continue
             try:
