@@ -26,14 +26,16 @@ import paddle
 import pytest
 from safetensors.numpy import save_file
 
-from builders import DATA, GLUE_DIR, PADDLENLP_PYTHON, ROOT, write_vocab
+from builders import (DATA, GLUE_DIR, PADDLENLP_PYTHON, PUNCTUATION, ROOT, SPECIAL_TOKENS, TINY_WORDS,
+                      write_vocab)
 from builders import HF_CFG, hf_state
 from tinybert import download, errors
 from tinybert.data import sources, tasks
 from tinybert.models import checkpoints, configs, modeling, named
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-TINY = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+# vocab_size: the tokens of builders.write_vocab, so the served vocab.txt fits the embeddings
+TINY = dict(vocab_size=len(SPECIAL_TOKENS) + len(PUNCTUATION) + len(TINY_WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
             max_position_embeddings=40)
 WEIGHTS_PATH = "/paddlenlp/models/transformers/tinybert/tinybert-4l-312d.pdparams"
 VOCAB_PATH = "/paddlenlp/models/transformers/tinybert/tinybert-4l-312d-vocab.txt"

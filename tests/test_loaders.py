@@ -17,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, write_vocab
-from test_export import make_checkpoint
+from builders import ROOT, make_checkpoint, write_vocab
 
 from tinybert import cli, errors, inference
 from tinybert.augmentation.glove import load_glove
 from tinybert.data import datafiles, tasks
 from tinybert.data import tokenization
 from tinybert.data.tokenization import BertTokenizer
-from tinybert.errors import DataError, UserError
+from tinybert.errors import DataError
 from tinybert.models import checkpoints, modeling, safe_pickle
 from tinybert.training import runlog
 
