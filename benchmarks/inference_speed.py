@@ -21,7 +21,6 @@ Paddle Inference at the run's largest setting (batch 32, sequence length 128).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 

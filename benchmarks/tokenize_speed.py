@@ -4,7 +4,6 @@ batched tokenization, and cutting it into padded batches. Seconds, not minutes.
     python benchmarks/tokenize_speed.py                      # vocabulary of all-MiniLM-L6-v2, fetched once
     python benchmarks/tokenize_speed.py --vocab MODEL_DIR --glue_dir GLUE_DIR --bucket
 """
-import sys
 from pathlib import Path
 
 from tinybert import cli

@@ -25,6 +25,9 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
+# HF_CFG and hf_state live in hf_tiny.py (numpy only, so the torch scratch venv imports them too).
+from hf_tiny import HF_CFG, hf_state  # noqa: F401  (re-exported)
+
 from tinybert import inference, settings
 from tinybert.data import features, tasks
 from tinybert.data.tasks import Example
@@ -140,10 +143,6 @@ PAIRS = [("the man said it was good", "he says it is fine"), ("a dog", "a big re
 
 # ----------------------------------------------------------------------------------------------
 # Hugging Face folders (written without torch)
-
-# HF_CFG and hf_state live in hf_tiny.py: numpy only, so the torch scratch venv can import them too.
-from hf_tiny import HF_CFG, hf_state  # noqa: E402,F401  (re-exported)
-
 
 def write_hf_folder(folder: Path, state: dict, cfg: dict = HF_CFG, words: list[str] | None = None,
                     lower_case: bool = False, **extra_cfg: Any) -> Path:

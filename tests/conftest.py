@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from builders import (GLUE_DIR, fetch_asset_or_skip, safety_workspace, save_masked_lm, save_tiny_model,
+                      write_augmentation_glove, write_vocab)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the scripts, imported by their tests
-# No test reaches a real address: a name or task missing locally fails at once (tinybert/download.py);
-# tests/test_fetch.py lifts this for its own server on 127.0.0.1.
+# No test reaches a real address: a name or task missing locally fails at once (tinybert/download.py, which
+# reads these, and huggingface_hub, imported only when a hub name is fetched); tests/test_fetch.py lifts this
+# for its own server on 127.0.0.1.
 os.environ["TINYBERT_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
-
-from builders import (safety_workspace, GLUE_DIR, fetch_asset_or_skip, save_masked_lm, save_tiny_model,  # noqa: E402
-                      write_augmentation_glove, write_vocab)
 
 
 @pytest.fixture

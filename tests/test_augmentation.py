@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from tinybert.augmentation import augment, outputs, runner
-import data_augmentation as da
 from tinybert import errors
 from tinybert.data import tasks
 from builders import (GLOVE_WORDS, SENTENCES, run_augmentation as run, save_masked_lm, summary_of, write_sst2,
