@@ -2,13 +2,13 @@
 resuming a run saved in the old pickled format."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
 import random
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,17 @@ from tinybert.errors import DataError
 from tinybert.training import trainer, trainstate
 
 DATA = Path(__file__).resolve().parent / "data"
-sys.path.insert(0, str(DATA))
-import make_old_last_run as old_run  # noqa: E402
+
+
+def _data_script(name: str):
+    """A script of tests/data (it made a fixture there) as a module, for its settings and builders."""
+    spec = importlib.util.spec_from_file_location(name, DATA / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+old_run = _data_script("make_old_last_run")
 
 
 def read_log(output_dir: Path) -> list[dict]:

@@ -10,6 +10,7 @@ The weights are hf_tiny.hf_state(HF_CFG, seed=7, classifier=2) (seeded numpy: th
 safetensors); the file holds float32 and int64 tensors, one tensor sharing another's storage (the tied masked-LM decoder)
 and one stored transposed (a non-contiguous view), as real checkpoints do.
 """
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hf_tiny import HF_CFG, hf_state  # noqa: E402  (numpy only)
+hf_tiny = importlib.import_module("hf_tiny")  # numpy only
+HF_CFG, hf_state = hf_tiny.HF_CFG, hf_tiny.hf_state
 
 
 def main(out_dir: str) -> None:
