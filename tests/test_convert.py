@@ -83,6 +83,20 @@ def test_unprefixed_base_model_and_cli(tmp_path):
     assert "Traceback" not in again.stderr
 
 
+def test_layer_norm_gamma_and_beta_of_older_checkpoints_are_converted(tmp_path):
+    """bert-base-uncased's own checkpoint names LayerNorm's parameters gamma and beta: the same model as
+    weight and bias."""
+    state = hf_state(HF_CFG)
+    old_names = {(k[:-len("weight")] + "gamma" if "LayerNorm" in k and k.endswith("weight") else
+                  k[:-len("bias")] + "beta" if "LayerNorm" in k and k.endswith("bias") else k): v
+                 for k, v in state.items()}
+    assert any(k.endswith("LayerNorm.gamma") for k in old_names)
+    ours = BertModel.from_pretrained(convert_hf_checkpoint(write_hf_folder(tmp_path / "hf", state), tmp_path / "a"))
+    old = BertModel.from_pretrained(convert_hf_checkpoint(write_hf_folder(tmp_path / "old", old_names),
+                                                          tmp_path / "b"))
+    np.testing.assert_array_equal(run(old).last_hidden_state.numpy(), run(ours).last_hidden_state.numpy())
+
+
 def test_bad_inputs_are_user_errors(tmp_path):
     out, tmp_path = tmp_path / "out", tmp_path / "hf"
     tmp_path.mkdir()

@@ -199,6 +199,20 @@ def test_a_training_stage_resumes_an_interrupted_try_but_restarts_a_finished_one
     assert run(work, copy_stage(work, "--suffix", "!", resume_dir=train_dir)).action == "skipped"
 
 
+def test_a_rerun_that_failed_after_a_finished_run_restarts_next_time(work):
+    """A finished stage rerun with other settings that fails before training starts anew must restart again
+    (its folder still holds the earlier run's checkpoint, which --resume would refuse), not resume."""
+    train_dir = work["output"].parent / "train"
+    (train_dir / trainer.LAST_DIR).mkdir(parents=True)
+    run(work, copy_stage(work, resume_dir=train_dir))  # resumed an interrupted try, then finished
+    with pytest.raises(errors.UserError):
+        run(work, copy_stage(work, "--suffix", "!", "--fail", "user", resume_dir=train_dir))
+    assert calls(work)[-1][-1] == "--overwrite_output_dir"
+    done = run(work, copy_stage(work, "--suffix", "!", resume_dir=train_dir))
+    assert done.action == "restarted" and calls(work)[-1][-1] == "--overwrite_output_dir"
+    assert not (work["stages"] / "copy.done.stale").exists()
+
+
 def test_work_done_in_this_process_is_a_stage_too(work, capsys):
     count = []
 

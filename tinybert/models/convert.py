@@ -61,6 +61,8 @@ def rename_hf_state(hf_state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarr
     out, unused = {}, []
     for name, value in hf_state.items():
         bare = name[len("bert."):] if name.startswith("bert.") else name
+        if "LayerNorm." in bare:  # older checkpoints (bert-base-uncased's own) name LayerNorm's gamma and beta
+            bare = re.sub(r"\.gamma$", ".weight", re.sub(r"\.beta$", ".bias", bare))
         for pattern, target, transpose in RENAMES + HEAD_RENAMES:
             m = re.fullmatch(pattern, bare)
             if m:

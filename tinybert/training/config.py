@@ -50,7 +50,7 @@ class TrainConfig:
     save_steps: int = setting(
         100, "Evaluate every N steps (the best in OUTPUT_DIR/best_model) and maybe write the resumable "
              "OUTPUT_DIR/last (docs/operations.md, checkpoint cadence).")
-    checkpoint_minutes: float = setting(5.0, "Least minutes between two writes of last/ (0: every --save_steps).")
+    checkpoint_minutes: float = setting(5.0, "Least minutes between two writes of last/ (0: every --save_steps the budget allows).")
     checkpoint_budget: float = setting(0.02, "Largest share of the run's time spent writing last/ (0: no limit).")
     amp: bool = setting(False, "Mixed precision (GPU only).", aliases=("--use_amp",))
     amp_dtype: str = setting("float16", "Half type of --amp.",
